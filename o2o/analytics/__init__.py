@@ -1,0 +1,1 @@
+"""Durable event log, conversion funnel, demand grid and retention."""

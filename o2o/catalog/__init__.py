@@ -1,0 +1,1 @@
+"""Outlets, regions, promotions, opening hours, import/export, and the live catalog."""

@@ -1,0 +1,1 @@
+"""Coupons: claimed on the H5 page, redeemed in store exactly once."""

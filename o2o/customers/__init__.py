@@ -1,0 +1,1 @@
+"""Pseudonymised customers: keyed hashes of openids, coarsened expiring last positions."""

@@ -1,0 +1,25 @@
+"""Every table in one import, for Alembic and create_all."""
+
+from o2o.analytics.models import Event, EventRollup, EventType
+from o2o.audit.models import AuditEntry
+from o2o.catalog.models import (
+    CatalogChange,
+    Outlet,
+    OutletStatus,
+    Promotion,
+    PromotionScope,
+    PromotionStatus,
+    Region,
+    promotion_outlets,
+)
+from o2o.coupons.models import Coupon, CouponStatus
+from o2o.customers.models import Customer
+from o2o.db import Base
+from o2o.staff.models import Role, Staff, StaffToken, staff_outlets, staff_regions
+
+__all__ = [
+    "AuditEntry", "Base", "CatalogChange", "Coupon", "CouponStatus", "Customer", "Event",
+    "EventRollup", "EventType", "Outlet", "OutletStatus", "Promotion", "PromotionScope",
+    "PromotionStatus", "Region", "Role", "Staff", "StaffToken", "promotion_outlets",
+    "staff_outlets", "staff_regions",
+]

@@ -1,0 +1,1 @@
+"""Staff accounts, roles scoped to regions and outlets, and API tokens."""
