@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 from enum import StrEnum
@@ -128,10 +129,8 @@ def _stable(name: str, length: int) -> str:
     if name not in values:
         alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
         values[name] = "".join(secrets.choice(alphabet) for _ in range(length))
-        try:
+        with contextlib.suppress(OSError):
             store.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
-        except OSError:
-            pass
     return values[name]
 
 
