@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     visit_window_s: int = 4 * 3600
     retention_days: int = 30
     load_demo_data: bool = True
+    #: Migrate (and load the demo chain) when a worker starts; `o2o serve` does it once up
+    #: front and turns it off for its workers.
+    auto_migrate: bool = True
 
     @field_validator("wechat_aes_key")
     @classmethod

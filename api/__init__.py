@@ -1,0 +1,1 @@
+"""The web layer: thin FastAPI views over o2o services."""

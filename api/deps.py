@@ -1,0 +1,41 @@
+"""Dependencies, declared once as Annotated aliases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from o2o.catalog.runtime import Catalog
+from o2o.config import Settings
+from o2o.services import Services
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def get_settings(services: Annotated[Services, Depends(get_services)]) -> Settings:
+    return services.settings
+
+
+def get_catalog(services: Annotated[Services, Depends(get_services)]) -> Catalog:
+    return services.catalog
+
+
+def get_db(services: Annotated[Services, Depends(get_services)]) -> Iterator[Session]:
+    """A session per request; services commit their own unit of work, the rest rolls back."""
+    session = services.sessions()
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+DbSession = Annotated[Session, Depends(get_db)]

@@ -1,0 +1,74 @@
+"""The one place that turns domain errors into HTTP responses (and logs the real cause)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from o2o import errors
+from o2o.logs import request_id_var
+
+log = logging.getLogger("o2o.api")
+
+STATUS = {
+    errors.ValidationError: 422,
+    errors.NotFound: 404,
+    errors.PermissionDenied: 403,
+    errors.Unauthenticated: 401,
+    errors.PreconditionFailed: 412,
+    errors.Conflict: 409,
+    errors.ServiceUnavailable: 503,
+    errors.ConfigError: 500,
+}
+
+
+def status_for(exc: errors.O2OError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+        status = getattr(cls, "http_status", None)
+        if isinstance(status, int):
+            return status
+    return 400
+
+
+def _body(code: str, message: str, details: object = None) -> dict[str, object]:
+    body: dict[str, object] = {"error": {"code": code, "message": message,
+                                         "request_id": request_id_var.get()}}
+    if details is not None:
+        body["error"]["details"] = details  # type: ignore[index]
+    return body
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers on the app."""
+
+    @app.exception_handler(errors.O2OError)
+    async def _domain(_request: Request, exc: errors.O2OError) -> JSONResponse:
+        status = status_for(exc)
+        if status >= 500:
+            log.error("%s: %s", exc.code, exc.message)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(_body(exc.code, exc.message, exc.details), status_code=status,
+                            headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"),
+             "message": e.get("msg", "invalid")}
+            for e in exc.errors()
+        ]
+        message = "; ".join(f"{d['field']}: {d['message']}" for d in details) or "invalid input"
+        return JSONResponse(_body("validation_error", message, details), status_code=422)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled %s", type(exc).__name__)
+        return JSONResponse(
+            _body("internal_error",
+                  f"Internal error ({type(exc).__name__}); quote the request id to support."),
+            status_code=500)

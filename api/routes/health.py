@@ -1,0 +1,47 @@
+"""Liveness with dependency status, and Prometheus metrics."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from api.deps import ServicesDep
+from o2o.metrics import INDEX_AGE
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="Health of the database, the nearest index and Redis")
+def healthz(services: ServicesDep) -> JSONResponse:
+    checks: dict[str, object] = {}
+    ok = True
+    try:
+        with services.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        checks["database"] = {"ok": True, "dialect": services.engine.dialect.name}
+    except sa.exc.SQLAlchemyError as exc:
+        ok = False
+        checks["database"] = {"ok": False, "error": type(exc).__name__}
+    catalog = services.catalog
+    age = catalog.age_s
+    fresh = age < max(5.0, services.settings.catalog_poll_s * 20)
+    checks["index"] = {"ok": fresh, "outlets": len(catalog), "seq": catalog.seq,
+                       "age_s": round(age, 3) if age != float("inf") else None}
+    ok = ok and fresh
+    if services.redis is not None:
+        try:
+            services.redis.ping()
+            checks["redis"] = {"ok": True}
+        except Exception as exc:  # any client error means "not healthy", reported by name
+            ok = False
+            checks["redis"] = {"ok": False, "error": type(exc).__name__}
+    return JSONResponse({"status": "ok" if ok else "degraded", "checks": checks},
+                        status_code=200 if ok else 503)
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(services: ServicesDep) -> Response:
+    INDEX_AGE.set(services.catalog.age_s if services.catalog.synced_at else 0)
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,200 @@
+"""The live catalog of one worker: outlets in the nearest index, promotions in memory.
+
+Built from the database at start-up, then patched from the change feed (catalog_changes)
+polled every `poll_s` seconds, so an admin change reaches every worker within a second
+without a full rebuild. Readers never block and never see a half-applied change: each
+refresh swaps whole dictionaries.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from o2o.catalog.changes import changes_since, latest_seq
+from o2o.catalog.models import Outlet, Promotion, PromotionStatus
+from o2o.catalog.views import OutletView, PromotionView, outlet_view, promotion_view
+from o2o.geo.index import IndexEntry, NearestIndex
+from o2o.metrics import INDEX_AGE, INDEX_SIZE, INDEX_VERSION
+
+log = logging.getLogger("o2o.catalog")
+
+GAP_TIMEOUT_S = 30.0
+
+
+class Catalog:
+    """Outlets + promotions as this worker serves them."""
+
+    def __init__(self, sessions: sessionmaker[Session], *, poll_s: float = 0.25) -> None:
+        self._sessions = sessions
+        self._poll_s = poll_s
+        self._lock = threading.Lock()  # one writer (load/refresh) at a time
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.index = NearestIndex()
+        self._outlets: dict[int, OutletView] = {}
+        self._by_code: dict[str, int] = {}
+        self._promotions: tuple[PromotionView, ...] = ()
+        self.seq = 0
+        self._gaps: dict[int, float] = {}
+        self.synced_at = 0.0
+
+    # ---- reading -------------------------------------------------------------------------
+    def outlet(self, outlet_id: int) -> OutletView | None:
+        return self._outlets.get(outlet_id)
+
+    def outlet_by_code(self, code: str) -> OutletView | None:
+        oid = self._by_code.get(code)
+        return None if oid is None else self._outlets.get(oid)
+
+    def outlets(self) -> Iterable[OutletView]:
+        return self._outlets.values()
+
+    def promotions(self) -> tuple[PromotionView, ...]:
+        return self._promotions
+
+    def promotions_for(self, outlet: OutletView, at: datetime) -> list[PromotionView]:
+        """Published promotions active at `at` in the outlet's zone, best first."""
+        return [p for p in self._promotions
+                if p.applies_to(outlet) and p.is_active(at, outlet.timezone)]
+
+    def promotion(self, promotion_id: int) -> PromotionView | None:
+        return next((p for p in self._promotions if p.id == promotion_id), None)
+
+    @property
+    def age_s(self) -> float:
+        return time.monotonic() - self.synced_at if self.synced_at else float("inf")
+
+    def __len__(self) -> int:
+        return len(self._outlets)
+
+    # ---- loading -------------------------------------------------------------------------
+    def load(self) -> None:
+        """Full (re)build from the database."""
+        with self._lock, self._sessions() as session:
+            self._load(session)
+
+    def _load(self, session: Session) -> None:
+        seq = latest_seq(session)
+        rows = session.scalars(sa.select(Outlet).where(Outlet.deleted_at.is_(None))).all()
+        views = {row.id: outlet_view(row) for row in rows}
+        index = NearestIndex()
+        index.build(_entry(v) for v in views.values())
+        promos = _load_promotions(session)
+        self.index, self._outlets = index, views
+        self._by_code = {v.code: v.id for v in views.values()}
+        self._promotions = promos
+        self.seq = seq
+        self._gaps.clear()
+        self._synced()
+        log.info("catalog loaded: %d outlets, %d promotions, seq %d",
+                 len(views), len(promos), seq)
+
+    def refresh(self) -> int:
+        """Apply changes newer than what this worker has; returns how many were applied."""
+        with self._lock, self._sessions() as session:
+            self._expire_gaps()
+            if latest_seq(session) <= self.seq and not self._gaps:
+                self._synced()
+                return 0
+            changes = changes_since(session, self.seq, also=self._gaps.keys())
+            if not changes:
+                self._synced()
+                return 0
+            self._note_gaps(changes)
+            kinds: dict[str, set[int]] = defaultdict(set)
+            for change in changes:
+                kinds[change.entity].add(change.entity_id)
+            if kinds.get("region"):
+                # Regions are rare and touch many outlets and promotions: rebuild.
+                self._load(session)
+                return len(changes)
+            if kinds.get("outlet"):
+                self._patch_outlets(session, kinds["outlet"])
+            if kinds.get("promotion") or kinds.get("outlet"):
+                self._promotions = _load_promotions(session)
+            self._synced()
+            return len(changes)
+
+    def _patch_outlets(self, session: Session, ids: set[int]) -> None:
+        rows = {r.id: r for r in session.scalars(sa.select(Outlet).where(Outlet.id.in_(ids)))}
+        outlets, by_code = dict(self._outlets), dict(self._by_code)
+        for oid in ids:
+            row = rows.get(oid)
+            old = outlets.pop(oid, None)
+            if old is not None:
+                by_code.pop(old.code, None)
+            if row is None or row.deleted_at is not None:
+                self.index.remove(oid)
+                continue
+            view = outlet_view(row)
+            outlets[oid], by_code[view.code] = view, oid
+            self.index.upsert(_entry(view))
+        self._outlets, self._by_code = outlets, by_code
+
+    def _note_gaps(self, changes: list) -> None:
+        """Sequence numbers can commit out of order on PostgreSQL: remember the holes below
+        the newest seen and look at them again until they fill or time out."""
+        seen = {c.seq for c in changes}
+        for seq in seen:
+            self._gaps.pop(seq, None)
+        top = max(seen)
+        now = time.monotonic()
+        for missing in range(self.seq + 1, top):
+            if missing not in seen:
+                self._gaps.setdefault(missing, now)
+        self.seq = max(self.seq, top)
+
+    def _expire_gaps(self) -> None:
+        # A hole still open after GAP_TIMEOUT_S was a rolled-back transaction.
+        cutoff = time.monotonic() - GAP_TIMEOUT_S
+        for seq in [s for s, t in self._gaps.items() if t < cutoff]:
+            del self._gaps[seq]
+
+    def _synced(self) -> None:
+        self.synced_at = time.monotonic()
+        INDEX_SIZE.set(len(self._outlets))
+        INDEX_VERSION.set(self.seq)
+        INDEX_AGE.set(0)
+
+    # ---- background sync -----------------------------------------------------------------
+    def start(self) -> None:
+        """Poll the change feed in a daemon thread until close()."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="catalog-sync", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._poll_s):
+            try:
+                self.refresh()
+            except Exception:  # keep serving from memory; say why, try again next tick
+                log.exception("catalog refresh failed; serving the last good snapshot")
+            INDEX_AGE.set(self.age_s)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+
+def _entry(view: OutletView) -> IndexEntry:
+    return IndexEntry(id=view.id, lat=view.lat, lng=view.lng, status=view.status, tags=view.tags)
+
+
+def _load_promotions(session: Session) -> tuple[PromotionView, ...]:
+    rows = session.scalars(
+        sa.select(Promotion).where(Promotion.status == PromotionStatus.PUBLISHED)).all()
+    views = [promotion_view(r) for r in rows]
+    # Highest priority first; newer first among equals, so a fresh offer wins a tie.
+    views.sort(key=lambda p: (-p.priority, -p.id))
+    return tuple(views)

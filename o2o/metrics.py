@@ -1,0 +1,16 @@
+"""Prometheus metrics, defined once; the web layer only exposes them."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+REQUEST_LATENCY = Histogram(
+    "o2o_http_request_seconds", "HTTP request latency by route template",
+    ["method", "route", "status"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+WECHAT_REPLIES = Counter("o2o_wechat_replies_total", "WeChat replies by type", ["type"])
+WECHAT_REJECTED = Counter("o2o_wechat_rejected_total", "WeChat requests refused", ["reason"])
+INDEX_SIZE = Gauge("o2o_index_outlets", "Outlets in this worker's nearest index")
+INDEX_AGE = Gauge("o2o_index_age_seconds", "Seconds since this worker's index last synced")
+INDEX_VERSION = Gauge("o2o_catalog_seq", "Last catalog change applied by this worker")

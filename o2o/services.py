@@ -1,0 +1,78 @@
+"""The process's long-lived services, built once at start-up and shared by all requests."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from o2o.catalog.runtime import Catalog
+from o2o.config import Settings
+from o2o.db import check_database, make_engine, make_sessionmaker
+from o2o.errors import ServiceUnavailable
+
+log = logging.getLogger("o2o.services")
+
+
+@dataclass
+class Services:
+    """What a request handler, a CLI command or a worker needs; no globals anywhere."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    catalog: Catalog
+    redis: Any | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def close(self) -> None:
+        self.catalog.close()
+        for extra in self.extras.values():
+            stop = getattr(extra, "close", None)
+            if callable(stop):
+                stop()
+        if self.redis is not None:
+            self.redis.close()
+        self.engine.dispose()
+
+
+def connect_redis(url: str) -> Any:
+    """A Redis client that has answered PING, or one clear sentence why not."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        raise ServiceUnavailable(f"Cannot reach Redis at {url}: {exc}") from exc
+    return client
+
+
+def build_services(settings: Settings, *, migrate: bool | None = None,
+                   load_demo: bool | None = None, sync: bool = True) -> Services:
+    """Connect, check and migrate the database, load the demo chain into an empty embedded
+    database, build the catalog, and start following changes (`sync`)."""
+    migrate = settings.auto_migrate if migrate is None else migrate
+    engine = make_engine(settings.database_url)
+    check_database(engine)
+    if migrate:
+        from o2o.migrate import upgrade
+
+        upgrade(engine)
+    sessions = make_sessionmaker(engine)
+    if load_demo is None:
+        load_demo = migrate and settings.load_demo_data and settings.is_sqlite
+    if load_demo:
+        from o2o.catalog.demo import load_demo_if_empty
+
+        load_demo_if_empty(sessions)
+    redis_client = connect_redis(settings.redis_url) if settings.redis_url else None
+    catalog = Catalog(sessions, poll_s=settings.catalog_poll_s)
+    catalog.load()
+    if sync:
+        catalog.start()
+    return Services(settings=settings, engine=engine, sessions=sessions, catalog=catalog,
+                    redis=redis_client)

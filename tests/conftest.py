@@ -1,0 +1,170 @@
+"""Shared fixtures: the same tests on SQLite and PostGIS, real Redis, the app over HTTP.
+
+PostGIS and Redis tests need the local servers. Without them they skip with a loud reason;
+with O2O_REQUIRE_SERVICES=1 (CI) a missing server fails the run instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from o2o.config import Settings
+from o2o.db import make_engine, make_sessionmaker
+from o2o.migrate import upgrade
+from o2o.models import Base
+
+REQUIRE = os.environ.get("O2O_REQUIRE_SERVICES") == "1"
+PG_ADMIN_URL = os.environ.get("O2O_TEST_POSTGRES_URL",
+                              "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("O2O_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+TEST_AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 chars, tests only
+BACKENDS = ["sqlite", "postgis"]
+
+
+def unavailable(reason: str) -> None:
+    """Skip loudly, or fail when the run requires every service (CI)."""
+    if REQUIRE:
+        pytest.fail(f"required service unavailable: {reason}")
+    pytest.skip(f"!!! SKIPPED (service unavailable): {reason}")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite file; each test gets a copy (fast, fully isolated)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgis_url() -> Iterator[str]:
+    """A fresh PostGIS database for this test session, migrated, dropped at the end."""
+    admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"o2o_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        unavailable(f"PostgreSQL at {PG_ADMIN_URL}: {str(exc.orig).strip()[:200]}")
+    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS postgis"))
+    except sa.exc.SQLAlchemyError as exc:
+        engine.dispose()
+        _drop(admin, name)
+        unavailable(f"PostGIS extension not installable: {str(exc).splitlines()[0]}")
+    upgrade(engine)
+    engine.dispose()
+    yield url
+    _drop(admin, name)
+
+
+def _drop(admin: sa.Engine, name: str) -> None:
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The database URL for one test, on each backend in turn, empty at the start."""
+    if request.param == "sqlite":
+        path = tmp_path / "o2o.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    url = request.getfixturevalue("postgis_url")
+    yield url
+    _truncate(url)
+
+
+def _truncate(url: str) -> None:
+    engine = make_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[sa.Engine]:
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def sessions(engine: sa.Engine) -> sa.orm.sessionmaker:
+    return make_sessionmaker(engine)
+
+
+@pytest.fixture
+def session(sessions: sa.orm.sessionmaker) -> Iterator[sa.orm.Session]:
+    with sessions() as s:
+        yield s
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    """Development settings with fixed test secrets (no generated files)."""
+    return Settings(
+        database_url=db_url,
+        wechat_token="test-token",
+        wechat_aes_key=TEST_AES_KEY,
+        wechat_appid="wxtestappid0001",
+        wechat_secret="test-secret",
+        signing_key="test-signing-key-0123456789",
+        customer_hash_key="test-customer-hash-key",
+        public_base_url="http://testserver",
+        load_demo_data=False,
+        auto_migrate=False,
+    )
+
+
+@pytest.fixture
+def services(settings: Settings):  # type: ignore[no-untyped-def]
+    """The app's services on the test database; the catalog syncs only when asked
+    (`services.catalog.refresh()`), so tests are deterministic."""
+    from o2o.services import build_services
+
+    svc = build_services(settings, migrate=False, load_demo=False, sync=False)
+    yield svc
+    svc.close()
+
+
+@pytest.fixture
+def client(services):  # type: ignore[no-untyped-def]
+    """HTTP through the real app (TestClient), on the test database."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(services.settings, services=services)) as c:
+        yield c
+
+
+@pytest.fixture
+def redis_url() -> str:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        unavailable(f"Redis at {REDIS_URL}: {exc}")
+    finally:
+        client.close()
+    return REDIS_URL
