@@ -1,0 +1,12 @@
+FROM python:3.11-slim
+WORKDIR /app
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+COPY pyproject.toml README.md alembic.ini ./
+COPY o2o ./o2o
+COPY api ./api
+COPY migrations ./migrations
+COPY stores_data ./stores_data
+RUN pip install --no-cache-dir . && useradd --system o2o
+USER o2o
+EXPOSE 8000
+CMD ["o2o", "serve", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]
