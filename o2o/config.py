@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     wechat_news_articles: int = Field(5, ge=1, le=8)
     wechat_radius_m: int = 10_000
 
+    #: The chain's name as customers see it in chat and on the H5 pages.
+    brand_name: str = "拾光茶咖"
+
     #: Key for signing customer links (H5 pages, coupons, click redirects).
     signing_key: str = PLACEHOLDER
     link_ttl_s: int = 7 * 24 * 3600

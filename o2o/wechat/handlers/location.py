@@ -1,0 +1,115 @@
+"""'Where is the nearest outlet?': location messages, the menu's location picker and the
+"附近门店" click all end here, and each answer is recorded as a query with its impressions."""
+
+from __future__ import annotations
+
+from o2o.analytics.events import record_event
+from o2o.catalog.nearby import NearbyResult, find_nearby, nowhere_near_text
+from o2o.customers.links import nearby_page_url, tracked_url
+from o2o.customers.service import last_location, remember_location, touch_customer
+from o2o.wechat.articles import more_article, outlet_article
+from o2o.wechat.context import HandlerContext
+from o2o.wechat.parsing import Message
+from o2o.wechat.registry import Registry
+from o2o.wechat.replies import NewsReply, Reply, TextReply
+
+NEARBY_KEYS = frozenset({"NEARBY", "NEARBY_SELECT"})
+ASK_FOR_LOCATION = ("想知道离您最近的门店？请点输入框旁的「+」→「位置」发送您的位置，"
+                    "或点菜单「附近门店」选择位置。")
+NO_OUTLETS = "暂时没有营业中的门店，请稍后再试。"
+
+
+def register(registry: Registry[HandlerContext]) -> None:
+    registry.register("location", on_location_message)
+    registry.register(("event", "location_select"), on_location_select)
+    registry.register(("event", "click"), on_click)
+
+
+def on_location_message(message: Message, ctx: HandlerContext) -> Reply:
+    """A shared position: one card (WeChat's limit for user messages) linking to the list."""
+    return answer_nearby(message, ctx, message.latitude, message.longitude, articles=1)
+
+
+def on_location_select(message: Message, ctx: HandlerContext) -> Reply:
+    if not message.has_location:
+        return TextReply(ASK_FOR_LOCATION)
+    return answer_nearby(message, ctx, message.latitude, message.longitude,
+                         articles=ctx.settings.wechat_news_articles)
+
+
+def on_click(message: Message, ctx: HandlerContext) -> Reply | None:
+    """Menu clicks: "附近门店" uses the last known position; offers are the text module's."""
+    key = (message.event_key or "").upper()
+    if key in NEARBY_KEYS:
+        known = ctx.read(lambda s: last_location(s, customer_hash=ctx.customer_hash, now=ctx.now))
+        if known is None:
+            return TextReply(ASK_FOR_LOCATION)
+        lat, lng = known  # stored in WGS-84
+        return answer_nearby(message, ctx, lat, lng, crs="wgs84",
+                             articles=ctx.settings.wechat_news_articles, remember=False)
+    if key == "OFFERS":
+        from o2o.wechat.handlers.text import answer_offers
+
+        return answer_offers(message, ctx)
+    return None
+
+
+def answer_nearby(message: Message, ctx: HandlerContext, lat: float | None, lng: float | None,
+                  *, articles: int, crs: str = "gcj02", remember: bool = True) -> Reply:
+    """Find, record and render the nearest outlets for one query."""
+    if lat is None or lng is None:
+        return TextReply(ASK_FOR_LOCATION)
+    settings = ctx.settings
+    # One more than fits tells whether a "more" card is needed.
+    result = find_nearby(ctx.catalog, lat=lat, lng=lng, crs=crs, k=articles + 1,
+                         radius_m=settings.wechat_radius_m, at=ctx.now)
+    query_id = ctx.query_id(message)
+    more = articles > 1 and len(result.results) > articles
+    # A single card links to the full list itself; several end with a "more" card.
+    shown = result.results[: articles - 1 if more else articles]
+    ctx.write(lambda s: _record(s, ctx, message, result, query_id, shown, remember))
+    page = nearby_page_url(settings, query_id=query_id, customer_hash=ctx.customer_hash,
+                           lat=result.lat, lng=result.lng)
+    if not result.results:
+        if result.nearest_outside is None:
+            return TextReply(NO_OUTLETS)
+        return TextReply(f'{nowhere_near_text(result.nearest_outside)}\n'
+                         f'<a href="{page}">查看门店详情和导航</a>')
+    cards = []
+    for rank, item in enumerate(shown):
+        target = "nearby" if rank == 0 else "outlet"
+        promo = item.promotions[0] if item.promotions else None
+        url = tracked_url(settings, target=target, query_id=query_id,
+                          customer_hash=ctx.customer_hash, outlet_id=item.outlet.id,
+                          promotion_id=promo.id if promo else None)
+        cards.append(outlet_article(item, url=url, settings=settings, first=rank == 0))
+    if more:
+        url = tracked_url(settings, target="nearby", query_id=query_id,
+                          customer_hash=ctx.customer_hash)
+        cards.append(more_article(url=url, settings=settings))
+    return NewsReply(cards)
+
+
+def _record(session, ctx: HandlerContext, message: Message, result: NearbyResult,  # type: ignore[no-untyped-def]
+            query_id: str, shown: list, remember: bool) -> None:
+    nearest = result.results[0] if result.results else result.nearest_outside
+    touch_customer(session, customer_hash=ctx.customer_hash, now=ctx.now)
+    if remember:
+        remember_location(session, customer_hash=ctx.customer_hash, lat=result.lat,
+                          lng=result.lng, now=ctx.now, ttl_s=ctx.settings.location_ttl_s)
+    fresh = record_event(
+        session, type="query", customer_hash=ctx.customer_hash, query_id=query_id,
+        region_id=nearest.outlet.region_id if nearest else None, lat=result.lat, lng=result.lng,
+        distance_m=nearest.distance_m if nearest else None, at=ctx.now,
+        dedup_key=f"query:{query_id}",
+        props={"source": message.event or message.msg_type, "results": len(result.results)},
+    )
+    if not fresh:
+        return  # a retry of a delivery already counted
+    for rank, item in enumerate(shown):
+        record_event(session, type="impression", customer_hash=ctx.customer_hash,
+                     query_id=query_id, outlet_id=item.outlet.id,
+                     region_id=item.outlet.region_id, distance_m=item.distance_m, at=ctx.now,
+                     promotion_id=item.promotions[0].id if item.promotions else None,
+                     dedup_key=f"impression:{query_id}:{item.outlet.id}",
+                     props={"rank": rank})
