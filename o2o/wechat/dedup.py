@@ -1,0 +1,176 @@
+"""Recognise WeChat's retries: the first delivery computes the reply, every retry gets it back.
+
+WeChat retries a push up to twice when no answer comes within 5 s. Deliveries of the same
+key (Message.dedup_key) compute once, even when they arrive concurrently: the others wait
+for the first and return its reply, flagged `cached` so nothing is counted twice.
+MemoryReplyCache serves one process; RedisReplyCache works across worker processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import redis
+
+from o2o.wechat.errors import ReplyPending
+
+log = logging.getLogger("o2o.wechat")
+
+DEFAULT_TTL_S = 60.0
+#: A waiter gives up before WeChat's 5 s deadline, so WeChat's next retry can collect the reply.
+DEFAULT_WAIT_S = 4.5
+
+
+class ReplyCache(Protocol):
+    """Compute a reply once per key within the TTL; return (reply, was_cached)."""
+
+    def get_or_compute(self, key: str, compute: Callable[[], str]) -> tuple[str, bool]: ...
+
+
+class MemoryReplyCache:
+    """In-process reply cache: TTL, bounded (LRU), thread-safe, one computation per key."""
+
+    def __init__(self, *, ttl_s: float = DEFAULT_TTL_S, max_entries: int = 10_000,
+                 wait_s: float = DEFAULT_WAIT_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self.wait_s = wait_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        self._key_locks: dict[str, list[Any]] = {}  # key -> [Lock, number of holders/waiters]
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._expire()
+            return len(self._entries)
+
+    def get_or_compute(self, key: str, compute: Callable[[], str]) -> tuple[str, bool]:
+        """Return the cached reply, or compute it while concurrent deliveries of key wait."""
+        with self._lock:
+            hit = self._get(key)
+            if hit is not None:
+                return hit, True
+            slot = self._key_locks.setdefault(key, [threading.Lock(), 0])
+            slot[1] += 1
+        try:
+            if not slot[0].acquire(timeout=self.wait_s):
+                raise ReplyPending(f"reply for {key} is still being computed")
+            try:
+                with self._lock:
+                    hit = self._get(key)
+                if hit is not None:
+                    return hit, True
+                reply = compute()
+                with self._lock:
+                    self._put(key, reply)
+                return reply, False
+            finally:
+                slot[0].release()
+        finally:
+            with self._lock:
+                slot[1] -= 1
+                if slot[1] == 0:
+                    del self._key_locks[key]
+
+    def _get(self, key: str) -> str | None:
+        """A live entry, refreshed as recently used (caller holds the lock)."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[0] <= self._clock():
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return entry[1]
+
+    def _put(self, key: str, reply: str) -> None:
+        """Store, then drop expired entries and the least recently used beyond the bound."""
+        self._entries[key] = (self._clock() + self.ttl_s, reply)
+        self._entries.move_to_end(key)
+        self._expire()
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def _expire(self) -> None:
+        now = self._clock()
+        for key in [k for k, (expires, _) in self._entries.items() if expires <= now]:
+            del self._entries[key]
+
+
+# Delete the lock only if it is still ours (it may have expired and been taken over).
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+class RedisReplyCache:
+    """Reply cache shared by worker processes: SET NX lock, stored reply, waiters poll briefly.
+
+    If Redis itself fails, the reply is computed anyway (logged): answering the customer
+    matters more than a possible double count.
+    """
+
+    def __init__(self, client: Any, *, prefix: str = "o2o:wechat:reply:",
+                 ttl_s: float = DEFAULT_TTL_S, lock_s: float = 10.0,
+                 wait_s: float = DEFAULT_WAIT_S, poll_s: float = 0.02) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.ttl_ms = int(ttl_s * 1000)
+        self.lock_ms = int(lock_s * 1000)
+        self.wait_s = wait_s
+        self.poll_s = poll_s
+        self._release = client.register_script(_RELEASE)
+
+    def get_or_compute(self, key: str, compute: Callable[[], str]) -> tuple[str, bool]:
+        """Return the stored reply, or take the lock and compute it, or wait for the holder."""
+        state: dict[str, Any] = {}
+
+        def once() -> str:
+            state["started"] = True
+            state["reply"] = compute()
+            return state["reply"]
+
+        try:
+            return self._get_or_compute(key, once)
+        except redis.RedisError as exc:
+            if state.get("started") and "reply" not in state:
+                raise  # the handler itself failed; its error is not the cache's
+            log.warning("Redis reply cache unavailable (%s); answering without de-duplication", exc)
+            return (state["reply"] if "reply" in state else compute()), False
+
+    def _get_or_compute(self, key: str, compute: Callable[[], str]) -> tuple[str, bool]:
+        reply_key, lock_key = self.prefix + key, self.prefix + key + ":lock"
+        token = secrets.token_hex(16)
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            stored = self.client.get(reply_key)
+            if stored is not None:
+                return _text(stored), True
+            if self.client.set(lock_key, token, nx=True, px=self.lock_ms):
+                break
+            if time.monotonic() >= deadline:
+                raise ReplyPending(f"reply for {key} is still being computed by another worker")
+            time.sleep(self.poll_s)
+        try:
+            # The holder of the previous lock may have finished between our GET and SET.
+            stored = self.client.get(reply_key)
+            if stored is not None:
+                return _text(stored), True
+            reply = compute()
+            self.client.set(reply_key, reply, px=self.ttl_ms)
+            return reply, False
+        finally:
+            self._release(keys=[lock_key], args=[token])
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else value
