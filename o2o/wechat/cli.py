@@ -96,9 +96,11 @@ def _to_gcj02(lat: float, lng: float, crs: str) -> tuple[float, float]:
     """Convert typed coordinates to GCJ-02, as a phone in mainland China would report them."""
     if crs == "gcj02":
         return lat, lng
-    from o2o.geo import datum  # the geo package owns datum conversion
+    from o2o.geo.datum import Datum, from_wgs84, to_wgs84  # the geo package owns datums
 
-    return datum.convert(lat, lng, crs, "gcj02")
+    wlat, wlng = to_wgs84(lat, lng, Datum(crs))
+    glat, glng = from_wgs84(wlat, wlng, Datum.GCJ02)
+    return float(glat), float(glng)
 
 
 def _menu(args: argparse.Namespace) -> int:

@@ -34,8 +34,8 @@ _ILLEGAL_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff
 
 
 def xml_clean(text: str) -> str:
-    """Drop the characters XML 1.0 cannot carry at all, even escaped."""
-    return _ILLEGAL_XML.sub("", text)
+    """Drop what XML 1.0 cannot carry, and write line ends as the parser will read them (LF)."""
+    return _ILLEGAL_XML.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
 
 
 def cdata(text: str) -> str:

@@ -1,0 +1,125 @@
+"""`o2o simulate ...` and `o2o wechat menu` through argparse, against an in-memory server."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+
+from o2o.errors import ConfigError, O2OError
+from o2o.wechat import cli, simulator
+from o2o.wechat.crypto import MessageCrypto
+from o2o.wechat.parsing import Message, parse_message
+from o2o.wechat.registry import Registry
+from o2o.wechat.replies import TextReply
+from o2o.wechat.security import unwrap_request, wrap_reply
+
+from .vectors import AES_KEY, APPID, TOKEN
+
+SETTINGS = SimpleNamespace(wechat_token=TOKEN, wechat_aes_key=AES_KEY, wechat_appid=APPID,
+                           wechat_secret="s")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="o2o")
+    cli.register(p.add_subparsers(dest="command", required=True))
+    return p
+
+
+@pytest.fixture
+def seen(monkeypatch: pytest.MonkeyPatch) -> list[Message]:
+    """Route the simulator's HTTP to an echoing endpoint built from this package."""
+    received: list[Message] = []
+    crypto = MessageCrypto(token=TOKEN, encoding_aes_key=AES_KEY, appid=APPID)
+    registry: Registry[None] = Registry()
+
+    @registry.fallback
+    def echo(message: Message, ctx: None) -> TextReply:
+        received.append(message)
+        return TextReply(f"got {message.event or message.msg_type}")
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        unwrapped = unwrap_request(request.content, dict(request.url.params), token=TOKEN,
+                                   crypto=crypto)
+        xml = registry.respond(parse_message(unwrapped.xml), None)
+        return httpx.Response(200, text=wrap_reply(xml, unwrapped.encrypted, crypto=crypto))
+
+    real_send = simulator.send
+
+    def send(xml: str, **kw: Any) -> simulator.DecodedReply:
+        with httpx.Client(transport=httpx.MockTransport(handle)) as client:
+            return real_send(xml, client=client, **kw)
+
+    monkeypatch.setattr(cli.simulator, "send", send)
+    monkeypatch.setattr(cli, "_settings", lambda: SETTINGS)
+    return received
+
+
+def run(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    return args.func(args)
+
+
+def test_simulate_location(seen: list[Message], capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["simulate", "location", "31.2304", "121.4737", "人民广场", "--openid", "o_me"]) == 0
+    assert capsys.readouterr().out.strip() == "got location"
+    assert (seen[0].latitude, seen[0].longitude, seen[0].label, seen[0].from_user) == (
+        31.2304, 121.4737, "人民广场", "o_me")
+
+
+def test_simulate_text_encrypted_as_json(seen: list[Message], capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["simulate", "text", "第二杯半价?", "--encrypt", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"kind": "text", "text": "got text", "articles": []}
+    assert seen[0].content == "第二杯半价?"
+
+
+@pytest.mark.parametrize(("argv", "event", "key"), [
+    (["subscribe"], "subscribe", None),
+    (["click", "OFFERS"], "click", "OFFERS"),
+    (["location_select", "22.54", "114.06"], "location_select", "NEARBY_SELECT"),
+])
+def test_simulate_events(seen: list[Message], argv: list[str], event: str, key: str | None) -> None:
+    assert run(["simulate", "event", *argv]) == 0
+    assert (seen[0].event, seen[0].event_key) == (event, key)
+
+
+def test_simulate_location_event_is_answered_with_success(
+        seen: list[Message], capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["simulate", "event", "LOCATION", "22.54", "114.06"]) == 0
+    assert "success" in capsys.readouterr().out
+    assert (seen[0].event, seen[0].latitude) == ("location", 22.54)
+
+
+def test_simulate_event_with_missing_arguments(seen: list[Message]) -> None:
+    with pytest.raises(O2OError):
+        run(["simulate", "event", "click"])
+    with pytest.raises(O2OError):
+        run(["simulate", "event", "location_select", "north"])
+
+
+def test_simulate_converts_wgs84_to_gcj02(seen: list[Message]) -> None:
+    pytest.importorskip("o2o.geo.datum")
+    assert run(["simulate", "location", "31.2304", "121.4737", "--crs", "wgs84"]) == 0
+    # GCJ-02 in Shanghai is shifted roughly 0.002° north-east... never zero, never huge.
+    dlat, dlng = seen[0].latitude - 31.2304, seen[0].longitude - 121.4737
+    assert 0.0005 < abs(dlat) + abs(dlng) < 0.02
+
+
+def test_menu_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["wechat", "menu"]) == 0
+    assert json.loads(capsys.readouterr().out) == simulator.menu_json()
+
+
+def test_menu_create_refuses_development_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "_settings", lambda: SimpleNamespace(
+        wechat_appid="wxo2odevelopment", wechat_secret="x"))
+    with pytest.raises(ConfigError):
+        run(["wechat", "menu", "--create"])
+
+
+def test_add_arguments_is_register() -> None:
+    assert cli.add_arguments is cli.register
