@@ -34,7 +34,11 @@ class ReplyCache(Protocol):
 
 
 class MemoryReplyCache:
-    """In-process reply cache: TTL, bounded (LRU), thread-safe, one computation per key."""
+    """In-process reply cache: TTL, bounded, thread-safe, one computation per key.
+
+    Entries stay in insertion order, which with one TTL is expiry order: expiring and
+    evicting pop from the front in O(1), and the oldest entry goes first when full.
+    """
 
     def __init__(self, *, ttl_s: float = DEFAULT_TTL_S, max_entries: int = 10_000,
                  wait_s: float = DEFAULT_WAIT_S,
@@ -81,34 +85,39 @@ class MemoryReplyCache:
                     del self._key_locks[key]
 
     def _get(self, key: str) -> str | None:
-        """A live entry, refreshed as recently used (caller holds the lock)."""
+        """A live entry (caller holds the lock)."""
         entry = self._entries.get(key)
-        if entry is None:
+        if entry is None or entry[0] <= self._clock():
             return None
-        if entry[0] <= self._clock():
-            del self._entries[key]
-            return None
-        self._entries.move_to_end(key)
         return entry[1]
 
     def _put(self, key: str, reply: str) -> None:
-        """Store, then drop expired entries and the least recently used beyond the bound."""
+        """Store at the back, then drop expired entries and the oldest beyond the bound."""
+        self._entries.pop(key, None)
         self._entries[key] = (self._clock() + self.ttl_s, reply)
-        self._entries.move_to_end(key)
         self._expire()
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
 
     def _expire(self) -> None:
         now = self._clock()
-        for key in [k for k, (expires, _) in self._entries.items() if expires <= now]:
-            del self._entries[key]
+        while self._entries:
+            expires, _ = next(iter(self._entries.values()))
+            if expires > now:
+                break
+            self._entries.popitem(last=False)
 
 
 # Delete the lock only if it is still ours (it may have expired and been taken over).
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
+"""
+# Store the reply and release our lock in one round trip.
+_STORE = """
+redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if redis.call('get', KEYS[2]) == ARGV[3] then redis.call('del', KEYS[2]) end
+return 1
 """
 
 
@@ -129,6 +138,7 @@ class RedisReplyCache:
         self.wait_s = wait_s
         self.poll_s = poll_s
         self._release = client.register_script(_RELEASE)
+        self._store = client.register_script(_STORE)
 
     def get_or_compute(self, key: str, compute: Callable[[], str]) -> tuple[str, bool]:
         """Return the stored reply, or take the lock and compute it, or wait for the holder."""
@@ -164,12 +174,14 @@ class RedisReplyCache:
             # The holder of the previous lock may have finished between our GET and SET.
             stored = self.client.get(reply_key)
             if stored is not None:
+                self._release(keys=[lock_key], args=[token])
                 return _text(stored), True
             reply = compute()
-            self.client.set(reply_key, reply, px=self.ttl_ms)
-            return reply, False
-        finally:
+        except BaseException:
             self._release(keys=[lock_key], args=[token])
+            raise
+        self._store(keys=[reply_key, lock_key], args=[reply, self.ttl_ms, token])
+        return reply, False
 
 
 def _text(value: str | bytes) -> str:

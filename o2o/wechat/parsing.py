@@ -31,10 +31,6 @@ DEFAULT_MAX_BYTES = 64 * 1024
 MAX_DEPTH = 4
 MAX_ELEMENTS = 256
 
-#: Message types a user sends; a reply to these carries at most one news article.
-USER_MESSAGE_TYPES = frozenset(
-    {"text", "image", "voice", "video", "shortvideo", "location", "link", "file"}
-)
 
 
 def decode_body(body: str | bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
@@ -133,8 +129,12 @@ class Message:
 
     @property
     def max_articles(self) -> int:
-        """How many news articles WeChat accepts in a passive reply to this push."""
-        return 1 if self.msg_type in USER_MESSAGE_TYPES else 8
+        """How many news articles WeChat accepts in a passive reply to this push.
+
+        Anything a user sent (text, image, voice, video, location, link, and types WeChat
+        adds later) gets one; only events get eight.
+        """
+        return 8 if self.is_event else 1
 
     @property
     def dedup_key(self) -> str:

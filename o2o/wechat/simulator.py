@@ -130,7 +130,8 @@ def build_request(xml: str, *, token: str, aes_key: str | None = None, appid: st
     query["encrypt_type"] = "aes"
     query["msg_signature"] = signature_of(token, ts, nonce, encrypt)
     if compat:
-        body = xml.replace("</xml>", f"<Encrypt>{cdata(encrypt)}</Encrypt></xml>", 1)
+        head, _, tail = xml.rpartition("</xml>")  # the root's end tag, not one inside CDATA
+        body = f"{head}<Encrypt>{cdata(encrypt)}</Encrypt></xml>{tail}"
     else:
         body = f"<xml><ToUserName>{cdata(_to_user(xml))}</ToUserName><Encrypt>{cdata(encrypt)}</Encrypt></xml>"
     return query, body.encode("utf-8")

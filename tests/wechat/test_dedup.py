@@ -70,15 +70,27 @@ def test_memory_ttl() -> None:
     assert cache.get_or_compute("k", lambda: "c") == ("c", False)
 
 
-def test_memory_is_bounded_lru() -> None:
+def test_memory_is_bounded_oldest_first() -> None:
     cache = MemoryReplyCache(max_entries=3)
-    for key in "abc":
+    for key in "abcd":
         cache.get_or_compute(key, lambda k=key: k)
-    cache.get_or_compute("a", lambda: "again")  # touch a: b is now the oldest
-    cache.get_or_compute("d", lambda: "d")
     assert len(cache) == 3
-    assert cache.get_or_compute("b", lambda: "recomputed") == ("recomputed", False)
-    assert cache.get_or_compute("a", lambda: "x") == ("a", True)
+    assert cache.get_or_compute("b", lambda: "x") == ("b", True)
+    assert cache.get_or_compute("a", lambda: "recomputed") == ("recomputed", False)
+    assert cache.get_or_compute("c", lambda: "x") == ("c", True)
+    assert cache.get_or_compute("b", lambda: "b2") == ("b2", False)  # a's return pushed b out
+
+
+def test_memory_expired_entries_are_dropped() -> None:
+    clock = FakeClock()
+    cache = MemoryReplyCache(ttl_s=10, clock=clock)
+    for key in "ab":
+        cache.get_or_compute(key, lambda k=key: k)
+    clock.now += 5
+    cache.get_or_compute("c", lambda: "c")
+    clock.now += 6  # a and b expired, c has 4 s left
+    assert len(cache) == 1
+    assert cache.get_or_compute("c", lambda: "x") == ("c", True)
 
 
 def test_memory_failure_is_not_cached_and_locks_are_released() -> None:
