@@ -127,3 +127,14 @@ def test_registries_are_independent() -> None:
     b: Registry[None] = Registry()
     a.on("text")(lambda m, c: TextReply("a"))
     assert b.dispatch(msg("text", "hi"), None) == SuccessReply()
+
+
+def test_a_user_message_type_wechat_adds_later_still_gets_one_article() -> None:
+    future = message_xml("text", "x").replace("<MsgType><![CDATA[text]]></MsgType>",
+                                              "<MsgType><![CDATA[hologram]]></MsgType>")
+    message = parse_message(future)
+    assert message.msg_type == "hologram" and message.max_articles == 1
+    registry: Registry[None] = Registry()
+    registry.on("hologram")(lambda m, c: TEN)
+    reply = registry.dispatch(message, None)
+    assert isinstance(reply, NewsReply) and len(reply.articles) == 1

@@ -50,6 +50,15 @@ def test_compat_mode_trusts_only_the_encrypted_copy(crypto: MessageCrypto) -> No
     assert parse_message(unwrapped.xml).label == "人民广场"
 
 
+def test_compat_body_with_xml_end_tag_inside_content(crypto: MessageCrypto) -> None:
+    xml = message_xml("text", "</xml> is not the end", create_time=NOW, msg_id=1)
+    query, body = build_request(xml, token=TOKEN, aes_key=AES_KEY, appid=APPID, timestamp=NOW,
+                                compat=True)
+    assert set(parse_xml_fields(body)) >= {"Content", "Encrypt"}
+    unwrapped = unwrap_request(body, query, token=TOKEN, crypto=crypto, now=NOW)
+    assert parse_message(unwrapped.xml).content == "</xml> is not the end"
+
+
 def test_official_vector_through_unwrap_request() -> None:
     crypto = MessageCrypto(token=OFFICIAL["token"], encoding_aes_key=OFFICIAL["aes_key"],
                            appid=OFFICIAL["appid"])
