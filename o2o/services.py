@@ -42,8 +42,13 @@ class Services:
 def connect_redis(url: str) -> Any:
     """A Redis client that has answered PING, or one clear sentence why not."""
     import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
-    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    # Short timeouts and no retries: Redis sits on the WeChat reply path, which has a 5 s
+    # deadline; a stalled Redis must fail fast so the reply is computed without it.
+    client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=1,
+                                  retry=Retry(NoBackoff(), 0))
     try:
         client.ping()
     except redis.RedisError as exc:
