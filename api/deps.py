@@ -8,9 +8,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from api.auth import current_staff
 from o2o.catalog.runtime import Catalog
 from o2o.config import Settings
 from o2o.services import Services
+from o2o.staff.principal import Principal
 
 
 def get_services(request: Request) -> Services:
@@ -39,3 +41,4 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 DbSession = Annotated[Session, Depends(get_db)]
+CurrentStaff = Annotated[Principal, Depends(current_staff)]
