@@ -1,0 +1,243 @@
+"""Compiled kernels for the nearest index: a static k-d tree over unit vectors, filtered k-NN.
+
+The tree is implicit and complete: node i has children 2i+1 and 2i+2, every range is split at
+its count midpoint, so node ranges are recomputed while descending and never stored. Points
+are stored in tree order, so a leaf is a contiguous slice. Each node keeps a tight bounding
+box plus the OR of its points' status bits and tag bits, so a filtered search skips subtrees
+that cannot match. Chord distance between unit vectors is monotone in great-circle distance,
+which is what makes Euclidean k-NN here exact on the sphere.
+
+Per-point attributes (one int64 row each): status code, tag bits, and `dead_at`, the index
+version at which the point stopped being visible (NEVER while it lives). A reader passes its
+snapshot version and sees exactly the points alive at that version.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+EARTH_RADIUS_M = 6371008.8  # mean Earth radius (IUGG), the one every distance here uses
+NEVER = np.iinfo(np.int64).max
+ATTR_STATUS, ATTR_TAGS, ATTR_DEAD = 0, 1, 2
+_STACK = 128  # depth of a complete tree over 2**63 points is < 64; two entries per level
+
+
+def tree_depth(n: int, leaf_size: int) -> int:
+    """Levels below the root so that every leaf holds at most `leaf_size` points."""
+    depth = 0
+    while (n + (1 << depth) - 1) >> depth > leaf_size:
+        depth += 1
+    return depth
+
+
+@njit(cache=True)
+def _select(perm, key, lo, hi, nth):
+    """Reorder perm[lo:hi] so perm[nth] has the nth key and smaller keys come before it."""
+    while hi - lo > 1:
+        mid = lo + (hi - lo) // 2
+        a, b, c = key[perm[lo]], key[perm[mid]], key[perm[hi - 1]]
+        pivot = max(min(a, b), min(max(a, b), c))  # median of three
+        i, j = lo, hi - 1
+        while i <= j:
+            while key[perm[i]] < pivot:
+                i += 1
+            while key[perm[j]] > pivot:
+                j -= 1
+            if i <= j:
+                perm[i], perm[j] = perm[j], perm[i]
+                i += 1
+                j -= 1
+        if nth <= j:
+            hi = j + 1
+        elif nth >= i:
+            lo = i
+        else:
+            return
+
+
+@njit(cache=True)
+def build_tree(xyz, attrs, depth):
+    """Return (perm, bbox, masks): tree order, node boxes (min xyz, max xyz), node OR-masks."""
+    n = xyz.shape[0]
+    n_nodes = (1 << (depth + 1)) - 1
+    first_leaf = (1 << depth) - 1
+    perm = np.arange(n)
+    cols = np.ascontiguousarray(xyz.T)
+    node_lo = np.empty(n_nodes, np.int64)
+    node_hi = np.empty(n_nodes, np.int64)
+    node_lo[0], node_hi[0] = 0, n
+    for node in range(first_leaf):
+        lo, hi = node_lo[node], node_hi[node]
+        mid = lo + (hi - lo) // 2
+        best_dim, best_spread = 0, -1.0
+        for d in range(3):
+            mn, mx = np.inf, -np.inf
+            for j in range(lo, hi):
+                v = cols[d, perm[j]]
+                mn = min(mn, v)
+                mx = max(mx, v)
+            if mx - mn > best_spread:
+                best_dim, best_spread = d, mx - mn
+        if hi - lo > 1:
+            _select(perm, cols[best_dim], lo, hi, mid)
+        node_lo[2 * node + 1], node_hi[2 * node + 1] = lo, mid
+        node_lo[2 * node + 2], node_hi[2 * node + 2] = mid, hi
+    bbox = np.empty((n_nodes, 6))
+    masks = np.zeros((n_nodes, 2), np.int64)
+    for node in range(first_leaf, n_nodes):
+        for d in range(3):
+            bbox[node, d] = np.inf
+            bbox[node, d + 3] = -np.inf
+        for j in range(node_lo[node], node_hi[node]):
+            p = perm[j]
+            for d in range(3):
+                bbox[node, d] = min(bbox[node, d], xyz[p, d])
+                bbox[node, d + 3] = max(bbox[node, d + 3], xyz[p, d])
+            masks[node, 0] |= np.int64(1) << attrs[p, ATTR_STATUS]
+            masks[node, 1] |= attrs[p, ATTR_TAGS]
+    for node in range(first_leaf - 1, -1, -1):
+        a, b = 2 * node + 1, 2 * node + 2
+        for d in range(3):
+            bbox[node, d] = min(bbox[a, d], bbox[b, d])
+            bbox[node, d + 3] = max(bbox[a, d + 3], bbox[b, d + 3])
+        masks[node, 0] = masks[a, 0] | masks[b, 0]
+        masks[node, 1] = masks[a, 1] | masks[b, 1]
+    return perm, bbox, masks
+
+
+@njit(inline="always")
+def _gap2(v, lo, hi):
+    """Squared distance from v to the interval [lo, hi]."""
+    if v < lo:
+        return (lo - v) ** 2
+    if v > hi:
+        return (v - hi) ** 2
+    return 0.0
+
+
+@njit(inline="always")
+def _box_d2(bbox, node, x, y, z):
+    """Squared distance from (x, y, z) to the node's box (0 inside)."""
+    b = bbox[node]
+    return _gap2(x, b[0], b[3]) + _gap2(y, b[1], b[4]) + _gap2(z, b[2], b[5])
+
+
+@njit(inline="always")
+def _push(heap_d, heap_r, size, k, d2, ref):
+    """Offer (d2, ref) to a max-heap of capacity k; return the new size."""
+    if size < k:
+        i = size
+        size += 1
+        while i > 0:
+            parent = (i - 1) >> 1
+            if heap_d[parent] >= d2:
+                break
+            heap_d[i], heap_r[i] = heap_d[parent], heap_r[parent]
+            i = parent
+        heap_d[i], heap_r[i] = d2, ref
+        return size
+    i = 0
+    while True:
+        child = 2 * i + 1
+        if child >= size:
+            break
+        if child + 1 < size and heap_d[child + 1] > heap_d[child]:
+            child += 1
+        if heap_d[child] <= d2:
+            break
+        heap_d[i], heap_r[i] = heap_d[child], heap_r[child]
+        i = child
+    heap_d[i], heap_r[i] = d2, ref
+    return size
+
+
+@njit(inline="always")
+def _visible(attrs, j, status_mask, tag_want, version):
+    """Whether point j passes the status and tag filters and is alive at `version`."""
+    return (
+        (status_mask >> attrs[j, ATTR_STATUS]) & 1 == 1
+        and attrs[j, ATTR_TAGS] & tag_want == tag_want
+        and attrs[j, ATTR_DEAD] > version
+    )
+
+
+@njit(inline="always")
+def _node_ok(masks, node, status_mask, tag_want):
+    """Whether the subtree under `node` may hold a point passing the filters."""
+    return masks[node, 0] & status_mask != 0 and masks[node, 1] & tag_want == tag_want
+
+
+@njit(cache=True, nogil=True)
+def knn(lat, lng, max_d2, status_mask, tag_want, version, depth,
+        pts, bbox, masks, attrs, ids, p_pts, p_attrs, p_ids, p_count,
+        out_ids, out_m):  # fmt: skip
+    """Fill out_ids/out_m with the visible points nearest to (lat, lng); return how many.
+
+    k is len(out_ids). Results are nearest first, distances in metres on the mean sphere.
+    """
+    k = out_ids.shape[0]
+    rlat, rlng = math.radians(lat), math.radians(lng)
+    x = math.cos(rlat) * math.cos(rlng)
+    y = math.cos(rlat) * math.sin(rlng)
+    z = math.sin(rlat)
+    heap_d = np.empty(k)
+    heap_r = np.empty(k, np.int64)  # >= 0: base position; < 0: pending slot -(s + 1)
+    size = 0
+    n = pts.shape[0]
+    first_leaf = (1 << depth) - 1
+    st_node = np.empty(_STACK, np.int64)
+    st_lo = np.empty(_STACK, np.int64)
+    st_hi = np.empty(_STACK, np.int64)
+    st_d2 = np.empty(_STACK)
+    sp = 0
+    bound = max_d2  # the k-th best squared chord so far, or the radius until k are found
+    if n > 0 and _node_ok(masks, 0, status_mask, tag_want):
+        st_node[0], st_lo[0], st_hi[0], st_d2[0] = 0, 0, n, _box_d2(bbox, 0, x, y, z)
+        sp = 1
+    while sp > 0:
+        sp -= 1
+        node, lo, hi, nd2 = st_node[sp], st_lo[sp], st_hi[sp], st_d2[sp]
+        if nd2 > bound:
+            continue
+        if node >= first_leaf:
+            for j in range(lo, hi):
+                d2 = (pts[j, 0] - x) ** 2 + (pts[j, 1] - y) ** 2 + (pts[j, 2] - z) ** 2
+                if d2 <= bound and _visible(attrs, j, status_mask, tag_want, version):
+                    size = _push(heap_d, heap_r, size, k, d2, j)
+                    bound = heap_d[0] if size == k else max_d2
+            continue
+        mid = lo + (hi - lo) // 2
+        a, b = 2 * node + 1, 2 * node + 2
+        da, db = _box_d2(bbox, a, x, y, z), _box_d2(bbox, b, x, y, z)
+        ok_a = da <= bound and _node_ok(masks, a, status_mask, tag_want)
+        ok_b = db <= bound and _node_ok(masks, b, status_mask, tag_want)
+        if da <= db:  # push the farther child first so the nearer one is searched first
+            if ok_b:
+                st_node[sp], st_lo[sp], st_hi[sp], st_d2[sp] = b, mid, hi, db
+                sp += 1
+            if ok_a:
+                st_node[sp], st_lo[sp], st_hi[sp], st_d2[sp] = a, lo, mid, da
+                sp += 1
+        else:
+            if ok_a:
+                st_node[sp], st_lo[sp], st_hi[sp], st_d2[sp] = a, lo, mid, da
+                sp += 1
+            if ok_b:
+                st_node[sp], st_lo[sp], st_hi[sp], st_d2[sp] = b, mid, hi, db
+                sp += 1
+    # Pending changes last: by now the bound is tight and most are rejected on distance alone.
+    for s in range(p_count):
+        d2 = (p_pts[s, 0] - x) ** 2 + (p_pts[s, 1] - y) ** 2 + (p_pts[s, 2] - z) ** 2
+        if d2 <= bound and _visible(p_attrs, s, status_mask, tag_want, version):
+            size = _push(heap_d, heap_r, size, k, d2, -(s + 1))
+            bound = heap_d[0] if size == k else max_d2
+    order = np.argsort(heap_d[:size], kind="mergesort")
+    for i in range(size):
+        ref = heap_r[order[i]]
+        out_ids[i] = ids[ref] if ref >= 0 else p_ids[-ref - 1]
+        chord = math.sqrt(heap_d[order[i]])
+        out_m[i] = 2.0 * EARTH_RADIUS_M * math.asin(min(1.0, 0.5 * chord))
+    return size
