@@ -1,0 +1,82 @@
+"""Customers as keyed hashes: first/last seen, subscription, and a coarse, expiring position."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from o2o.customers.identity import coarsen
+from o2o.customers.models import Customer
+
+
+def touch_customer(session: Session, *, customer_hash: str, now: datetime,
+                   subscribed: bool | None = None) -> Customer:
+    """The customer row for this hash, created on first sight; notes when they were last seen
+    and, when given, whether they follow the account. Safe against a concurrent first touch."""
+    customer = _get(session, customer_hash)
+    if customer is None:
+        customer = Customer(customer_hash=customer_hash, first_seen_at=now, last_seen_at=now,
+                            subscribed=True if subscribed is None else subscribed,
+                            reports_location=False)
+        try:
+            with session.begin_nested():
+                session.add(customer)
+        except sa.exc.IntegrityError:
+            # Another worker created the same customer a moment ago: use theirs.
+            customer = _get(session, customer_hash)
+            if customer is None:
+                raise
+    if customer.last_seen_at is None or customer.last_seen_at < now:
+        customer.last_seen_at = now
+    if subscribed is not None:
+        customer.subscribed = subscribed
+    session.flush()
+    return customer
+
+
+def _get(session: Session, customer_hash: str) -> Customer | None:
+    return session.scalar(sa.select(Customer).where(Customer.customer_hash == customer_hash))
+
+
+def remember_location(session: Session, *, customer_hash: str, lat: float, lng: float,
+                      now: datetime, ttl_s: int) -> Customer:
+    """Keep the last position, coarsened to ~100 m and expiring after `ttl_s`, for the
+    "附近门店" menu; the exact position is never stored."""
+    customer = touch_customer(session, customer_hash=customer_hash, now=now)
+    customer.last_lat, customer.last_lng = coarsen(lat, lng)
+    customer.last_located_at = now
+    customer.location_expires_at = now + timedelta(seconds=ttl_s)
+    customer.reports_location = True
+    session.flush()
+    return customer
+
+
+def last_location(session: Session, *, customer_hash: str,
+                  now: datetime) -> tuple[float, float] | None:
+    """The coarse last position (WGS-84) while it is fresh; None when unknown or expired."""
+    row = session.execute(
+        sa.select(Customer.last_lat, Customer.last_lng, Customer.location_expires_at)
+        .where(Customer.customer_hash == customer_hash)).first()
+    if row is None or row.last_lat is None or row.last_lng is None:
+        return None
+    if row.location_expires_at is None or row.location_expires_at <= now:
+        return None
+    return row.last_lat, row.last_lng
+
+
+def forget_customer_location(session: Session, *, customer_hash: str) -> None:
+    """Drop the stored position at once (unfollow): nothing about where they were remains."""
+    session.execute(
+        sa.update(Customer).where(Customer.customer_hash == customer_hash)
+        .values(last_lat=None, last_lng=None, last_located_at=None, location_expires_at=None,
+                reports_location=False))
+
+
+def purge_expired_locations(session: Session, *, now: datetime) -> int:
+    """Erase positions past their expiry (retention job); returns how many were erased."""
+    result = session.execute(
+        sa.update(Customer).where(Customer.location_expires_at <= now)
+        .values(last_lat=None, last_lng=None, last_located_at=None, location_expires_at=None))
+    return result.rowcount or 0
