@@ -18,6 +18,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -44,6 +45,13 @@ __all__ = ["OPEN_ONLY", "STATUSES", "Hit", "IndexEntry", "NearestIndex"]
 OPEN_ONLY = frozenset({"open"})
 _DEAD, _NEVER = _kdtree.ATTR_DEAD, _kdtree.NEVER
 _EMPTY = np.zeros(0, np.int64)
+_BUFFERS = threading.local()  # per-thread output arrays for small k: no allocation per query
+_new_tuple = tuple.__new__  # builds Hit rows without a Python-level __new__ call each
+
+
+def _hits(ids: list[int], metres: list[float]) -> list[Hit]:
+    """Hit rows from parallel lists, at C speed (a NamedTuple's own __new__ is slow)."""
+    return list(map(_new_tuple, repeat(Hit), zip(ids, metres, strict=True)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +185,7 @@ class NearestIndex:
         args = (float(lat), float(lng), max_d2, mask, want, snap)
         if predicate is None:
             ids, metres = _search(*args, min(k, snap.size))
-            hits = list(map(Hit, ids, metres))
+            hits = _hits(ids, metres)
         else:
             hits = _search_with_predicate(*args, k, predicate)
         if max_distance_m is not None:
@@ -293,11 +301,22 @@ def _search(lat: float, lng: float, max_d2: float, mask: int, want: int, snap: S
             k: int) -> tuple[list[int], list[float]]:  # fmt: skip
     """One kernel call: ids and metres of up to k visible points."""
     base, pend = snap.base, snap.pending
-    out_ids, out_m = np.empty(k, np.int64), np.empty(k)
+    try:
+        buffers = _BUFFERS.by_k
+    except AttributeError:
+        buffers = _BUFFERS.by_k = {}
+    pair = buffers.get(k)
+    if pair is None:
+        pair = (np.empty(k, np.int64), np.empty(k))
+        if k <= 64:
+            buffers[k] = pair
+    out_ids, out_m = pair
     count = _kdtree.knn(
         lat, lng, max_d2, mask, want, snap.version, base.depth, base.pts, base.bbox, base.masks,
         base.attrs, base.ids, pend.pts, pend.attrs, pend.ids, snap.count, out_ids, out_m,
     )  # fmt: skip
+    if count == k:
+        return out_ids.tolist(), out_m.tolist()
     return out_ids[:count].tolist(), out_m[:count].tolist()
 
 
