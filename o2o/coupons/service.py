@@ -35,7 +35,7 @@ from o2o.staff.principal import Principal
 if TYPE_CHECKING:
     from o2o.catalog.runtime import Catalog
 
-#: Attempts at a free claim slot / an unused code before giving up (collisions are rare).
+#: Extra attempts at a free claim slot / an unused code (each miss means a slot was taken).
 CLAIM_ATTEMPTS = 5
 
 
@@ -55,7 +55,7 @@ def claim(session: Session, *, promotion_id: int, customer_hash: str, outlet_id:
     outlet = _claim_outlet(session, promo, outlet_id)
     if catalog is not None:
         _check_running(catalog, promo.id, outlet_id, now)
-    for _ in range(CLAIM_ATTEMPTS):
+    for _ in range(promo.coupon_per_customer + CLAIM_ATTEMPTS):
         held = session.scalar(sa.select(sa.func.count()).select_from(Coupon).where(
             Coupon.promotion_id == promo.id, Coupon.customer_hash == customer_hash)) or 0
         if held >= promo.coupon_per_customer:
