@@ -75,8 +75,9 @@ class IndexEntry:
                 f"outlet {self.id}: unknown status {self.status!r}",
                 details=[{"field": "status", "allowed": list(STATUSES)}],
             )
-        if not isinstance(self.tags, frozenset):
-            object.__setattr__(self, "tags", frozenset(self.tags))
+        if not isinstance(self.tags, frozenset):  # accept any collection, or one tag as a str
+            tags = (self.tags,) if isinstance(self.tags, str) else self.tags
+            object.__setattr__(self, "tags", frozenset(tags))
 
 
 class Hit(NamedTuple):
@@ -164,21 +165,24 @@ class NearestIndex:
         tags: Iterable[str] | None = None,
         predicate: Callable[[int], bool] | None = None,
     ) -> list[Hit]:
-        """The k nearest outlets passing every filter (all `tags` must match), nearest first."""
+        """The k nearest outlets passing every filter (all `tags` must match), nearest first.
+
+        A single status or tag may be given as a plain string.
+        """
         snap = self._snap
         if not (-90.0 <= lat <= 90.0 and -180.0 <= lng <= 180.0):
             raise ValidationError(
                 f"position ({lat}, {lng}) is not valid degrees",
                 details=[{"field": "lat/lng", "value": [lat, lng]}],
             )
-        if k < 0:
-            raise ValidationError("k must not be negative")
+        if not isinstance(k, int) or k < 0:
+            raise ValidationError(f"k must be a non-negative integer, not {k!r}")
         mask = self._status_masks.get(statuses) if isinstance(statuses, frozenset) else None
         if mask is None:
-            mask = _status_mask(statuses)
+            mask = _status_mask((statuses,) if isinstance(statuses, str) else statuses)
         want: int | None = 0
         if tags is not None:
-            want = snap.vocab.mask(frozenset(tags))
+            want = snap.vocab.mask(frozenset((tags,) if isinstance(tags, str) else tags))
         max_d2 = _max_chord2(max_distance_m)
         if k == 0 or mask == 0 or snap.size == 0 or want is None:
             return []

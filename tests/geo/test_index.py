@@ -58,6 +58,7 @@ def test_status_filter_defaults_to_open_and_searches_past_closed_outlets() -> No
     both = index.nearest(lat, lng, k=2, statuses={"open", "temporarily_closed"})
     assert [h.id for h in both] == [2, 3]
     assert [h.id for h in index.nearest(lat, lng, k=5, statuses=["closed"])] == [1]
+    assert [h.id for h in index.nearest(lat, lng, k=5, statuses="closed")] == [1]
     with pytest.raises(ValidationError):
         index.nearest(lat, lng, statuses={"shut"})
 
@@ -86,6 +87,7 @@ def test_tags_all_must_match_and_unknown_tags_match_nothing() -> None:
     ])  # fmt: skip
     assert [h.id for h in index.nearest(lat, lng, tags={"wifi"})] == [1, 2]
     assert [h.id for h in index.nearest(lat, lng, tags={"wifi", "24h"})] == [2]
+    assert [h.id for h in index.nearest(lat, lng, tags="24h")] == [2, 3]
     assert [h.id for h in index.nearest(lat, lng, tags=set())] == [1, 2, 3]
     assert index.nearest(lat, lng, tags={"drive-thru"}) == []
 
@@ -126,6 +128,11 @@ def test_version_bumps_on_every_change_only() -> None:
     index.remove(1)
     index.remove(1)  # nothing to remove: not a change
     assert index.version == 4
+
+
+def test_entry_tags_accept_any_collection() -> None:
+    assert IndexEntry(1, 0.0, 0.0, tags={"a", "b"}).tags == frozenset({"a", "b"})  # type: ignore[arg-type]
+    assert IndexEntry(1, 0.0, 0.0, tags="wifi").tags == frozenset({"wifi"})  # type: ignore[arg-type]
 
 
 def test_get_returns_what_was_written() -> None:
@@ -177,6 +184,8 @@ def test_bad_input_is_rejected() -> None:
         index.nearest(0.0, 200.0)
     with pytest.raises(ValidationError):
         index.nearest(0.0, 0.0, max_distance_m=-1)
+    with pytest.raises(ValidationError):
+        index.nearest(0.0, 0.0, k=2.5)  # type: ignore[arg-type]
     assert index.version == 0  # failed builds change nothing
 
 
