@@ -1,0 +1,150 @@
+"""Fold raw events into funnel cells, incrementally and exactly once.
+
+Progress is an event id: every event with id <= `max_event_id` is in the cells, everything
+above is the *tail* that queries aggregate on the fly. On PostgreSQL ids can commit out of
+order, so the id to stop at is read under a brief SHARE lock on `events`, which waits for
+in-flight inserts to finish: no event below it can appear later. On SQLite every write
+transaction is already serialised (BEGIN IMMEDIATE). One runner at a time holds the state row.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from o2o.analytics.aggregate import build_cells, event_select, rows_of
+from o2o.analytics.cells import Cell, CellKey, decode_keys, encode_keys
+from o2o.analytics.models import Event
+from o2o.analytics.rollup_models import OUTLET_DAY, REGION_HOUR, FunnelCell, RollupState
+from o2o.analytics.zones import ZoneBook
+
+log = logging.getLogger("o2o.analytics")
+
+STATE = "funnel"
+GRAINS = (REGION_HOUR, OUTLET_DAY)
+BATCH_IDS = 100_000
+LOCK_TIMEOUT = "1s"
+
+
+@dataclass(frozen=True, slots=True)
+class RollupReport:
+    """What one run did: the id it reached, events folded, cells written."""
+
+    from_id: int
+    to_id: int
+    events: int
+    cells: int
+    busy: bool = False
+
+
+def rolled_up_to(session: Session) -> int:
+    """The id up to which cells are complete (0 when nothing was rolled up)."""
+    value = session.scalar(sa.select(RollupState.max_event_id).where(RollupState.name == STATE))
+    return int(value or 0)
+
+
+def stable_max_event_id(session: Session) -> int | None:
+    """The largest event id below which nothing can still commit; None when busy. Commits."""
+    try:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(sa.text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
+            session.execute(sa.text("LOCK TABLE events IN SHARE MODE"))
+        top = int(session.scalar(sa.select(sa.func.max(Event.id))) or 0)
+        session.commit()
+        return top
+    except sa.exc.OperationalError:
+        session.rollback()
+        log.warning("rollup skipped: events table busy for more than %s", LOCK_TIMEOUT)
+        return None
+
+
+def roll_up(session: Session, *, batch_ids: int = BATCH_IDS, max_batches: int | None = None
+            ) -> RollupReport:
+    """Fold every committed event not yet in the cells; commits after each batch."""
+    top = stable_max_event_id(session)
+    if top is None:
+        start = rolled_up_to(session)
+        session.rollback()
+        return RollupReport(start, start, 0, 0, busy=True)
+    start = done = _lock_state(session).max_event_id
+    session.rollback()
+    events = cells = batches = 0
+    while done < top and (max_batches is None or batches < max_batches):
+        state = _lock_state(session)
+        lo = state.max_event_id
+        if lo >= top:  # another runner got here first
+            session.rollback()
+            break
+        hi = min(lo + batch_ids, top)
+        rows = rows_of(session.execute(event_select().where(Event.id > lo, Event.id <= hi)))
+        built = build_cells(session, rows, zones=ZoneBook.load(session), grains=GRAINS)
+        cells += _merge(session, built)
+        state.max_event_id = hi
+        session.commit()
+        events, done, batches = events + len(rows), hi, batches + 1
+    if events:
+        log.info("rolled up %d events into %d cells (ids %d..%d)", events, cells, start, done)
+    return RollupReport(start, done, events, cells)
+
+
+def rebuild(session: Session, *, batch_ids: int = BATCH_IDS) -> RollupReport:
+    """Drop every cell and fold the whole log again (after a backfill or a zone change)."""
+    state = _lock_state(session)
+    session.execute(sa.delete(FunnelCell))
+    state.max_event_id = 0
+    session.commit()
+    return roll_up(session, batch_ids=batch_ids)
+
+
+def _lock_state(session: Session) -> RollupState:
+    stmt = sa.select(RollupState).where(RollupState.name == STATE).with_for_update()
+    state = session.scalar(stmt)
+    if state is None:
+        try:
+            with session.begin_nested():
+                session.add(RollupState(name=STATE, max_event_id=0))
+        except sa.exc.IntegrityError:
+            pass  # a concurrent first run created it
+        state = session.scalar(stmt)
+    assert state is not None
+    return state
+
+
+def _merge(session: Session, built: dict[CellKey, Cell]) -> int:
+    """Add the batch's cells to the stored ones (counts add, customer sets unite)."""
+    if not built:
+        return 0
+    days = sorted({k.day for k in built})
+    existing: dict[CellKey, tuple[int, int, bytes]] = {}
+    cols = (FunnelCell.id, FunnelCell.grain, FunnelCell.day, FunnelCell.hour, FunnelCell.type,
+            FunnelCell.region_id, FunnelCell.outlet_id, FunnelCell.promotion_id,
+            FunnelCell.count, FunnelCell.customers)
+    for start in range(0, len(days), 200):
+        for row in session.execute(sa.select(*cols).where(FunnelCell.day.in_(days[start:start + 200]))):
+            key = CellKey(row[1], row[2], row[3], row[4], row[5], row[6], row[7])
+            if key in built:
+                existing[key] = (row[0], row[8], row[9])
+    updates: list[dict[str, Any]] = []
+    inserts: list[dict[str, Any]] = []
+    for key, cell in built.items():
+        keys = cell.keys()
+        if key in existing:
+            cid, count, blob = existing[key]
+            merged = np.union1d(decode_keys(blob), keys) if keys.size else decode_keys(blob)
+            updates.append({"id": cid, "count": count + cell.count,
+                            "customers": encode_keys(merged)})
+        else:
+            inserts.append({"grain": key.grain, "day": key.day, "hour": key.hour,
+                            "type": key.type, "region_id": key.region_id,
+                            "outlet_id": key.outlet_id, "promotion_id": key.promotion_id,
+                            "count": cell.count, "customers": encode_keys(keys)})
+    if updates:
+        session.execute(sa.update(FunnelCell), updates)
+    if inserts:
+        session.execute(sa.insert(FunnelCell), inserts)
+    return len(updates) + len(inserts)
