@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 
 from o2o.catalog.models import Outlet, Region
 from o2o.staff.models import Role, Staff
-from o2o.staff.tokens import issue_token
+from o2o.staff.principal import Principal
+from o2o.staff.tokens import issue_token, principal_for
 
 _seq = itertools.count(1)
 
@@ -32,3 +33,8 @@ def make_token(session: Session, role: Role | str = Role.ADMIN, **kw: object) ->
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def make_principal(session: Session, role: Role | str = Role.ADMIN, **kw: object) -> Principal:
+    """A saved staff member of `role` as the services see them."""
+    return principal_for(make_staff(session, role, **kw))  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from o2o.catalog.models import Outlet, Region
 from o2o.errors import NotFound, ValidationError
 from o2o.staff.models import Role, Staff
+from o2o.staff.principal import Principal
 
 
 def create_staff(session: Session, *, name: str, role: Role | str,
@@ -79,3 +80,12 @@ def deactivate_staff(session: Session, *, staff_id: int) -> Staff:
     staff.active = False
     session.flush()
     return staff
+
+
+def scope_codes(session: Session, principal: Principal) -> tuple[list[str], list[str]]:
+    """The caller's regions and outlets by code, for people to read."""
+    regions = session.scalars(sa.select(Region.code).where(
+        Region.id.in_(principal.region_ids)).order_by(Region.code)).all()
+    outlets = session.scalars(sa.select(Outlet.code).where(
+        Outlet.id.in_(principal.outlet_ids)).order_by(Outlet.code)).all()
+    return list(regions), list(outlets)
