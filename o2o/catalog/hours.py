@@ -1,0 +1,393 @@
+"""Opening hours: validate the JSON forms, compile them once, answer "open now?" fast.
+
+Weekly hours are `{"mon": [["07:00", "22:00"]], ..., "sun": []}`; a missing or empty day is
+closed, an interval whose end is not after its start runs past midnight (`["22:00", "02:00"]`
+closes at 02:00 the next morning) and `"24:00"` is allowed as an end. Dated exceptions are
+`{"2026-10-01": [], "2026-12-24": [["10:00", "18:00"]]}`.
+
+All times are wall-clock times in the outlet's zone, so "07:00" stays 07:00 across a DST change.
+
+Business days own their overnight spill: an exception on day D replaces the intervals that
+*start* on D (and their spill into D+1), but the spill of D-1's last interval into the early
+hours of D still counts, because it belongs to D-1's business day. A bar open Fri 18:00-02:00
+with Saturday closed for a holiday still serves until 02:00 on Saturday; to close those hours
+too, give D-1 an exception as well.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from o2o.errors import ValidationError
+
+__all__ = [
+    "DAYS", "Change", "OpeningHours", "format_compact", "parse_compact", "hours_on", "is_open", "next_change",
+    "parse_exceptions", "parse_weekly", "today_text",
+]
+
+#: Normalised weekly hours: every day key present, intervals as ["HH:MM", "HH:MM"], sorted.
+WeeklyHours = dict[str, list[list[str]]]
+#: Normalised exceptions: ISO date → intervals (empty = closed all day), sorted by date.
+Exceptions = dict[str, list[list[str]]]
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_OSM_DAYS = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
+_WEEKDAY_ZH = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
+DAY_MINUTES = 1440
+WEEK_MINUTES = 7 * DAY_MINUTES
+MAX_INTERVALS_PER_DAY = 8
+_LOOKAHEAD_DAYS = 8
+
+
+def _fail(field: str, message: str) -> ValidationError:
+    return ValidationError(message, details=[{"field": field, "message": message}])
+
+
+def _minutes(text: Any, field: str, *, end: bool) -> int:
+    """Parse "HH:MM" (H:MM allowed) to minutes after midnight; "24:00" only as an end."""
+    if not isinstance(text, str):
+        raise _fail(field, f"{field}: time must be a string like \"07:30\", got {text!r}")
+    hh, sep, mm = text.strip().partition(":")
+    if not sep or not hh.isdigit() or not mm.isdigit() or len(hh) > 2 or len(mm) != 2:
+        raise _fail(field, f"{field}: {text!r} is not a time like \"07:30\"")
+    value = int(hh) * 60 + int(mm)
+    if int(mm) > 59 or value > DAY_MINUTES or (value == DAY_MINUTES and not end):
+        raise _fail(field, f"{field}: {text!r} is not a valid time"
+                    + (" (24:00 is only allowed as a closing time)" if value == DAY_MINUTES else ""))
+    return value
+
+
+def _hhmm(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _intervals(value: Any, field: str) -> list[tuple[int, int]]:
+    """Validate one day's list of [start, end] pairs; returns (start, end) with end in 1..2880."""
+    if not isinstance(value, list | tuple):
+        raise _fail(field, f"{field}: expected a list of [\"HH:MM\", \"HH:MM\"] pairs")
+    if len(value) > MAX_INTERVALS_PER_DAY:
+        raise _fail(field, f"{field}: at most {MAX_INTERVALS_PER_DAY} intervals per day")
+    spans = []
+    for pair in value:
+        if not isinstance(pair, list | tuple) or len(pair) != 2:
+            raise _fail(field, f"{field}: each interval is a pair [\"HH:MM\", \"HH:MM\"], "
+                               f"got {pair!r}")
+        start = _minutes(pair[0], field, end=False)
+        stop = _minutes(pair[1], field, end=True)
+        if stop == start:
+            raise _fail(field, f"{field}: {pair[0]}-{pair[1]} is empty; "
+                               "write 00:00-24:00 for a whole day")
+        spans.append((start, stop if stop > start else stop + DAY_MINUTES))
+    spans.sort()
+    for (s1, e1), (s2, e2) in zip(spans, spans[1:], strict=False):
+        if s2 < e1:
+            raise _fail(field, f"{field}: intervals {_hhmm(s1)}-{_hhmm(e1 % DAY_MINUTES)} and "
+                               f"{_hhmm(s2)}-{_hhmm(e2 % DAY_MINUTES)} overlap")
+    if spans and spans[-1][1] - spans[0][0] > DAY_MINUTES:
+        raise _fail(field, f"{field}: the hours of one day may not run past the next day's "
+                           "start of business (more than 24 h)")
+    return spans
+
+
+def _as_json(spans: list[tuple[int, int]]) -> list[list[str]]:
+    return [[_hhmm(s), "24:00" if e == DAY_MINUTES else _hhmm(e % DAY_MINUTES)] for s, e in spans]
+
+
+def parse_weekly(value: Mapping[str, Any] | str) -> WeeklyHours:
+    """Validate weekly hours given as JSON (dict or text) or compact syntax; normalise them."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("{"):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise _fail("hours", f"hours: invalid JSON ({exc.msg})") from None
+        else:
+            value = parse_compact(text)
+    if not isinstance(value, Mapping):
+        raise _fail("hours", "hours: expected an object like {\"mon\": [[\"07:00\", \"22:00\"]]}")
+    unknown = [k for k in value if not isinstance(k, str) or k.lower() not in DAYS]
+    if unknown:
+        raise _fail("hours", f"hours: unknown day {unknown[0]!r}; days are {', '.join(DAYS)}")
+    lowered = {k.lower(): v for k, v in value.items()}
+    return {day: _as_json(_intervals(lowered.get(day) or [], f"hours.{day}")) for day in DAYS}
+
+
+def parse_exceptions(value: Mapping[str, Any] | str | None) -> Exceptions:
+    """Validate dated exceptions {"YYYY-MM-DD": [[...]]} (JSON text allowed); normalise them."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        if not value.strip():
+            return {}
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise _fail("exceptions", f"exceptions: invalid JSON ({exc.msg})") from None
+    if not isinstance(value, Mapping):
+        raise _fail("exceptions", "exceptions: expected an object like {\"2026-10-01\": []}")
+    out: Exceptions = {}
+    for key in sorted(value, key=str):
+        try:
+            day = date.fromisoformat(str(key))
+        except ValueError:
+            raise _fail("exceptions", f"exceptions: {key!r} is not a date like 2026-10-01") \
+                from None
+        out[day.isoformat()] = _as_json(_intervals(value[key] or [], f"exceptions.{key}"))
+    return out
+
+
+_TRANSLATE = str.maketrans({"–": "-", "—": "-", "－": "-", "~": "-", "～": "-", "：": ":",
+                            "；": ";", "，": ","})
+_RULE = re.compile(r"^(?:(?P<days>[A-Za-z]{2}(?:\s*[-,]\s*[A-Za-z]{2})*)\s+)?(?P<times>.+)$")
+_SPAN = re.compile(r"^(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})$")
+_COMPACT_HELP = "write e.g. \"Mo-Fr 07:00-22:00; Sa,Su 08:00-23:30\" or \"24/7\""
+
+
+def _compact_days(text: str, rule: str) -> list[int]:
+    """"Mo-Fr,Su" → [0, 1, 2, 3, 4, 6]; ranges may wrap ("Fr-Mo")."""
+    names = [d.lower() for d in _OSM_DAYS]
+    out: list[int] = []
+    for part in text.replace(" ", "").split(","):
+        ends = part.split("-")
+        for name in ends:
+            if name.lower() not in names:
+                hint = " (public holidays go in the exceptions column)" \
+                    if name.upper() in ("PH", "SH") else f" (use {' '.join(_OSM_DAYS)})"
+                raise _fail("hours", f"hours: cannot read {rule!r}: unknown day {name!r}{hint}")
+        if len(ends) > 2:
+            raise _fail("hours", f"hours: cannot read {rule!r}: bad day range {part!r}")
+        first, last = names.index(ends[0].lower()), names.index(ends[-1].lower())
+        out.extend((first + i) % 7 for i in range((last - first) % 7 + 1))
+    return out
+
+
+def parse_compact(text: str) -> WeeklyHours:
+    """Read the compact syntax (a subset of OSM opening_hours); later rules override days."""
+    text = text.translate(_TRANSLATE).strip()
+    if not text:
+        raise _fail("hours", f"hours: empty; {_COMPACT_HELP}")
+    if text.lower() == "24/7":
+        return {day: [["00:00", "24:00"]] for day in DAYS}
+    week: WeeklyHours = {day: [] for day in DAYS}
+    for rule in (r.strip() for r in text.split(";")):
+        if not rule:
+            continue
+        match = _RULE.match(rule)
+        if match is None:
+            raise _fail("hours", f"hours: cannot read {rule!r}; {_COMPACT_HELP}")
+        days = _compact_days(match["days"], rule) if match["days"] else list(range(7))
+        times = match["times"].strip()
+        spans: list[list[str]] = []
+        if times.lower() not in ("off", "closed"):
+            for piece in times.split(","):
+                span = _SPAN.match(piece.strip())
+                if span is None:
+                    raise _fail("hours", f"hours: cannot read {piece.strip()!r} in {rule!r}; "
+                                         f"times look like 07:00-22:00 ({_COMPACT_HELP})")
+                spans.append([span[1], span[2]])
+        for i in days:
+            week[DAYS[i]] = spans
+    return week
+
+
+def _day_list(indices: list[int]) -> str:
+    """[0..4] → "Mo-Fr", [5, 6] → "Sa,Su"; runs of three or more become ranges."""
+    runs: list[list[int]] = []
+    for i in indices:
+        if runs and runs[-1][-1] == i - 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    parts = [f"{_OSM_DAYS[r[0]]}-{_OSM_DAYS[r[-1]]}" if len(r) > 2
+             else ",".join(_OSM_DAYS[i] for i in r) for r in runs]
+    return ",".join(parts)
+
+
+def format_compact(weekly: Mapping[str, Any]) -> str:
+    """The compact syntax for normalised weekly hours; parse_weekly reads it back unchanged."""
+    week = parse_weekly(weekly)
+    if all(week[d] == [["00:00", "24:00"]] for d in DAYS):
+        return "24/7"
+    groups: dict[str, list[int]] = {}
+    for i, day in enumerate(DAYS):
+        if week[day]:
+            key = ",".join(f"{s}-{e}" for s, e in week[day])
+            groups.setdefault(key, []).append(i)
+    if not groups:
+        return "Mo-Su off"
+    return "; ".join(f"{_day_list(days)} {key}" for key, days in groups.items())
+
+
+def _zone(tz: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise _fail("timezone", f"timezone: {tz!r} is not an IANA zone like Asia/Shanghai") \
+            from None
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for s, e in sorted(spans):
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """The next moment the open/closed state flips: `opens` tells which way."""
+
+    at: datetime
+    opens: bool
+
+
+class OpeningHours:
+    """Weekly hours plus exceptions compiled for one zone; immutable, cheap to query."""
+
+    __slots__ = ("_always", "_days", "_exceptions", "_week", "exceptions", "tz", "weekly", "zone")
+
+    def __init__(self, weekly: WeeklyHours, exceptions: Exceptions, tz: str) -> None:
+        self.weekly, self.exceptions, self.tz = weekly, exceptions, tz
+        self.zone = _zone(tz)
+        self._days = [_intervals(weekly[d], d) for d in DAYS]
+        self._exceptions = {date.fromisoformat(k): _intervals(v, k) for k, v in exceptions.items()}
+        week = bytearray(WEEK_MINUTES)
+        for i, spans in enumerate(self._days):
+            for s, e in spans:
+                for m in range(i * DAY_MINUTES + s, i * DAY_MINUTES + e):
+                    week[m % WEEK_MINUTES] = 1
+        self._week = bytes(week)
+        self._always = all(week)
+
+    @classmethod
+    def compile(cls, weekly: Mapping[str, Any] | str | None,
+                exceptions: Mapping[str, Any] | str | None = None,
+                tz: str = "Asia/Shanghai") -> OpeningHours:
+        """Validate and precompute; None weekly hours compile as "closed except exceptions"."""
+        return cls(parse_weekly(weekly or {}), parse_exceptions(exceptions), tz)
+
+    def _local(self, at: datetime, tz: str | None) -> datetime:
+        if at.tzinfo is None:
+            raise ValueError("opening hours need an aware datetime")
+        return at.astimezone(self.zone if tz is None or tz == self.tz else _zone(tz))
+
+    def _own(self, day: date) -> list[tuple[int, int]]:
+        """Intervals that start on business day `day` (end may pass midnight)."""
+        spans = self._exceptions.get(day)
+        return self._days[day.weekday()] if spans is None else spans
+
+    def coverage(self, day: date) -> list[tuple[int, int]]:
+        """Open minutes on calendar day `day`, merged, within [0, 1440]; includes D-1's spill."""
+        spill = [(0, e - DAY_MINUTES) for _s, e in self._own(day - timedelta(days=1))
+                 if e > DAY_MINUTES]
+        own = [(s, min(e, DAY_MINUTES)) for s, e in self._own(day)]
+        return _merge(spill + own)
+
+    def is_open(self, at: datetime, tz: str | None = None) -> bool:
+        """Open at the instant `at` (aware), in the compiled zone unless `tz` overrides it."""
+        local = self._local(at, tz)
+        day = local.date()
+        minute = local.hour * 60 + local.minute
+        if self._exceptions and (day in self._exceptions
+                                 or day - timedelta(days=1) in self._exceptions):
+            return any(s <= minute < e for s, e in self.coverage(day))
+        return bool(self._week[day.weekday() * DAY_MINUTES + minute])
+
+    def hours_on(self, day: date) -> list[tuple[time, time]]:
+        """Intervals of business day `day` as (start, end); end <= start means the next day."""
+        return [(_time(s), _time(e)) for s, e in self._own(day)]
+
+    def _timeline(self, day: date) -> list[tuple[int, int]]:
+        """Open spans over 8 days from `day`'s midnight, merged across midnights."""
+        spans = [(s + i * DAY_MINUTES, e + i * DAY_MINUTES)
+                 for i in range(_LOOKAHEAD_DAYS)
+                 for s, e in self.coverage(day + timedelta(days=i))]
+        return _merge(spans)
+
+    def next_change(self, at: datetime, tz: str | None = None) -> Change | None:
+        """When the state flips next (within a week), e.g. for "08:00 开门"; None if never."""
+        local = self._local(at, tz)
+        day, minute = local.date(), local.hour * 60 + local.minute
+        horizon = _LOOKAHEAD_DAYS * DAY_MINUTES
+        for s, e in self._timeline(day):
+            if s <= minute < e:
+                return None if e >= horizon else self._wall(day, e, local, opens=False)
+            if s > minute:
+                return self._wall(day, s, local, opens=True)
+        return None
+
+    @staticmethod
+    def _wall(day: date, minutes: int, local: datetime, *, opens: bool) -> Change:
+        wall = datetime.combine(day, time()) + timedelta(minutes=minutes)
+        return Change(at=wall.replace(tzinfo=local.tzinfo), opens=opens)
+
+    def next_change_text(self, at: datetime, tz: str | None = None) -> str:
+        """"22:00 打烊" while open, "08:00 开门" / "明天 08:00 开门" while closed; "" if never."""
+        change = self.next_change(at, tz)
+        if change is None:
+            return ""
+        days = (change.at.date() - self._local(at, tz).date()).days
+        when = "" if days == 0 else "明天 " if days == 1 else _WEEKDAY_ZH[change.at.weekday()] + " "
+        return f"{when}{change.at:%H:%M} {'开门' if change.opens else '打烊'}"
+
+    def today_text(self, at: datetime, tz: str | None = None) -> str:
+        """One line for a reply card: "今日 07:00–22:00", "今日休息", "24 小时营业"."""
+        local = self._local(at, tz)
+        day, minute = local.date(), local.hour * 60 + local.minute
+        if self.coverage(day) == [(0, DAY_MINUTES)]:
+            quiet = not any(day + timedelta(days=i) in self._exceptions for i in range(-1, 2))
+            return "24 小时营业" if quiet and self._always else "今日 24 小时营业"
+        spill = [e - DAY_MINUTES for _s, e in self._own(day - timedelta(days=1))
+                 if minute < e - DAY_MINUTES]
+        prefix = f"营业至 {_hhmm(spill[0])}；" if spill else ""
+        own = self._own(day)
+        if not own:
+            return prefix + "今日休息"
+        return prefix + "今日 " + ", ".join(_span_text(s, e) for s, e in own)
+
+
+def _time(minutes: int) -> time:
+    m = minutes % DAY_MINUTES
+    return time(m // 60, m % 60)
+
+
+def _span_text(start: int, end: int) -> str:
+    if end == DAY_MINUTES:
+        return f"{_hhmm(start)}–24:00"
+    if end > DAY_MINUTES:
+        return f"{_hhmm(start)}–次日{_hhmm(end - DAY_MINUTES)}"
+    return f"{_hhmm(start)}–{_hhmm(end)}"
+
+
+def is_open(weekly: Mapping[str, Any], exceptions: Mapping[str, Any] | None, tz: str,
+            at: datetime) -> bool:
+    """One-off check; compile with OpeningHours.compile for anything called per query."""
+    return OpeningHours.compile(weekly, exceptions, tz).is_open(at)
+
+
+def hours_on(weekly: Mapping[str, Any], exceptions: Mapping[str, Any] | None,
+             day: date) -> list[tuple[time, time]]:
+    """The intervals that start on `day` after exceptions; end <= start means the next day."""
+    return OpeningHours.compile(weekly, exceptions, "UTC").hours_on(day)
+
+
+def today_text(weekly: Mapping[str, Any], exceptions: Mapping[str, Any] | None, tz: str,
+               at: datetime) -> str:
+    """Today's hours as one Chinese line (see OpeningHours.today_text)."""
+    return OpeningHours.compile(weekly, exceptions, tz).today_text(at)
+
+
+def next_change(weekly: Mapping[str, Any], exceptions: Mapping[str, Any] | None, tz: str,
+                at: datetime) -> Change | None:
+    """The next open/close moment (see OpeningHours.next_change)."""
+    return OpeningHours.compile(weekly, exceptions, tz).next_change(at)
