@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.routes import health, nearby
+from api.routes import admin_audit, admin_me, admin_outlets, admin_promotions, health, nearby
 
 ROUTERS: list[APIRouter] = [health.router, nearby.router]
+ROUTERS += [admin_me.router, admin_outlets.router, admin_promotions.router, admin_audit.router]

@@ -1,0 +1,204 @@
+"""Every /api/v1 route x every role x in scope / out of scope, generated from the app's routes.
+
+A route that is neither on the public allow-list nor described in SPECS fails here, so a new
+admin route cannot ship without someone deciding who may use it, and every non-public route
+must refuse a caller without a valid token (401). Out-of-scope callers must get exactly what
+a missing thing gets (404), a 403 for what their role may never do, or, on lists, a page
+without the other store's data.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import fastapi.routing
+import pytest
+
+from api.app import create_app
+from o2o.audit.service import audit
+from o2o.config import Settings
+from o2o.staff.models import Role, Staff
+from o2o.staff.tokens import issue_token, principal_for
+from tests.factories import ALWAYS_OPEN, make_outlet, make_promotion, make_region
+from tests.factories_staff import bearer, make_staff
+
+#: Routes anyone may call: customer-facing, deliberately without a staff token.
+PUBLIC = {
+    ("GET", "/api/v1/nearby"),
+}
+ROLES = ("admin", "manager_in", "manager_out", "staff_in", "staff_out")
+_n = itertools.count(1)
+
+
+@dataclass
+class Target:
+    """Fresh things in region A for one call: what "in scope" means for the *_in roles."""
+
+    outlet_id: int
+    outlet_code: str
+    promotion_id: int
+    entry_id: int
+
+    def path(self, template: str) -> str:
+        return template.format(outlet_id=self.outlet_id, promotion_id=self.promotion_id,
+                               entry_id=self.entry_id)
+
+
+@dataclass
+class Spec:
+    """Expected status per role; `listing` routes answer 200 to all and must show the target
+    only to `sees`; `body`/`query` build the request for a target."""
+
+    expect: dict[str, int]
+    body: Callable[[Target], dict[str, Any]] | None = None
+    query: Callable[[Target], dict[str, Any]] = field(default=lambda t: {})
+    listing: Callable[[Target], int] | None = None  # the id the list must (not) show
+    sees: frozenset[str] = frozenset()
+
+
+def _all(in_: int, out: int = 404, staff: int | None = None) -> dict[str, int]:
+    staff_in = in_ if staff is None else staff
+    staff_out = out if staff is None else staff
+    return {"admin": in_, "manager_in": in_, "manager_out": out, "staff_in": staff_in,
+            "staff_out": staff_out}
+
+
+def _outlet_body(_t: Target) -> dict[str, Any]:
+    return {"code": f"NEW{next(_n)}", "name": "新店", "lat": 31.23, "lng": 121.47,
+            "crs": "gcj02", "region": "A", "hours": ALWAYS_OPEN}
+
+
+def _promotion_body(t: Target) -> dict[str, Any]:
+    return {"code": f"P-NEW{next(_n)}", "title": "新品尝鲜", "scope": "outlets",
+            "outlets": [t.outlet_code]}
+
+
+IN_SCOPE = frozenset({"admin", "manager_in", "staff_in"})
+SPECS: dict[tuple[str, str], Spec] = {
+    ("GET", "/api/v1/me"): Spec(expect=_all(200, 200)),
+    ("GET", "/api/v1/outlets"): Spec(expect=_all(200, 200), listing=lambda t: t.outlet_id, sees=IN_SCOPE),
+    ("POST", "/api/v1/outlets"): Spec(
+        expect={**_all(201, 422, staff=403)}, body=_outlet_body),
+    ("GET", "/api/v1/outlets/{outlet_id}"): Spec(expect=_all(200)),
+    ("PATCH", "/api/v1/outlets/{outlet_id}"): Spec(expect=_all(200),
+                                                    body=lambda t: {"phone": "021-0000"}),
+    ("PUT", "/api/v1/outlets/{outlet_id}/status"): Spec(
+        expect=_all(200), body=lambda t: {"status": "temporarily_closed",
+                                          "reopen_on": str(date.today() + timedelta(days=9))}),
+    ("DELETE", "/api/v1/outlets/{outlet_id}"): Spec(
+        expect={**_all(204), "staff_in": 403, "staff_out": 403}),
+    ("GET", "/api/v1/promotions"): Spec(expect=_all(200, 200), listing=lambda t: t.promotion_id, sees=IN_SCOPE),
+    ("POST", "/api/v1/promotions"): Spec(expect=_all(201, 422), body=_promotion_body),
+    ("GET", "/api/v1/promotions/{promotion_id}"): Spec(expect=_all(200)),
+    ("PATCH", "/api/v1/promotions/{promotion_id}"): Spec(expect=_all(200),
+                                                          body=lambda t: {"priority": 3}),
+    ("PUT", "/api/v1/promotions/{promotion_id}/status"): Spec(
+        expect=_all(200), body=lambda t: {"status": "published"}),
+    ("DELETE", "/api/v1/promotions/{promotion_id}"): Spec(expect=_all(204)),
+    ("GET", "/api/v1/audit"): Spec(expect={**_all(200, 200), "staff_in": 403, "staff_out": 403},
+                                   listing=lambda t: t.entry_id,
+                                   sees=frozenset({"admin", "manager_in"})),
+    ("GET", "/api/v1/audit/{entry_id}"): Spec(
+        expect={**_all(200), "staff_in": 403, "staff_out": 403}),
+}
+
+
+def api_routes() -> list[tuple[str, str]]:
+    """(method, path) of every /api/v1 route the app mounts, hidden-from-docs ones included.
+    FastAPI >= 0.16x mounts routers lazily; iter_route_contexts walks them either way."""
+    app = create_app(Settings())
+    walk = getattr(fastapi.routing, "iter_route_contexts", None)
+    routes = list(walk(app.routes)) if walk else list(app.routes)
+    found = set()
+    for route in routes:
+        path, methods = getattr(route, "path", None), getattr(route, "methods", None)
+        if path and methods and path.startswith("/api/v1/"):
+            found.update((m, path) for m in methods - {"HEAD"})
+    documented = {p for p in app.openapi()["paths"] if p.startswith("/api/v1/")}
+    assert documented <= {p for _, p in found}, "route walk missed documented routes"
+    return sorted(found)
+
+
+ROUTES = api_routes()
+GUARDED = [r for r in ROUTES if r not in PUBLIC]
+
+
+def test_every_guarded_route_has_a_spec_and_no_spec_is_stale():
+    missing = [r for r in GUARDED if r not in SPECS]
+    assert not missing, f"routes without a permission spec (add them to SPECS): {missing}"
+    stale = [r for r in SPECS if r not in GUARDED]
+    assert not stale, f"specs for routes that no longer exist: {stale}"
+    assert all(r in ROUTES for r in PUBLIC), "a public route was removed: update PUBLIC"
+
+
+@pytest.fixture
+def people(session):
+    """Region A (in scope) and B (out of scope), with a manager and a clerk each."""
+    a, b = make_region(session, code="A"), make_region(session, code="B")
+    home_b = make_outlet(session, code="B-HOME", region=b)
+    staff = {
+        "admin": make_staff(session, Role.ADMIN),
+        "manager_in": make_staff(session, Role.MANAGER, regions=[a]),
+        "manager_out": make_staff(session, Role.MANAGER, regions=[b]),
+        "staff_in": make_staff(session, Role.STAFF),
+        "staff_out": make_staff(session, Role.STAFF, outlets=[home_b]),
+    }
+    tokens = {name: issue_token(session, staff=s).token for name, s in staff.items()}
+    session.commit()
+    return {"region": a, "staff": staff, "tokens": tokens}
+
+
+def fresh_target(session, people) -> Target:
+    """A new outlet in A (assigned to staff_in), a promotion on it, an audit entry about it."""
+    outlet = make_outlet(session, code=f"A-{next(_n)}", region=people["region"])
+    clerk = session.get(Staff, people["staff"]["staff_in"].id)
+    clerk.outlets = [*clerk.outlets, outlet]
+    promo = make_promotion(session, code=f"P-{next(_n)}", outlets=[outlet], status="draft")
+    admin = principal_for(session.get(Staff, people["staff"]["admin"].id))
+    entry = audit(session, principal=admin, action="update", entity_type="outlet",
+                  entity=outlet, before={}, after={})
+    session.commit()
+    return Target(outlet.id, outlet.code, promo.id, entry.id)
+
+
+def call(client, method, path, spec, target, headers):
+    kwargs: dict[str, Any] = {"headers": dict(headers), "params": spec.query(target)}
+    if method in ("PATCH", "PUT", "DELETE"):
+        kwargs["headers"]["If-Match"] = 'W/"1"'
+    if spec.body is not None:
+        kwargs["json"] = spec.body(target)
+    return client.request(method, target.path(path), **kwargs)
+
+
+@pytest.mark.parametrize(("method", "path"), GUARDED, ids=[f"{m} {p}" for m, p in GUARDED])
+def test_anonymous_and_bad_tokens_get_401(client, session, people, method, path):
+    target = fresh_target(session, people)
+    spec = SPECS.get((method, path), Spec(expect={}))
+    for headers in ({}, bearer("o2o_forged-token"), {"Authorization": "Basic YTpi"}):
+        response = call(client, method, path, spec, target, headers)
+        assert response.status_code == 401, (headers, response.text)
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize(("method", "path"), GUARDED, ids=[f"{m} {p}" for m, p in GUARDED])
+def test_role_and_scope_matrix(client, session, people, method, path):
+    spec = SPECS.get((method, path))
+    assert spec is not None, f"{method} {path} has no permission spec"
+    assert set(spec.expect) == set(ROLES)
+    failures = []
+    for role in ROLES:
+        target = fresh_target(session, people)  # fresh: earlier roles may have deleted it
+        response = call(client, method, path, spec, target, bearer(people["tokens"][role]))
+        if response.status_code != spec.expect[role]:
+            failures.append(f"{role}: {response.status_code} != {spec.expect[role]} "
+                            f"{response.text[:200]}")
+            continue
+        if spec.listing and response.status_code == 200:
+            shown = spec.listing(target) in {item["id"] for item in response.json()["items"]}
+            if shown != (role in spec.sees):
+                failures.append(f"{role}: target {'shown' if shown else 'hidden'} in the list")
+    assert not failures, "\n".join(failures)
