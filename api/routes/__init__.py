@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.routes import admin_audit, admin_me, admin_outlets, admin_promotions, health, nearby
+from api.routes import (
+    admin_audit,
+    admin_import,
+    admin_me,
+    admin_outlets,
+    admin_promotions,
+    health,
+    nearby,
+    wechat,
+)
 
-ROUTERS: list[APIRouter] = [health.router, nearby.router]
-ROUTERS += [admin_me.router, admin_outlets.router, admin_promotions.router, admin_audit.router]
+ROUTERS: list[APIRouter] = [health.router, nearby.router, wechat.router]
+ROUTERS += [admin_me.router, admin_import.router, admin_outlets.router, admin_promotions.router,
+            admin_audit.router]

@@ -30,9 +30,17 @@ class HandlerContext:
     #: Keyed hash of the sender's openid: the only customer identity handlers ever see.
     customer_hash: str
 
+    def delivery_key(self, message: Message) -> str:
+        """WeChat's retry identity (MsgId, or sender + CreateTime + event) with the openid
+        replaced by its keyed hash, so the key can be stored and logged."""
+        if message.msg_id is not None and not message.is_event:
+            return f"{message.to_user}:msg:{message.msg_id}"
+        kind = message.event or message.msg_type
+        return f"{message.to_user}:{kind}:{self.customer_hash}:{message.create_time}"
+
     def query_id(self, message: Message) -> str:
         """Stable per delivery, so WeChat's retries of one message make one query."""
-        return uuid.uuid5(_QUERY_NS, f"{message.to_user}:{message.dedup_key}").hex
+        return uuid.uuid5(_QUERY_NS, self.delivery_key(message)).hex
 
     def write(self, work: Callable[[Session], object]) -> bool:
         """Run a small write in its own transaction. A failing database must not cost the

@@ -64,18 +64,18 @@ class WeChatEndpoint:
                                    max_bytes=s.wechat_max_body_bytes)
         message = parse_message(unwrapped.xml, max_bytes=s.wechat_max_body_bytes)
 
+        ctx = HandlerContext(
+            settings=s, catalog=self.services.catalog, sessions=self.services.sessions,
+            now=datetime.fromtimestamp(now, UTC),
+            customer_hash=customer_hash(message.from_user, s.customer_hash_key))
+
         def compute() -> str:
-            ctx = HandlerContext(
-                settings=s, catalog=self.services.catalog, sessions=self.services.sessions,
-                now=datetime.fromtimestamp(now, UTC),
-                customer_hash=customer_hash(message.from_user, s.customer_hash_key))
             xml = self.registry.respond(message, ctx, now=now)
             WECHAT_REPLIES.labels(_reply_type(xml)).inc()
             return xml
 
-        # Keyed by account and delivery: a retry gets the very reply the first try got.
-        xml, _cached = self.cache.get_or_compute(f"{message.to_user}:{message.dedup_key}",
-                                                 compute)
+        # Keyed by delivery (no raw openid, even in Redis): a retry gets the first reply.
+        xml, _cached = self.cache.get_or_compute(ctx.delivery_key(message), compute)
         return wrap_reply(xml, unwrapped.encrypted, crypto=self.crypto, now=now)
 
     @staticmethod

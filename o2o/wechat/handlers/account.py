@@ -41,7 +41,7 @@ def _follow(session, ctx: HandlerContext, message: Message, *, subscribed: bool)
     touch_customer(session, customer_hash=ctx.customer_hash, now=ctx.now, subscribed=subscribed)
     record_event(session, type="subscribe" if subscribed else "unsubscribe",
                  customer_hash=ctx.customer_hash, at=ctx.now,
-                 dedup_key=f"{message.to_user}:{message.dedup_key}")
+                 dedup_key=ctx.delivery_key(message))
 
 
 def on_location_report(message: Message, ctx: HandlerContext) -> None:
