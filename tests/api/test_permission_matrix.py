@@ -55,6 +55,7 @@ class Spec:
 
     expect: dict[str, int]
     body: Callable[[Target], dict[str, Any]] | None = None
+    upload: Callable[[Target], tuple[dict[str, Any], dict[str, Any]]] | None = None  # files, form
     query: Callable[[Target], dict[str, Any]] = field(default=lambda t: {})
     listing: Callable[[Target], int] | None = None  # the id the list must (not) show
     sees: frozenset[str] = frozenset()
@@ -72,6 +73,11 @@ def _outlet_body(_t: Target) -> dict[str, Any]:
             "crs": "gcj02", "region": "A", "hours": ALWAYS_OPEN}
 
 
+def _import_upload(_t: Target) -> tuple[dict[str, Any], dict[str, Any]]:
+    rows = f"code,name,lat,lng,region\nIMP{next(_n)},导入店,31.2,121.4,A\n"
+    return {"file": ("stores.csv", rows.encode(), "text/csv")}, {"crs": "gcj02"}
+
+
 def _promotion_body(t: Target) -> dict[str, Any]:
     return {"code": f"P-NEW{next(_n)}", "title": "新品尝鲜", "scope": "outlets",
             "outlets": [t.outlet_code]}
@@ -83,6 +89,8 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("GET", "/api/v1/outlets"): Spec(expect=_all(200, 200), listing=lambda t: t.outlet_id, sees=IN_SCOPE),
     ("POST", "/api/v1/outlets"): Spec(
         expect={**_all(201, 422, staff=403)}, body=_outlet_body),
+    ("POST", "/api/v1/outlets/import"): Spec(
+        expect=_all(200, 422, staff=403), upload=_import_upload),
     ("GET", "/api/v1/outlets/{outlet_id}"): Spec(expect=_all(200)),
     ("PATCH", "/api/v1/outlets/{outlet_id}"): Spec(expect=_all(200),
                                                     body=lambda t: {"phone": "021-0000"}),
@@ -171,6 +179,8 @@ def call(client, method, path, spec, target, headers):
         kwargs["headers"]["If-Match"] = 'W/"1"'
     if spec.body is not None:
         kwargs["json"] = spec.body(target)
+    if spec.upload is not None:
+        kwargs["files"], kwargs["data"] = spec.upload(target)
     return client.request(method, target.path(path), **kwargs)
 
 

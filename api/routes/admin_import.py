@@ -1,0 +1,58 @@
+"""POST /api/v1/outlets/import: the CLI's importer behind an upload, with the same report."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import File, Form, UploadFile
+from pydantic import BaseModel
+
+from api.deps import CatalogDep, CurrentStaff, DbSession
+from api.routes.admin_common import admin_router
+from o2o.catalog.admin_import import MAX_IMPORT_BYTES, FileTooLarge, import_outlets
+from o2o.catalog.importer import FORMATS
+
+router = admin_router(tags=["admin: outlets"])
+
+
+class ImportResult(BaseModel):
+    dry_run: bool
+    created: int
+    updated: int
+    unchanged: int
+    rejected: int
+    errors: list[dict[str, Any]]
+
+
+@router.post("/outlets/import", summary="Import outlets from CSV, GeoJSON or XLSX (upsert by "
+                                        "code; all or nothing unless partial)")
+def import_file(
+    session: DbSession, principal: CurrentStaff, catalog: CatalogDep,
+    file: Annotated[UploadFile, File(description="CSV, GeoJSON or XLSX")],
+    crs: Annotated[Literal["wgs84", "gcj02", "bd09"], Form(description="Datum of the file")],
+    columns: Annotated[str, Form(max_length=2000, description="field=Source Column,...")] = "",
+    dry_run: Annotated[bool, Form()] = False,
+    partial: Annotated[bool, Form(description="Import the good rows even if some fail")] = False,
+) -> ImportResult:
+    suffix = Path(file.filename or "").suffix.lower()
+    with tempfile.TemporaryDirectory(prefix="o2o-import-") as tmp:
+        path = Path(tmp) / f"upload{suffix if suffix in FORMATS else '.csv'}"
+        _save(file, path)
+        report = import_outlets(session, principal=principal, path=path, crs=crs,
+                                columns=columns, dry_run=dry_run, partial=partial,
+                                catalog=catalog)
+    s = report.summary
+    return ImportResult(dry_run=s.dry_run, created=s.created, updated=s.updated,
+                        unchanged=s.unchanged, rejected=s.rejected, errors=report.errors())
+
+
+def _save(upload: UploadFile, path: Path) -> None:
+    """Copy the spooled upload to a named file (the readers take paths), size-capped."""
+    with path.open("wb") as out:
+        shutil.copyfileobj(upload.file, out, length=1 << 20)
+        if out.tell() > MAX_IMPORT_BYTES:
+            raise FileTooLarge(f"files up to {MAX_IMPORT_BYTES // (1024 * 1024)} MB; split "
+                               "larger lists or use `o2o import` on the server")
