@@ -10,11 +10,15 @@ from api.routes import (
     admin_me,
     admin_outlets,
     admin_promotions,
+    coupons,
+    h5,
     health,
     nearby,
+    redirect,
     wechat,
 )
 
 ROUTERS: list[APIRouter] = [health.router, nearby.router, wechat.router]
 ROUTERS += [admin_me.router, admin_import.router, admin_outlets.router, admin_promotions.router,
             admin_audit.router]
+ROUTERS += [h5.router, redirect.router, coupons.router]

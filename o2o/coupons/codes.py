@@ -40,4 +40,4 @@ def display_code(code: str) -> str:
 def qr_svg(code: str) -> str:
     """The code as an inline SVG QR code (no external image host), for the till's scanner."""
     qr = segno.make(code, error="m", micro=False)
-    return qr.svg_inline(scale=6, border=2, dark="#111", light="#fff")
+    return qr.svg_inline(scale=6, border=2, dark="#111", light="#fff", omitsize=True)

@@ -21,6 +21,7 @@ PAGES = {"nearby": "/h5/nearby/", "outlet": "/h5/outlet/", "coupon": "/h5/coupon
 REDIRECT_PATH = "/r/"
 #: What a tracked link may lead to: a page of ours, a map app, or the outlet's phone.
 TARGETS = frozenset({"nearby", "outlet", "coupon", "map:tencent", "map:amap", "tel"})
+SOURCES = frozenset({"wechat", "h5"})
 #: Targets that need an outlet to mean anything.
 OUTLET_TARGETS = frozenset({"outlet", "map:tencent", "map:amap", "tel"})
 #: Decimals of the position a nearby link keeps: 4 is ~10 m, plenty for a distance list.
@@ -42,6 +43,8 @@ class Link:
     lat: float | None = None
     lng: float | None = None
     target: str | None = None
+    #: Where a tracked link was shown: "wechat" (a reply) or "h5" (one of our pages).
+    source: str | None = None
 
 
 def _token(settings: Settings, kind: str, fields: dict[str, Any], *, exp: int | None,
@@ -64,8 +67,8 @@ def _position(lat: float | None, lng: float | None) -> dict[str, float | None]:
     return {"la": round(float(lat), LINK_DECIMALS), "ln": round(float(lng), LINK_DECIMALS)}
 
 
-def nearby_page_url(settings: Settings, *, query_id: str, customer_hash: str, lat: float,
-                    lng: float, exp: int | None = None, now: float | None = None) -> str:
+def nearby_page_url(settings: Settings, *, query_id: str | None, customer_hash: str | None,
+                    lat: float, lng: float, exp: int | None = None, now: float | None = None) -> str:
     """The H5 nearby list for a query; the WGS-84 position (~10 m) rides in the token."""
     token = _token(settings, "nearby", {"q": query_id, "c": customer_hash,
                                         **_position(lat, lng)}, exp=exp, now=now)
@@ -95,12 +98,13 @@ def coupon_page_url(settings: Settings, *, query_id: str | None, customer_hash: 
 def tracked_url(settings: Settings, *, target: str, query_id: str | None,
                 customer_hash: str | None, outlet_id: int | None = None,
                 promotion_id: int | None = None, lat: float | None = None,
-                lng: float | None = None, exp: int | None = None,
+                lng: float | None = None, source: str = "wechat", exp: int | None = None,
                 now: float | None = None) -> str:
     """A `/r/<token>` link that records a click and then sends the customer to `target`.
 
     For "nearby", pass the query's position (`lat`/`lng`, WGS-84) when you have it;
     without it the redirect falls back to the query's recorded (coarse) position.
+    `source` says where the link is shown ("wechat" reply or "h5" page), for the funnel.
     """
     if target not in TARGETS:
         raise ValueError(f"unknown link target {target!r}; expected one of {sorted(TARGETS)}")
@@ -108,7 +112,9 @@ def tracked_url(settings: Settings, *, target: str, query_id: str | None,
         raise ValueError(f"target {target!r} needs an outlet_id")
     if target == "coupon" and (promotion_id is None or customer_hash is None):
         raise ValueError("target 'coupon' needs a promotion_id and a customer_hash")
-    fields = {"t": target, "q": query_id, "c": customer_hash,
+    if source not in SOURCES:
+        raise ValueError(f"unknown link source {source!r}; expected one of {sorted(SOURCES)}")
+    fields = {"t": target, "s": None if source == "wechat" else source, "q": query_id, "c": customer_hash,
               "o": None if outlet_id is None else int(outlet_id),
               "p": None if promotion_id is None else int(promotion_id), **_position(lat, lng)}
     return _url(settings, REDIRECT_PATH, _token(settings, "redirect", fields, exp=exp, now=now))
@@ -124,9 +130,9 @@ def read_link(settings: Settings, token: str, kind: str, *, now: float | None = 
         query_id=_opt(payload, "q", str), customer_hash=_opt(payload, "c", str),
         outlet_id=_opt(payload, "o", int), promotion_id=_opt(payload, "p", int),
         lat=_opt(payload, "la", float), lng=_opt(payload, "ln", float),
-        target=_opt(payload, "t", str),
+        target=_opt(payload, "t", str), source=_opt(payload, "s", str) or "wechat",
     )
-    if kind == "redirect" and link.target not in TARGETS:
+    if kind == "redirect" and (link.target not in TARGETS or link.source not in SOURCES):
         raise LinkInvalid("This link is not valid.")
     if kind == "nearby" and (link.lat is None or link.lng is None):
         raise LinkInvalid("This link is not valid.")

@@ -1,0 +1,172 @@
+"""Customer H5 pages: the nearby list, an outlet, a coupon; server-rendered, same-origin only.
+
+Failures on these routes are friendly HTML pages with a 4xx status, never JSON and never a
+500 for a bad link (HtmlPage). Every page carries personal links, so nothing is cached or
+sent on as a Referer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+
+from api.deps import CatalogDep, DbSession, SettingsDep
+from api.errors import status_for
+from o2o.config import Settings
+from o2o.coupons.errors import CouponLimitReached
+from o2o.coupons.page import coupon_page
+from o2o.coupons.service import claim
+from o2o.customers.identity import customer_hash
+from o2o.customers.links import nearby_page_url, read_link
+from o2o.customers.pages import nearby_page, outlet_page
+from o2o.errors import O2OError
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
+#: The demo entry's position: People's Square, Shanghai (WGS-84).
+DEMO_POSITION = (31.2304, 121.4737)
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+                               "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+}
+#: Friendly words for what can go wrong with a link, by error code.
+TROUBLE = {
+    "link_invalid": ("链接无效", "这个链接不完整或被改动过。请回到公众号，重新发送您的位置。"),
+    "link_expired": ("链接已过期", "为了您的隐私，链接只在一段时间内有效。请回到公众号重新发送位置，"
+                                 "获取最新的门店和优惠。"),
+}
+
+#: What a customer reads when a claim is refused, by error code.
+CLAIM_TROUBLE = {
+    "coupons_sold_out": "手慢了，优惠券已经领完了。",
+    "coupon_unavailable": "活动未开始或已结束，暂时不能领取。",
+}
+
+
+def _relative(url: str, base: str) -> str:
+    """Our own absolute links as same-origin paths (the page may be served under another host
+    name than public_base_url, e.g. in a test or behind a proxy)."""
+    return url[len(base):] if base and url.startswith(base + "/") else url
+
+
+TEMPLATES.env.filters["rel"] = _relative
+
+
+def render(request: Request, name: str, settings: Settings, status_code: int = 200,
+           **context: Any) -> HTMLResponse:
+    """A page with the brand and the base URL every template needs."""
+    return TEMPLATES.TemplateResponse(
+        request, name, {"brand": settings.brand_name,
+                        "base": settings.public_base_url.rstrip("/"), **context},
+        status_code=status_code)
+
+
+def error_page(request: Request, exc: O2OError) -> HTMLResponse:
+    """The friendly page for a refused request, with the status the error deserves."""
+    title, hint = TROUBLE.get(exc.code, ("出错了", exc.message))
+    settings = request.app.state.services.settings
+    return render(request, "error.html", settings, status_code=status_for(exc), title=title,
+                  hint=hint)
+
+
+class HtmlPage(APIRoute):
+    """A route whose refusals render error.html and whose responses carry SECURITY_HEADERS."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def page(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except O2OError as exc:
+                response = error_page(request, exc)
+            except RequestValidationError:
+                response = error_page(request, O2OError("bad request", code="link_invalid"))
+            response.headers.update(SECURITY_HEADERS)
+            return response
+
+        return page
+
+
+router = APIRouter(prefix="/h5", tags=["customer pages"], route_class=HtmlPage,
+                   include_in_schema=False)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@router.get("/nearby/{token}", response_class=HTMLResponse)
+def nearby(request: Request, token: str, settings: SettingsDep, catalog: CatalogDep,
+           session: DbSession) -> HTMLResponse:
+    now = _now()
+    link = read_link(settings, token, "nearby", now=now.timestamp())
+    page = nearby_page(session, settings=settings, catalog=catalog, link=link, now=now)
+    session.commit()
+    return render(request, "nearby.html", settings, page=page)
+
+
+@router.get("/outlet/{token}", response_class=HTMLResponse)
+def outlet(request: Request, token: str, settings: SettingsDep, catalog: CatalogDep,
+           session: DbSession) -> HTMLResponse:
+    now = _now()
+    link = read_link(settings, token, "outlet", now=now.timestamp())
+    item = outlet_page(session, settings=settings, catalog=catalog, link=link, now=now)
+    if item is None:
+        return render(request, "error.html", settings, status_code=410, title="门店已下线",
+                      hint="这家门店已不在列表中。请回到公众号重新发送位置，查找附近的其他门店。")
+    return render(request, "outlet.html", settings, o=item, can_claim=link.customer_hash
+                  is not None)
+
+
+@router.get("/coupon/{token}", response_class=HTMLResponse)
+def coupon(request: Request, token: str, settings: SettingsDep, catalog: CatalogDep,
+           session: DbSession) -> HTMLResponse:
+    now = _now()
+    link = read_link(settings, token, "coupon", now=now.timestamp())
+    page = coupon_page(session, catalog=catalog, link=link, now=now)
+    return render(request, "coupon.html", settings, page=page,
+                  claimed=request.query_params.get("claimed") == "1")
+
+
+@router.post("/coupon/{token}", response_class=HTMLResponse)
+def claim_coupon(request: Request, token: str, settings: SettingsDep, catalog: CatalogDep,
+                 session: DbSession) -> Response:
+    """Claim, then show the coupon (POST-redirect-GET: a reload does not claim again)."""
+    now = _now()
+    link = read_link(settings, token, "coupon", now=now.timestamp())
+    assert link.promotion_id is not None and link.customer_hash is not None
+    try:
+        claim(session, promotion_id=link.promotion_id, customer_hash=link.customer_hash,
+              outlet_id=link.outlet_id, query_id=link.query_id, now=now, catalog=catalog)
+    except CouponLimitReached:
+        session.rollback()  # a second tap: they already hold it, show it
+        return RedirectResponse(request.url.path, status_code=303)
+    except O2OError as exc:
+        session.rollback()
+        page = coupon_page(session, catalog=catalog, link=link, now=now)
+        return render(request, "coupon.html", settings, status_code=status_for(exc),
+                      page=page, problem=CLAIM_TROUBLE.get(exc.code, "暂时无法领取，请稍后再试。"))
+    session.commit()
+    return RedirectResponse(f"{request.url.path}?claimed=1", status_code=303)
+
+
+@router.get("/demo", response_class=HTMLResponse)
+def demo(settings: SettingsDep) -> Response:
+    """The nearby page for a fixed Shanghai position, for the README and a first look.
+    In development a demo customer can claim coupons; in production nobody can from here."""
+    who = None if settings.is_production else customer_hash("demo", settings.customer_hash_key)
+    url = nearby_page_url(settings, query_id=None, customer_hash=who, lat=DEMO_POSITION[0],
+                          lng=DEMO_POSITION[1])
+    return RedirectResponse(_relative(url, settings.public_base_url.rstrip("/")),
+                            status_code=302)

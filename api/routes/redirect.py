@@ -1,0 +1,23 @@
+"""GET /r/<token>: count the click, then send the customer where the signed link says."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter
+from fastapi.responses import RedirectResponse
+
+from api.deps import CatalogDep, DbSession, SettingsDep
+from api.routes.h5 import HtmlPage
+from o2o.customers.clicks import follow
+
+router = APIRouter(tags=["customer pages"], route_class=HtmlPage, include_in_schema=False)
+
+
+@router.get("/r/{token}")
+def redirect(token: str, settings: SettingsDep, catalog: CatalogDep,
+             session: DbSession) -> RedirectResponse:
+    followed = follow(session, settings=settings, catalog=catalog, token=token,
+                      now=datetime.now(UTC))
+    session.commit()
+    return RedirectResponse(followed.location, status_code=302)
