@@ -1,5 +1,6 @@
 """Event builders and one known event history whose every number is computed by hand.
 
+Queries 1, 8 (beside A, distances 60 and 80 m), 12 (FAR) and 13 (beside C) carry positions.
 The history (times UTC; Shanghai = UTC+8, Urumqi = UTC+6), range 2025-03-03 .. 2025-03-09:
 
   #  type        customer outlet region  UTC               local (outlet, else region zone)
@@ -37,6 +38,11 @@ from o2o.customers.identity import customer_hash
 from tests.factories import make_outlet, make_promotion, make_region
 
 KEY = "test-customer-hash-key"
+#: Query positions (WGS-84): two queries beside outlet A, one 50 km out at sea-side Nanhui,
+#: one beside C; the out-of-range queries are at FAR too.
+NEAR_A = (31.2310, 121.4740)
+FAR = (31.0500, 121.9500)
+NEAR_C = (23.1310, 113.3210)
 FROM, TO = date(2025, 3, 3), date(2025, 3, 9)
 
 
@@ -85,7 +91,8 @@ def known_events(session: Session, h: History, *, upto: int | None = None,
                  start: int = 1) -> None:
     """Events start..upto of the table above, in order (so ids follow the numbering)."""
     steps = [
-        lambda: event(session, "query", utc("03-03 01:30"), customer="c1", region=h.r1),
+        lambda: event(session, "query", utc("03-03 01:30"), customer="c1", region=h.r1,
+                      lat=NEAR_A[0], lng=NEAR_A[1], distance_m=60.0),
         lambda: event(session, "impression", utc("03-03 01:30"), customer="c1", outlet=h.a,
                       promotion=h.p1),
         lambda: event(session, "impression", utc("03-03 01:30"), customer="c1", outlet=h.b),
@@ -95,17 +102,22 @@ def known_events(session: Session, h: History, *, upto: int | None = None,
         lambda: event(session, "redemption", utc("03-03 10:00"), customer="c1", outlet=h.a,
                       promotion=h.p1),
         lambda: event(session, "visit", utc("03-03 11:00"), customer="c1", outlet=h.a),
-        lambda: event(session, "query", utc("03-03 16:30"), customer="c2", region=h.r1),
+        lambda: event(session, "query", utc("03-03 16:30"), customer="c2", region=h.r1,
+                      lat=NEAR_A[0], lng=NEAR_A[1], distance_m=80.0),
         lambda: event(session, "impression", utc("03-03 16:30"), customer="c2", outlet=h.a),
         lambda: event(session, "visit", utc("03-04 02:00"), customer="c2", outlet=h.a),
         lambda: event(session, "visit", utc("03-05 02:00"), customer="c2", outlet=h.a),
-        lambda: event(session, "query", utc("03-05 04:00"), region=h.r1),
-        lambda: event(session, "query", utc("03-04 03:00"), customer="c1", region=h.r2),
+        lambda: event(session, "query", utc("03-05 04:00"), region=h.r1, lat=FAR[0],
+                      lng=FAR[1], distance_m=52000.0),
+        lambda: event(session, "query", utc("03-04 03:00"), customer="c1", region=h.r2,
+                      lat=NEAR_C[0], lng=NEAR_C[1], distance_m=30.0),
         lambda: event(session, "impression", utc("03-04 03:00"), customer="c1", outlet=h.c),
         lambda: event(session, "click", utc("03-04 03:05"), customer="c1", outlet=h.c),
-        lambda: event(session, "query", utc("03-04 03:00"), customer="c3"),
-        lambda: event(session, "query", utc("03-02 15:59"), customer="c1", region=h.r1),
-        lambda: event(session, "query", utc("03-09 16:30"), customer="c1", region=h.r1),
+        lambda: event(session, "query", utc("03-04 03:00"), customer="c3", lat=50.0, lng=10.0),
+        lambda: event(session, "query", utc("03-02 15:59"), customer="c1", region=h.r1,
+                      lat=FAR[0], lng=FAR[1], distance_m=52000.0),
+        lambda: event(session, "query", utc("03-09 16:30"), customer="c1", region=h.r1,
+                      lat=FAR[0], lng=FAR[1], distance_m=52000.0),
     ]
     for step in steps[start - 1:upto]:
         step()

@@ -102,7 +102,10 @@ def rebuild(session: Session, *, batch_ids: int = BATCH_IDS) -> RollupReport:
 
 
 def _lock_state(session: Session) -> RollupState:
-    stmt = sa.select(RollupState).where(RollupState.name == STATE).with_for_update()
+    # populate_existing: the row may sit in this session from an earlier batch, and another
+    # runner may have moved it since; the locked read must win over the cached copy.
+    stmt = sa.select(RollupState).where(RollupState.name == STATE).with_for_update() \
+        .execution_options(populate_existing=True)
     state = session.scalar(stmt)
     if state is None:
         try:

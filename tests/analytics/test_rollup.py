@@ -1,0 +1,148 @@
+"""Rolling up never changes a number: cells + tail equal raw events, however the runs fall."""
+
+from __future__ import annotations
+
+import random
+import threading
+from datetime import UTC, date, datetime, timedelta
+
+import sqlalchemy as sa
+
+from o2o.analytics.funnel import GROUPS, funnel
+from o2o.analytics.promotions import promotion_report
+from o2o.analytics.rollup import rebuild, roll_up, rolled_up_to
+from o2o.analytics.rollup_models import FunnelCell
+from tests.factories import make_outlet, make_promotion, make_region
+from tests.factories_events import FROM, TO, event, known_catalog, known_events, utc
+
+
+def same_everywhere(session, scope, date_from=FROM, date_to=TO, outlet_id=None) -> None:  # type: ignore[no-untyped-def]
+    """Every grouping of the funnel and the promotions view: stored path == raw path."""
+    for group_by in GROUPS:
+        if outlet_id is not None and group_by == "region":
+            continue
+        kw = dict(scope=scope, date_from=date_from, date_to=date_to, group_by=group_by,
+                  outlet_id=outlet_id)
+        fast, raw = funnel(session, **kw), funnel(session, raw=True, **kw)  # type: ignore[arg-type]
+        session.rollback()
+        assert fast.as_dict() == raw.as_dict(), group_by
+    kw = dict(scope=scope, date_from=date_from, date_to=date_to)
+    assert promotion_report(session, **kw).as_dict() == \
+        promotion_report(session, raw=True, **kw).as_dict()  # type: ignore[arg-type]
+    session.rollback()
+
+
+def test_rollup_after_every_event_keeps_every_number(session) -> None:
+    h = known_catalog(session)
+    session.commit()
+    expected = None
+    for n in range(1, 19):
+        known_events(session, h, start=n, upto=n)
+        if n % 3 == 0 or n in (6, 7):  # a redemption rolled up, its same-day visit in the tail
+            roll_up(session, batch_ids=2)
+        if n == 18:
+            expected = funnel(session, scope=frozenset({h.r1.id}), date_from=FROM,
+                              date_to=TO, raw=True).total.counts
+    assert rolled_up_to(session) == 18
+    same_everywhere(session, None)
+    same_everywhere(session, frozenset({h.r1.id}))
+    same_everywhere(session, None, outlet_id=h.a.id)
+    total = funnel(session, scope=frozenset({h.r1.id}), date_from=FROM, date_to=TO).total
+    assert total.counts == expected
+    assert total.counts["visit"] == 3
+
+
+def test_late_event_counts_once_before_and_after_its_rollup(session) -> None:
+    h = known_catalog(session)
+    session.commit()
+    known_events(session, h)
+    roll_up(session)
+    scope = frozenset({h.r1.id})
+    before = funnel(session, scope=scope, date_from=FROM, date_to=TO).total.counts["click"]
+    event(session, "click", utc("03-03 02:00"), customer="c2", outlet=h.a)  # arrives late
+    session.commit()
+    in_tail = funnel(session, scope=scope, date_from=FROM, date_to=TO).total.counts["click"]
+    roll_up(session)
+    folded = funnel(session, scope=scope, date_from=FROM, date_to=TO).total.counts["click"]
+    assert (before, in_tail, folded) == (1, 2, 2)
+    assert roll_up(session).events == 0  # nothing left to fold: it is not counted twice
+
+
+def test_rebuild_gives_the_same_cells(session) -> None:
+    h = known_catalog(session)
+    session.commit()
+    known_events(session, h)
+    roll_up(session, batch_ids=5)
+    cols = (FunnelCell.grain, FunnelCell.day, FunnelCell.hour, FunnelCell.type,
+            FunnelCell.region_id, FunnelCell.outlet_id, FunnelCell.promotion_id,
+            FunnelCell.count, FunnelCell.customers)
+    first = sorted(session.execute(sa.select(*cols)).all())
+    session.rollback()
+    report = rebuild(session)
+    assert report.events == 18
+    assert sorted(session.execute(sa.select(*cols)).all()) == first
+    assert len(first) > 10
+
+
+def random_history(session, seed: int) -> tuple[list, date, date]:  # type: ignore[no-untyped-def]
+    """A few hundred random events around a DST change (New York, 2025-03-09) and Shanghai."""
+    rnd = random.Random(seed)
+    ny = make_region(session, name="纽约", timezone="America/New_York")
+    sh = make_region(session, name="上海", timezone="Asia/Shanghai")
+    outlets = [make_outlet(session, region=ny, timezone="America/New_York", lat=40.7, lng=-74.0),
+               make_outlet(session, region=ny, timezone="America/New_York", lat=40.8, lng=-73.9),
+               make_outlet(session, region=sh), make_outlet(session, region=sh, lat=31.3)]
+    promos = [make_promotion(session), make_promotion(session)]
+    session.commit()
+    start = datetime(2025, 3, 7, tzinfo=UTC)
+    for _ in range(400):
+        at = start + timedelta(minutes=rnd.randrange(4 * 24 * 60))
+        outlet = rnd.choice(outlets)
+        kind = rnd.choice(["query", "impression", "impression", "click", "claim", "redemption",
+                           "visit", "visit", "subscribe"])
+        who = rnd.choice(["u1", "u2", "u3", "u4", "u5", None])
+        if kind in ("query", "subscribe"):
+            event(session, kind, at, customer=who,
+                  region=rnd.choice([ny, sh, None]) if kind == "query" else None)
+        else:
+            event(session, kind, at, customer=who, outlet=outlet,
+                  promotion=rnd.choice([None, *promos]))
+        if rnd.random() < 0.05:
+            session.commit()
+            roll_up(session, batch_ids=rnd.randrange(1, 60))
+    session.commit()
+    return [ny, sh], date(2025, 3, 7), date(2025, 3, 10)
+
+
+def test_random_histories_across_dst_agree_with_raw(session) -> None:
+    regions, lo, hi = random_history(session, seed=7)
+    same_everywhere(session, None, lo, hi)
+    same_everywhere(session, frozenset({regions[0].id}), lo, hi)
+    same_everywhere(session, None, date(2025, 3, 9), date(2025, 3, 9))
+    roll_up(session)
+    same_everywhere(session, None, lo, hi)
+    assert funnel(session, scope=None, date_from=lo, date_to=hi).total.counts["query"] > 20
+
+
+def test_concurrent_rollups_fold_each_event_once(session, sessions) -> None:
+    regions, lo, hi = random_history(session, seed=11)
+    raw = funnel(session, scope=None, date_from=lo, date_to=hi, group_by="day", raw=True)
+    session.rollback()
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            with sessions() as own:
+                roll_up(own, batch_ids=7)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    fast = funnel(session, scope=None, date_from=lo, date_to=hi, group_by="day")
+    assert fast.as_dict() == raw.as_dict()
+    assert rolled_up_to(session) == session.scalar(sa.text("SELECT max(id) FROM events"))
