@@ -10,6 +10,7 @@ from api.routes import (
     admin_me,
     admin_outlets,
     admin_promotions,
+    analytics,
     coupons,
     h5,
     health,
@@ -22,3 +23,4 @@ ROUTERS: list[APIRouter] = [health.router, nearby.router, wechat.router]
 ROUTERS += [admin_me.router, admin_import.router, admin_outlets.router, admin_promotions.router,
             admin_audit.router]
 ROUTERS += [h5.router, redirect.router, coupons.router]
+ROUTERS += [analytics.router]
