@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Query, Response, status
+from pydantic import BaseModel
 
-from api.deps import CatalogDep, CurrentStaff, DbSession
+from api.deps import CatalogDep, CurrentStaff, DbSession, SettingsDep
 from api.routes.admin_common import IfMatch, Limit, Offset, admin_router, set_etag
 from o2o.catalog import admin_promotions as svc
+from o2o.catalog.admin_preview import preview_promotion
 from o2o.catalog.models import PromotionStatus
 from o2o.catalog.schemas import (
     Page,
@@ -84,3 +86,32 @@ def delete_promotion(promotion_id: int, session: DbSession, principal: CurrentSt
     svc.delete_promotion(session, principal=principal, promotion_id=promotion_id,
                          expected_version=version, catalog=catalog)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+class PreviewRead(BaseModel):
+    outlet: str
+    promotion: str
+    title: str
+    description: str
+    pic_url: str
+    url: str
+    xml: str
+    shown_now: bool
+    reasons: list[str]
+
+
+@router.get("/promotions/{promotion_id}/preview",
+            summary="The exact WeChat card a customer near the outlet would get")
+def preview(
+    promotion_id: int, session: DbSession, principal: CurrentStaff, catalog: CatalogDep,
+    settings: SettingsDep,
+    outlet: Annotated[str, Query(max_length=64, description="Outlet code")],
+    distance_m: Annotated[float, Query(ge=0, le=20_037_600,
+                                       description="Distance shown in the title")] = 300.0,
+) -> PreviewRead:
+    p = preview_promotion(session, principal=principal, promotion_id=promotion_id,
+                          outlet_code=outlet, settings=settings, catalog=catalog,
+                          distance_m=distance_m)
+    return PreviewRead(outlet=p.outlet, promotion=p.promotion, title=p.title,
+                       description=p.description, pic_url=p.pic_url, url=p.url, xml=p.xml,
+                       shown_now=p.shown_now, reasons=list(p.reasons))

@@ -107,6 +107,8 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("PUT", "/api/v1/promotions/{promotion_id}/status"): Spec(
         expect=_all(200), body=lambda t: {"status": "published"}),
     ("DELETE", "/api/v1/promotions/{promotion_id}"): Spec(expect=_all(204)),
+    ("GET", "/api/v1/promotions/{promotion_id}/preview"): Spec(
+        expect=_all(200), query=lambda t: {"outlet": t.outlet_code}),
     ("GET", "/api/v1/audit"): Spec(expect={**_all(200, 200), "staff_in": 403, "staff_out": 403},
                                    listing=lambda t: t.entry_id,
                                    sees=frozenset({"admin", "manager_in"})),
