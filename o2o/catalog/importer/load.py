@@ -15,9 +15,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from o2o.catalog.changes import record_change
 from o2o.catalog.importer.records import OutletRecord
-from o2o.catalog.models import Outlet, OutletStatus, Region
+from o2o.catalog.models import CatalogChange, Outlet, OutletStatus, Region
+from o2o.db import point_ewkt
 from o2o.errors import ValidationError
 
 __all__ = ["ImportSummary", "import_records"]
@@ -105,16 +105,15 @@ def import_records(session: Session, records: Iterable[OutletRecord], *,
     _check_duplicates(records)
     region_ids = _region_ids(session, records)
     existing = _existing(session, [r.code for r in records])
-    created: list[Outlet] = []
+    created: list[dict[str, Any]] = []
     touched: list[Outlet] = []
     unchanged = 0
     for rec in records:
         values = _values(rec, region_ids)
         row = existing.get(rec.code)
         if row is None:
-            outlet = Outlet(code=rec.code, **values)
-            outlet.set_position(rec.lat, rec.lng)
-            created.append(outlet)
+            created.append({"code": rec.code, **values, "lat": rec.lat, "lng": rec.lng,
+                            "location": point_ewkt(rec.lat, rec.lng)})
             continue
         diff = _changes(row, values, rec)
         if not diff:
@@ -132,9 +131,15 @@ def import_records(session: Session, records: Iterable[OutletRecord], *,
                             dry_run=dry_run)
     if dry_run:
         return summary
-    session.add_all(created)
     session.flush()
-    for outlet in (*created, *touched):
-        record_change(session, "outlet", outlet.id)
-    session.flush()
+    ids = [o.id for o in touched]
+    if created:
+        # One multi-row INSERT ... RETURNING instead of a unit of work per object: a 25k-row
+        # file loads several times faster, and ids come back in parameter order.
+        insert = sa.insert(Outlet).returning(Outlet.id, sort_by_parameter_order=True)
+        ids += session.scalars(insert, created).all()
+    if ids:
+        # The change feed in bulk too; the same rows record_change would add one by one.
+        session.execute(sa.insert(CatalogChange),
+                        [{"entity": "outlet", "entity_id": i} for i in ids])
     return summary
