@@ -21,6 +21,8 @@ import pytest
 from api.app import create_app
 from o2o.audit.service import audit
 from o2o.config import Settings
+from o2o.coupons.service import claim
+from o2o.db import utcnow
 from o2o.staff.models import Role, Staff
 from o2o.staff.tokens import issue_token, principal_for
 from tests.factories import ALWAYS_OPEN, make_outlet, make_promotion, make_region
@@ -40,8 +42,10 @@ class Target:
 
     outlet_id: int
     outlet_code: str
+    region_id: int
     promotion_id: int
     entry_id: int
+    coupon_code: str
 
     def path(self, template: str) -> str:
         return template.format(outlet_id=self.outlet_id, promotion_id=self.promotion_id,
@@ -84,6 +88,10 @@ def _promotion_body(t: Target) -> dict[str, Any]:
 
 
 IN_SCOPE = frozenset({"admin", "manager_in", "staff_in"})
+#: Analytics are for managers and admins; a region outside the caller's scope is 404.
+ANALYTICS = {"admin": 200, "manager_in": 200, "manager_out": 404, "staff_in": 403,
+             "staff_out": 403}
+REPORTS = ("funnel", "promotions", "demand", "open-next")
 SPECS: dict[tuple[str, str], Spec] = {
     ("GET", "/api/v1/me"): Spec(expect=_all(200, 200)),
     ("GET", "/api/v1/outlets"): Spec(expect=_all(200, 200), listing=lambda t: t.outlet_id, sees=IN_SCOPE),
@@ -114,6 +122,12 @@ SPECS: dict[tuple[str, str], Spec] = {
                                    sees=frozenset({"admin", "manager_in"})),
     ("GET", "/api/v1/audit/{entry_id}"): Spec(
         expect={**_all(200), "staff_in": 403, "staff_out": 403}),
+    ("POST", "/api/v1/coupons/redeem"): Spec(
+        expect=_all(200), body=lambda t: {"code": t.coupon_code, "outlet_id": t.outlet_id}),
+    ("GET", "/api/v1/analytics/scope"): Spec(expect={**ANALYTICS, "manager_out": 200}),
+    **{("GET", f"/api/v1/analytics/{name}{ext}"): Spec(
+        expect=ANALYTICS, query=lambda t: {"region_id": t.region_id})
+       for name in REPORTS for ext in ("", ".csv")},
 }
 
 
@@ -171,8 +185,11 @@ def fresh_target(session, people) -> Target:
     admin = principal_for(session.get(Staff, people["staff"]["admin"].id))
     entry = audit(session, principal=admin, action="update", entity_type="outlet",
                   entity=outlet, before={}, after={})
+    offer = make_promotion(session, code=f"C-{next(_n)}", outlets=[outlet], coupon_enabled=True)
+    coupon = claim(session, promotion_id=offer.id, customer_hash="c" * 64, outlet_id=outlet.id,
+                   query_id=None, now=utcnow())
     session.commit()
-    return Target(outlet.id, outlet.code, promo.id, entry.id)
+    return Target(outlet.id, outlet.code, outlet.region_id, promo.id, entry.id, coupon.code)
 
 
 def call(client, method, path, spec, target, headers):
