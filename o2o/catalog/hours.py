@@ -21,15 +21,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from o2o.errors import ValidationError
 
-__all__ = [
-    "DAYS", "Change", "OpeningHours", "format_compact", "parse_compact", "hours_on", "is_open", "next_change",
-    "parse_exceptions", "parse_weekly", "today_text",
-]
+__all__ = ["DAYS", "Change", "OpeningHours", "format_compact", "hours_on", "is_open",
+           "next_change", "parse_compact", "parse_exceptions", "parse_weekly", "today_text"]
 
 #: Normalised weekly hours: every day key present, intervals as ["HH:MM", "HH:MM"], sorted.
 WeeklyHours = dict[str, list[list[str]]]
@@ -58,8 +57,8 @@ def _minutes(text: Any, field: str, *, end: bool) -> int:
         raise _fail(field, f"{field}: {text!r} is not a time like \"07:30\"")
     value = int(hh) * 60 + int(mm)
     if int(mm) > 59 or value > DAY_MINUTES or (value == DAY_MINUTES and not end):
-        raise _fail(field, f"{field}: {text!r} is not a valid time"
-                    + (" (24:00 is only allowed as a closing time)" if value == DAY_MINUTES else ""))
+        hint = " (24:00 is only allowed as a closing time)" if value == DAY_MINUTES else ""
+        raise _fail(field, f"{field}: {text!r} is not a valid time{hint}")
     return value
 
 
@@ -68,7 +67,7 @@ def _hhmm(minutes: int) -> str:
 
 
 def _intervals(value: Any, field: str) -> list[tuple[int, int]]:
-    """Validate one day's list of [start, end] pairs; returns (start, end) with end in 1..2880."""
+    """Validate one day's [start, end] pairs; returns (start, end) minutes, end up to 2880."""
     if not isinstance(value, list | tuple):
         raise _fail(field, f"{field}: expected a list of [\"HH:MM\", \"HH:MM\"] pairs")
     if len(value) > MAX_INTERVALS_PER_DAY:
@@ -111,7 +110,7 @@ def parse_weekly(value: Mapping[str, Any] | str) -> WeeklyHours:
         else:
             value = parse_compact(text)
     if not isinstance(value, Mapping):
-        raise _fail("hours", "hours: expected an object like {\"mon\": [[\"07:00\", \"22:00\"]]}")
+        raise _fail("hours", 'hours: expected an object like {"mon": [["07:00", "22:00"]]}')
     unknown = [k for k in value if not isinstance(k, str) or k.lower() not in DAYS]
     if unknown:
         raise _fail("hours", f"hours: unknown day {unknown[0]!r}; days are {', '.join(DAYS)}")
@@ -254,27 +253,44 @@ class Change:
 class OpeningHours:
     """Weekly hours plus exceptions compiled for one zone; immutable, cheap to query."""
 
-    __slots__ = ("_always", "_days", "_exceptions", "_week", "exceptions", "tz", "weekly", "zone")
+    __slots__ = ("_always", "_days", "_exceptions", "_touched", "_week", "exceptions", "tz",
+                 "weekly", "zone")
 
     def __init__(self, weekly: WeeklyHours, exceptions: Exceptions, tz: str) -> None:
         self.weekly, self.exceptions, self.tz = weekly, exceptions, tz
         self.zone = _zone(tz)
         self._days = [_intervals(weekly[d], d) for d in DAYS]
-        self._exceptions = {date.fromisoformat(k): _intervals(v, k) for k, v in exceptions.items()}
+        self._exceptions = {date.fromisoformat(k): _intervals(v, k)
+                            for k, v in exceptions.items()}
         week = bytearray(WEEK_MINUTES)
         for i, spans in enumerate(self._days):
             for s, e in spans:
-                for m in range(i * DAY_MINUTES + s, i * DAY_MINUTES + e):
-                    week[m % WEEK_MINUTES] = 1
+                start, end = i * DAY_MINUTES + s, min(i * DAY_MINUTES + e, WEEK_MINUTES)
+                week[start:end] = b"\x01" * (end - start)
+                spill = i * DAY_MINUTES + e - WEEK_MINUTES  # Sunday night into Monday
+                if spill > 0:
+                    week[:spill] = b"\x01" * spill
         self._week = bytes(week)
-        self._always = all(week)
+        self._always = week.count(0) == 0
+        # Ordinals of days an exception touches (its own day and the one its spill reaches).
+        self._touched = frozenset(o for d in self._exceptions
+                                  for o in (d.toordinal(), d.toordinal() + 1))
 
     @classmethod
     def compile(cls, weekly: Mapping[str, Any] | str | None,
                 exceptions: Mapping[str, Any] | str | None = None,
                 tz: str = "Asia/Shanghai") -> OpeningHours:
-        """Validate and precompute; None weekly hours compile as "closed except exceptions"."""
-        return cls(parse_weekly(weekly or {}), parse_exceptions(exceptions), tz)
+        """Validate and precompute; None weekly hours compile as "closed except exceptions".
+
+        Outlets of a chain share a handful of timetables, so compiled objects (immutable)
+        are shared through a small cache keyed on the canonical JSON.
+        """
+        try:
+            key = (json.dumps(weekly or {}, sort_keys=True), json.dumps(exceptions or {},
+                                                                       sort_keys=True))
+        except TypeError:
+            return cls(parse_weekly(weekly or {}), parse_exceptions(exceptions), tz)
+        return _compiled(*key, tz)
 
     def _local(self, at: datetime, tz: str | None) -> datetime:
         if at.tzinfo is None:
@@ -296,12 +312,10 @@ class OpeningHours:
     def is_open(self, at: datetime, tz: str | None = None) -> bool:
         """Open at the instant `at` (aware), in the compiled zone unless `tz` overrides it."""
         local = self._local(at, tz)
-        day = local.date()
         minute = local.hour * 60 + local.minute
-        if self._exceptions and (day in self._exceptions
-                                 or day - timedelta(days=1) in self._exceptions):
-            return any(s <= minute < e for s, e in self.coverage(day))
-        return bool(self._week[day.weekday() * DAY_MINUTES + minute])
+        if self._touched and local.toordinal() in self._touched:
+            return any(s <= minute < e for s, e in self.coverage(local.date()))
+        return self._week[local.weekday() * DAY_MINUTES + minute] == 1
 
     def hours_on(self, day: date) -> list[tuple[time, time]]:
         """Intervals of business day `day` as (start, end); end <= start means the next day."""
@@ -337,7 +351,7 @@ class OpeningHours:
         if change is None:
             return ""
         days = (change.at.date() - self._local(at, tz).date()).days
-        when = "" if days == 0 else "明天 " if days == 1 else _WEEKDAY_ZH[change.at.weekday()] + " "
+        when = {0: "", 1: "明天 "}.get(days, _WEEKDAY_ZH[change.at.weekday()] + " ")
         return f"{when}{change.at:%H:%M} {'开门' if change.opens else '打烊'}"
 
     def today_text(self, at: datetime, tz: str | None = None) -> str:
@@ -354,6 +368,12 @@ class OpeningHours:
         if not own:
             return prefix + "今日休息"
         return prefix + "今日 " + ", ".join(_span_text(s, e) for s, e in own)
+
+
+@lru_cache(maxsize=4096)
+def _compiled(weekly: str, exceptions: str, tz: str) -> OpeningHours:
+    weekly_hours, dated = parse_weekly(json.loads(weekly)), parse_exceptions(json.loads(exceptions))
+    return OpeningHours(weekly_hours, dated, tz)
 
 
 def _time(minutes: int) -> time:

@@ -218,3 +218,12 @@ def test_compiled_bitmap_matches_the_definition(weekly: dict, minute: int) -> No
         any(a <= m + 1440 < b for a, b in spans(day - 1))
     assert OpeningHours.compile(week, None, "Asia/Shanghai").is_open(at) is expected
     assert is_open(week, {}, "Asia/Shanghai", at) is expected
+
+
+def test_equal_timetables_share_one_compiled_object() -> None:
+    a = OpeningHours.compile("Mo-Fr 07:00-22:00", {"2026-10-01": []}, "Asia/Shanghai")
+    b = OpeningHours.compile(parse_weekly("Mo-Fr 07:00-22:00"), {"2026-10-01": []},
+                             "Asia/Shanghai")
+    assert OpeningHours.compile("Mo-Fr 07:00-22:00", {"2026-10-01": []}, "Asia/Shanghai") is a
+    assert b.weekly == a.weekly and not b.is_open(sh(2026, 10, 1, 12))
+    assert OpeningHours.compile("Mo-Fr 07:00-22:00", None, "Europe/Paris").tz == "Europe/Paris"
