@@ -28,6 +28,7 @@ from o2o.customers.identity import customer_hash
 from o2o.customers.links import nearby_page_url, read_link
 from o2o.customers.pages import nearby_page, outlet_page
 from o2o.errors import O2OError
+from o2o.links import LinkInvalid
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
 #: The demo entry's position: People's Square, Shanghai (WGS-84).
@@ -170,3 +171,9 @@ def demo(settings: SettingsDep) -> Response:
                           lng=DEMO_POSITION[1])
     return RedirectResponse(_relative(url, settings.public_base_url.rstrip("/")),
                             status_code=302)
+
+
+@router.get("/{rest:path}", response_class=HTMLResponse)
+def unknown(rest: str) -> HTMLResponse:
+    """Anything else under /h5 is a mangled link (a chat app cut it, a slash crept in)."""
+    raise LinkInvalid("This link is not valid.")

@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse
 from api.deps import CatalogDep, DbSession, SettingsDep
 from api.routes.h5 import HtmlPage
 from o2o.customers.clicks import follow
+from o2o.links import LinkInvalid
 
 router = APIRouter(tags=["customer pages"], route_class=HtmlPage, include_in_schema=False)
 
@@ -21,3 +22,9 @@ def redirect(token: str, settings: SettingsDep, catalog: CatalogDep,
                       now=datetime.now(UTC))
     session.commit()
     return RedirectResponse(followed.location, status_code=302)
+
+
+@router.get("/r/{rest:path}")
+def mangled(rest: str) -> RedirectResponse:
+    """A /r/ path that is not one token (extra slashes, a pasted URL): friendly 400."""
+    raise LinkInvalid("This link is not valid.")
