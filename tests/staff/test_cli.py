@@ -84,3 +84,12 @@ def test_token_revoke_and_deactivate(env, sessions, capsys):
         run("staff", "token", str(staff_id))
     run("staff", "revoke", "--staff", str(staff_id))
     assert "revoked 1 token(s)" in capsys.readouterr().out
+
+
+def test_through_the_o2o_command(env, capsys):
+    from o2o.cli import main
+
+    assert main(["staff", "create", "--name", "老板", "--role", "admin"]) == 0
+    assert TOKEN.search(capsys.readouterr().out)
+    assert main(["staff", "create", "--name", "x", "--role", "manager"]) == 2
+    assert "a manager needs at least one region" in capsys.readouterr().err
