@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     wechat_radius_m: int = 10_000
 
     #: The chain's name as customers see it in chat and on the H5 pages.
-    brand_name: str = "拾光茶咖"
+    brand_name: str = "晨汐茶咖"
 
     #: Key for signing customer links (H5 pages, coupons, click redirects).
     signing_key: str = PLACEHOLDER
