@@ -1,0 +1,96 @@
+"""A real server on a free local port and headless Chromium driven through chromedriver.
+
+Without Debian's chromium and chromium-driver the browser tests skip loudly (fail under
+O2O_REQUIRE_SERVICES=1). Screenshots go to tests/artifacts/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from o2o.config import Settings
+from tests.conftest import unavailable
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def live(settings: Settings) -> Iterator:  # type: ignore[type-arg]
+    """The app served by uvicorn on 127.0.0.1 (test database), its links pointing at itself."""
+    import uvicorn
+
+    from api.app import create_app
+    from o2o.services import build_services
+
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    services = build_services(settings.model_copy(update={"public_base_url": base}),
+                              migrate=False, load_demo=False, sync=False)
+    server = uvicorn.Server(uvicorn.Config(create_app(services.settings, services=services),
+                                           host="127.0.0.1", port=port, log_level="warning",
+                                           access_log=False, lifespan="on"))
+    thread = threading.Thread(target=server.run, name="live-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the test server did not start on {base}")
+        time.sleep(0.02)
+    services.base_url = base  # type: ignore[attr-defined]
+    yield services
+    server.should_exit = True
+    thread.join(timeout=10)
+    services.close()
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
+    """Headless Chromium at a phone's width (360 px), no network of its own."""
+    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
+        unavailable(f"headless Chromium needs {CHROMIUM} and {CHROMEDRIVER} "
+                    "(apt-get install chromium chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run",
+                "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'chromium'}",
+                "--window-size=360,800", "--lang=zh-CN"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def screenshot(request: pytest.FixtureRequest, browser):  # type: ignore[no-untyped-def]
+    """save(name): a full-width PNG of the current page in tests/artifacts/."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    prefix = request.node.name.replace("[", "-").replace("]", "")
+
+    def save(name: str) -> Path:
+        path = ARTIFACTS / f"{prefix}-{name}.png"
+        height = browser.execute_script("return document.documentElement.scrollHeight")
+        browser.set_window_size(360, max(640, min(int(height) + 120, 4000)))
+        assert browser.save_screenshot(str(path)), f"no screenshot written to {path}"
+        return path
+
+    return save
