@@ -48,3 +48,6 @@ def configure(fmt: str = "plain", level: str = "INFO") -> None:
     handler._o2o = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # Client libraries log every request with its full URL (signatures, tokens): not ours.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

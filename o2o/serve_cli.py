@@ -33,6 +33,10 @@ def run_serve(args: argparse.Namespace) -> int:
     services.close()
     os.environ["O2O_AUTO_MIGRATE"] = "false"
     base = f"http://{args.host}:{args.port}"
+    if "public_base_url" not in settings.model_fields_set and not settings.is_production:
+        # Development: links in replies point at where this server actually listens.
+        os.environ["O2O_PUBLIC_BASE_URL"] = base
+    get_settings.cache_clear()  # workers (and a single in-process worker) re-read the above
     print(_banner(settings, base, outlets), flush=True)
     uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port,
                 workers=args.workers, log_level="warning", access_log=False)

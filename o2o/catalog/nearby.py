@@ -23,6 +23,7 @@ class NearbyOutlet:
     open_now: bool | None
     today: str
     promotions: tuple[PromotionView, ...]
+    at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +101,7 @@ def _item(catalog: Catalog, outlet_id: int, distance_m: float, at: datetime) -> 
     assert view is not None
     return NearbyOutlet(outlet=view, distance_m=distance_m, open_now=view.is_open(at),
                         today=view.today_text(at),
-                        promotions=tuple(catalog.promotions_for(view, at)))
+                        promotions=tuple(catalog.promotions_for(view, at)), at=at)
 
 
 def nowhere_near_text(item: NearbyOutlet) -> str:

@@ -47,6 +47,12 @@ class OutletView:
             return "已停业"
         return "营业时间未知" if self.hours is None else self.hours.today_text(at)
 
+    def next_change_text(self, at: datetime) -> str:
+        """"22:00 打烊" / "明天 08:00 开门"; empty when unknown or not trading."""
+        if self.status != "open" or self.hours is None:
+            return ""
+        return self.hours.next_change_text(at)
+
 
 @dataclass(frozen=True, slots=True)
 class PromotionView:

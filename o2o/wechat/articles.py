@@ -23,10 +23,12 @@ def outlet_article(item: NearbyOutlet, *, url: str, settings: Settings, first: b
     if first:
         title = f"离您最近：{title}"
     state = {True: "营业中", False: "休息中", None: ""}[item.open_now]
+    # Closed now: when it opens matters more than today's full hours.
+    when = outlet.next_change_text(item.at) if item.open_now is False else ""
     lines = []
     if promo is not None:
         lines.append(f"今日优惠：{promo.title}")
-    lines.append(" ".join(part for part in (state, item.today) if part))
+    lines.append(" ".join(part for part in (state, when or item.today) if part))
     if outlet.address:
         lines.append(outlet.address)
     image = (promo.image_url if promo and promo.image_url else outlet.image_url) or \

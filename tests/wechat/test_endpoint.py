@@ -168,3 +168,22 @@ def test_url_verification(client, chain) -> None:
     assert r.status_code == 200 and r.text == "abc123"
     bad = client.get("/wechat", params={**query, "signature": "0" * 40, "echostr": "x"})
     assert bad.status_code in (401, 403)
+
+
+def test_open_outlets_come_first_and_closed_ones_say_when_they_open(client, services) -> None:
+    weekdays_only = {d: [["09:00", "18:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}
+    never = {d: [] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    with services.sessions.begin() as s:
+        make_outlet(s, lat=31.2305, lng=121.4738, code="SHUT", name="打烊店", hours=never)
+        make_outlet(s, lat=31.2400, lng=121.4800, code="OPEN", name="营业店")
+    services.catalog.load()
+    reply = push(client, location_xml(*HERE, from_user=OPENID, msg_id=7007))
+    assert "营业店" in reply.articles[0]["title"]  # the nearer one is closed all week
+    with services.sessions.begin() as s:
+        make_outlet(s, lat=20.0, lng=110.3, code="HK1", name="工作日店", hours=weekdays_only)
+    services.catalog.load()
+    # Near 海口 only the weekday shop exists; at night or at weekends it is closed.
+    haikou = from_wgs84(20.001, 110.301, Datum.GCJ02)
+    card = push(client, location_xml(*haikou, from_user=OPENID, msg_id=7008)).articles[0]
+    assert "工作日店" in card["title"]
+    assert ("营业中" in card["description"]) or ("开门" in card["description"])

@@ -60,9 +60,14 @@ def answer_nearby(message: Message, ctx: HandlerContext, lat: float | None, lng:
     if lat is None or lng is None:
         return TextReply(ASK_FOR_LOCATION)
     settings = ctx.settings
-    # One more than fits tells whether a "more" card is needed.
+    # One more than fits tells whether a "more" card is needed. Outlets open right now come
+    # first: the customer asked where to go; only when none is open nearby do closed ones
+    # (with their opening time) fill the reply.
     result = find_nearby(ctx.catalog, lat=lat, lng=lng, crs=crs, k=articles + 1,
-                         radius_m=settings.wechat_radius_m, at=ctx.now)
+                         radius_m=settings.wechat_radius_m, open_now=True, at=ctx.now)
+    if not result.results:
+        result = find_nearby(ctx.catalog, lat=lat, lng=lng, crs=crs, k=articles + 1,
+                             radius_m=settings.wechat_radius_m, at=ctx.now)
     query_id = ctx.query_id(message)
     more = articles > 1 and len(result.results) > articles
     # A single card links to the full list itself; several end with a "more" card.
