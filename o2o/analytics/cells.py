@@ -7,9 +7,9 @@ small, merge exactly with numpy, and carry nothing more than the hash already di
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from typing import NamedTuple
 
 import numpy as np
 
@@ -95,12 +95,19 @@ class Cell:
         return self._keys
 
 
-def merge_into(target: dict[CellKey, Cell], source: Iterable[tuple[CellKey, Cell]]) -> None:
-    for key, cell in source:
-        into = target.get(key)
-        if into is None:
-            target[key] = cell
-        else:
-            into.count += cell.count
-            into.parts.extend(cell.parts)
-            into._keys = None
+class CellRow(NamedTuple):
+    """A cell as queries read it (stored or built from the tail): cheap to make by the 10k."""
+
+    day: date
+    hour: int
+    type: str
+    region_id: int
+    outlet_id: int
+    promotion_id: int
+    count: int
+    keys: np.ndarray
+
+
+def tally() -> list:
+    """A running [count, [key arrays]] for one group and step."""
+    return [0, []]

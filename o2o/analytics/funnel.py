@@ -12,11 +12,10 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-import numpy as np
 from sqlalchemy.orm import Session
 
 from o2o.analytics.aggregate import OUTLET_HOUR
-from o2o.analytics.cells import STEPS, Cell, CellKey
+from o2o.analytics.cells import STEPS, CellRow, tally, unique_count
 from o2o.analytics.rollup_models import NONE_ID, OUTLET_DAY, REGION_HOUR
 from o2o.analytics.scope import (
     Scope,
@@ -113,39 +112,45 @@ def funnel(session: Session, *, scope: Scope, date_from: date, date_to: date,
                         None if regions is None else sorted(regions), outlet_id, total, rows)
 
 
-def group_key(group_by: str, key: CellKey) -> Hashable:
+def group_key(group_by: str, cell: CellRow) -> Hashable:
     if group_by == "day":
-        return key.day
+        return cell.day
     if group_by == "weekday":
-        return key.weekday
+        return cell.day.isoweekday()
     if group_by == "hour":
-        return key.hour
+        return cell.hour
     if group_by == "weekday_hour":
-        return (key.weekday, key.hour)
+        return (cell.day.isoweekday(), cell.hour)
     if group_by == "region":
-        return key.region_id
+        return cell.region_id
     if group_by == "outlet":
-        return key.outlet_id
+        return cell.outlet_id
     return None
 
 
-def _group(cells: dict[CellKey, Cell], group_by: str) -> dict[Hashable, dict[str, list[Cell]]]:
-    groups: dict[Hashable, dict[str, list[Cell]]] = {}
-    for key, cell in cells.items():
-        groups.setdefault(group_key(group_by, key), {}).setdefault(key.type, []).append(cell)
+def _group(cells: list[CellRow], group_by: str) -> dict[Hashable, dict[str, list]]:
+    """group → step → [count, key arrays]."""
+    groups: dict[Hashable, dict[str, list]] = {}
+    for cell in cells:
+        steps = groups.get(g := group_key(group_by, cell))
+        if steps is None:
+            steps = groups[g] = {}
+        acc = steps.get(cell.type)
+        if acc is None:
+            acc = steps[cell.type] = tally()
+        acc[0] += cell.count
+        if cell.keys.size:
+            acc[1].append(cell.keys)
     return groups
 
 
-def _row(key: Hashable, label: str, by_step: dict[str, list[Cell]],
-         steps: tuple[str, ...]) -> FunnelRow:
+def _row(key: Hashable, label: str, by_step: dict[str, list], steps: tuple[str, ...]
+         ) -> FunnelRow:
     counts: dict[str, int | None] = dict.fromkeys(STEPS)
     uniques: dict[str, int | None] = dict.fromkeys(STEPS)
     for step in steps:
-        cells = by_step.get(step, [])
-        counts[step] = sum(c.count for c in cells)
-        parts = [p for c in cells for p in c.parts]
-        uniques[step] = int(np.unique(np.concatenate(parts)).size) if len(parts) > 1 \
-            else (int(parts[0].size) if parts else 0)
+        count, parts = by_step.get(step) or (0, [])
+        counts[step], uniques[step] = count, unique_count(parts)
     return FunnelRow(key, label, counts, uniques)
 
 

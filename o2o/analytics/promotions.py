@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from o2o.analytics.cells import Cell, unique_count
+from o2o.analytics.cells import tally, unique_count
 from o2o.analytics.funnel import ratio
 from o2o.analytics.rollup_models import NONE_ID, OUTLET_DAY
 from o2o.analytics.scope import (
@@ -70,21 +70,23 @@ def promotion_report(session: Session, *, scope: Scope, date_from: date, date_to
         outlet_in_view(session, scope=regions, outlet_id=outlet_id)
     cells = collect_cells(session, grain=OUTLET_DAY, regions=regions, date_from=date_from,
                           date_to=date_to, outlet_id=outlet_id, types=PROMO_STEPS, raw=raw)
-    by_line: dict[tuple[int, int | None], dict[str, list[Cell]]] = {}
-    for key, cell in cells.items():
-        if key.promotion_id == NONE_ID:
+    by_line: dict[tuple[int, int | None], dict[str, list]] = {}
+    for cell in cells:
+        if cell.promotion_id == NONE_ID:
             continue
-        for line in ((key.promotion_id, None), (key.promotion_id, key.outlet_id)):
-            by_line.setdefault(line, {}).setdefault(key.type, []).append(cell)
+        for line in ((cell.promotion_id, None), (cell.promotion_id, cell.outlet_id)):
+            acc = by_line.setdefault(line, {}).setdefault(cell.type, tally())
+            acc[0] += cell.count
+            if cell.keys.size:
+                acc[1].append(cell.keys)
     titles = dict(session.execute(
         sa.select(Promotion.id, Promotion.title).where(
             Promotion.id.in_({p for p, _ in by_line}))).all()) if by_line else {}
     outlets = outlet_labels(session, None, include_deleted=True) if by_line else {}
     lines = []
     for (promo, outlet), steps in by_line.items():
-        counts = {s: sum(c.count for c in steps.get(s, [])) for s in PROMO_STEPS}
-        uniques = {s: unique_count([p for c in steps.get(s, []) for p in c.parts])
-                   for s in PROMO_STEPS}
+        counts = {s: steps[s][0] if s in steps else 0 for s in PROMO_STEPS}
+        uniques = {s: unique_count(steps[s][1]) if s in steps else 0 for s in PROMO_STEPS}
         lines.append(PromotionLine(promo, titles.get(promo, f"#{promo}"), outlet,
                                    "合计" if outlet is None else outlets.get(outlet, f"#{outlet}"),
                                    counts, uniques))

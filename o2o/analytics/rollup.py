@@ -81,7 +81,8 @@ def roll_up(session: Session, *, batch_ids: int = BATCH_IDS, max_batches: int | 
             session.rollback()
             break
         hi = min(lo + batch_ids, top)
-        rows = rows_of(session.execute(event_select().where(Event.id > lo, Event.id <= hi)))
+        stmt = event_select().where(Event.id > lo, Event.id <= hi)
+        rows = rows_of(session.connection().execute(stmt))
         built = build_cells(session, rows, zones=ZoneBook.load(session), grains=GRAINS)
         cells += _merge(session, built)
         state.max_event_id = hi

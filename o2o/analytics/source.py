@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from o2o.analytics.aggregate import OUTLET_HOUR, build_cells, event_select, rows_of
-from o2o.analytics.cells import Cell, CellKey, decode_keys, merge_into
+from o2o.analytics.cells import Cell, CellKey, CellRow, decode_keys
 from o2o.analytics.models import Event
 from o2o.analytics.rollup import rolled_up_to
 from o2o.analytics.rollup_models import FunnelCell
@@ -29,8 +29,11 @@ def begin_snapshot(session: Session) -> None:
 
 def collect_cells(session: Session, *, grain: str, regions: Scope, date_from: date,
                   date_to: date, outlet_id: int | None = None, types: tuple[str, ...] = (),
-                  raw: bool = False) -> dict[CellKey, Cell]:
-    """Cells of `grain` whose local day is in [date_from, date_to], within the regions."""
+                  raw: bool = False) -> list[CellRow]:
+    """Cells of `grain` whose local day is in [date_from, date_to], within the regions.
+
+    Stored and tail cells may share a key: readers add counts and unite customer sets, so
+    nothing is merged here."""
     begin_snapshot(session)
     zones = ZoneBook.load(session)
     if raw or grain == OUTLET_HOUR:
@@ -42,18 +45,20 @@ def collect_cells(session: Session, *, grain: str, regions: Scope, date_from: da
     tail = _events(session, regions, date_from, date_to, outlet_id, min_id=top)
     if tail:
         built = build_cells(session, tail, zones=zones, grains=(grain,))
-        merge_into(cells, _in_range(built, date_from, date_to, types).items())
+        cells.extend(_in_range(built, date_from, date_to, types))
     return cells
 
 
 def _in_range(cells: dict[CellKey, Cell], date_from: date, date_to: date,
-              types: tuple[str, ...]) -> dict[CellKey, Cell]:
-    return {k: c for k, c in cells.items()
-            if date_from <= k.day <= date_to and (not types or k.type in types)}
+              types: tuple[str, ...]) -> list[CellRow]:
+    return [CellRow(k.day, k.hour, k.type, k.region_id, k.outlet_id, k.promotion_id, c.count,
+                    c.keys())
+            for k, c in cells.items()
+            if date_from <= k.day <= date_to and (not types or k.type in types)]
 
 
 def _stored(session: Session, grain: str, regions: Scope, date_from: date, date_to: date,
-            outlet_id: int | None, types: tuple[str, ...]) -> dict[CellKey, Cell]:
+            outlet_id: int | None, types: tuple[str, ...]) -> list[CellRow]:
     stmt = sa.select(FunnelCell.day, FunnelCell.hour, FunnelCell.type, FunnelCell.region_id,
                      FunnelCell.outlet_id, FunnelCell.promotion_id, FunnelCell.count,
                      FunnelCell.customers).where(
@@ -64,12 +69,8 @@ def _stored(session: Session, grain: str, regions: Scope, date_from: date, date_
         stmt = stmt.where(FunnelCell.outlet_id == outlet_id)
     if types:
         stmt = stmt.where(FunnelCell.type.in_(types))
-    cells: dict[CellKey, Cell] = {}
-    for day, hour, typ, region, outlet, promo, count, blob in session.execute(stmt):
-        keys = decode_keys(blob)
-        cells[CellKey(grain, day, hour, typ, region, outlet, promo)] = Cell(
-            count=count, parts=[keys] if keys.size else [], _keys=keys)
-    return cells
+    rows = session.connection().execute(stmt).all()
+    return [CellRow(*r[:7], decode_keys(r[7])) for r in rows]
 
 
 def _events(session: Session, regions: Scope, date_from: date, date_to: date,
@@ -82,4 +83,4 @@ def _events(session: Session, regions: Scope, date_from: date, date_to: date,
         stmt = stmt.where(Event.region_id.in_(sorted(regions)))
     if outlet_id is not None:
         stmt = stmt.where(Event.outlet_id == outlet_id)
-    return rows_of(session.execute(stmt))
+    return rows_of(session.connection().execute(stmt))
