@@ -78,6 +78,21 @@ def _drop(admin: sa.Engine, name: str) -> None:
     admin.dispose()
 
 
+@pytest.fixture
+def database_without_postgis() -> Iterator[str]:
+    """URL of a scratch PostgreSQL database with no PostGIS extension (dropped after)."""
+    admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"o2o_nogis_{uuid.uuid4().hex[:8]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        unavailable(f"PostgreSQL at {PG_ADMIN_URL}: {exc.orig}")
+    yield admin.url.set(database=name).render_as_string(hide_password=False)
+    _drop(admin, name)
+
+
 @pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The database URL for one test, on each backend in turn, empty at the start."""

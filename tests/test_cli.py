@@ -5,13 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 
 import pytest
 import sqlalchemy as sa
 
 from o2o.db import make_engine
-from tests.conftest import PG_ADMIN_URL, unavailable
 
 
 def run(*args: str, env: dict[str, str] | None = None, cwd: str | None = None
@@ -43,22 +41,10 @@ def test_unreachable_database(tmp_path) -> None:
         one_sentence(result)
 
 
-def test_database_without_postgis(tmp_path) -> None:
-    admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"o2o_cli_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as exc:
-        unavailable(f"PostgreSQL at {PG_ADMIN_URL}: {exc.orig}")
-    try:
-        url = admin.url.set(database=name).render_as_string(hide_password=False)
-        result = run("serve", env={"O2O_DATABASE_URL": url}, cwd=str(tmp_path))
-        assert "has no PostGIS extension" in one_sentence(result)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
+def test_database_without_postgis(tmp_path, database_without_postgis: str) -> None:
+    result = run("serve", env={"O2O_DATABASE_URL": database_without_postgis},
+                 cwd=str(tmp_path))
+    assert "has no PostGIS extension" in one_sentence(result)
 
 
 def test_malformed_setting_is_one_sentence(tmp_path) -> None:

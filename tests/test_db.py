@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import uuid
-
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -11,7 +9,6 @@ from o2o.db import check_database, make_engine
 from o2o.errors import ConfigError, ServiceUnavailable
 from o2o.migrate import downgrade, upgrade
 from o2o.models import Base
-from tests.conftest import PG_ADMIN_URL, unavailable
 
 
 def test_schema_has_every_table(engine: sa.Engine) -> None:
@@ -63,20 +60,8 @@ def test_unreachable_database_is_one_sentence() -> None:
     assert "\n" not in str(err.value)
 
 
-def test_database_without_postgis_is_refused() -> None:
-    admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"o2o_nogis_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as exc:
-        unavailable(f"PostgreSQL at {PG_ADMIN_URL}: {exc.orig}")
-    try:
-        engine = make_engine(admin.url.set(database=name).render_as_string(False))
-        with pytest.raises(ConfigError, match="has no PostGIS extension"):
-            check_database(engine)
-        engine.dispose()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
+def test_database_without_postgis_is_refused(database_without_postgis: str) -> None:
+    engine = make_engine(database_without_postgis)
+    with pytest.raises(ConfigError, match="has no PostGIS extension"):
+        check_database(engine)
+    engine.dispose()
