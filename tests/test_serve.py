@@ -1,0 +1,49 @@
+"""`o2o serve` on a fresh directory: migrates, loads the demo chain, answers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_from_an_empty_directory(tmp_path) -> None:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("O2O_")}
+    proc = subprocess.Popen([sys.executable, "-m", "o2o.cli", "serve", "--port", str(port)],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        health = None
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                health = httpx.get(f"{base}/healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.3)
+        assert health is not None, proc.stdout.read() if proc.poll() is not None else "no answer"
+        body = health.json()
+        assert health.status_code == 200 and body["status"] == "ok"
+        assert body["checks"]["index"]["outlets"] >= 200  # the demo chain
+        assert httpx.get(f"{base}/docs", timeout=5).status_code == 200
+        nearby = httpx.get(f"{base}/api/v1/nearby",
+                           params={"lat": 31.2304, "lng": 121.4737, "k": 3}, timeout=5).json()
+        assert len(nearby["results"]) == 3
+        assert (tmp_path / "o2o.db").exists()  # the embedded default lives where it was run
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert f"WeChat endpoint   {base}/wechat" in out
+    assert "Traceback" not in out
