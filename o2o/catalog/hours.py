@@ -24,14 +24,12 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from o2o.catalog.hours_syntax import DAYS, format_normalised, parse_compact
+from o2o.catalog.hours_syntax import DAYS, WeeklyHours, format_normalised, parse_compact
 from o2o.catalog.hours_syntax import fail as _fail
 
 __all__ = ["DAYS", "Change", "OpeningHours", "format_compact", "hours_on", "is_open",
            "next_change", "parse_compact", "parse_exceptions", "parse_weekly", "today_text"]
 
-#: Normalised weekly hours: every day key present, intervals as ["HH:MM", "HH:MM"], sorted.
-WeeklyHours = dict[str, list[list[str]]]
 #: Normalised exceptions: ISO date → intervals (empty = closed all day), sorted by date.
 Exceptions = dict[str, list[list[str]]]
 
