@@ -170,6 +170,8 @@ def update_outlet(session: Session, *, principal: Principal, outlet_id: int,
     changes = outlet_in.changes()
     check_staff_fields(principal, changes.keys())
     check_version(row, expected_version, "outlet")
+    if not changes:
+        return row  # nothing sent: no new version, no audit entry
     problems = Problems()
     before = outlet_snapshot(row)
     region_id = row.region_id

@@ -230,6 +230,8 @@ def update_promotion(session: Session, *, principal: Principal, promotion_id: in
     row = _writable(session, principal, promotion_id)
     check_version(row, expected_version, "promotion")
     changes = promotion_in.changes()
+    if not changes:
+        return row  # nothing sent: no new version, no audit entry
     before = promotion_snapshot(row)
     state = dict(before, region=row.region.code if row.region else None,
                  outlets=[o.code for o in row.outlets if o.deleted_at is None],

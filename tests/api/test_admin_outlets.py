@@ -210,3 +210,11 @@ def test_openapi_documents_the_admin_api(client):
     patch = doc["paths"]["/api/v1/outlets/{outlet_id}"]["patch"]
     assert any(p["name"] == "If-Match" for p in patch["parameters"])
     assert client.get("/docs").status_code == 200
+
+
+def test_an_empty_patch_changes_nothing(client, services, shop):
+    r = client.patch(shop["url"], headers={**shop["admin"], "If-Match": 'W/"1"'}, json={})
+    assert r.status_code == 200 and r.headers["ETag"] == 'W/"1"'
+    assert count(services, AuditEntry) == 0
+    r = client.patch(shop["url"], headers={**shop["admin"], "If-Match": 'W/"5"'}, json={})
+    assert r.status_code == 412  # still the caller's view that is checked
