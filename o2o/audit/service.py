@@ -2,7 +2,9 @@
 
 Nothing here updates or deletes an entry: the log is append-only, and the API exposes it
 read-only. Readers: an admin sees everything; a manager sees entries of their regions and
-every change they made themselves; store staff see none.
+every change they made themselves; store staff see none. An entry carries one region (the
+entity's after the change): when an admin moves an outlet to another region, the entry
+belongs to the new region's manager.
 """
 
 from __future__ import annotations
