@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from o2o.analytics.events import record_event
 from o2o.analytics.models import EventType
@@ -156,9 +157,12 @@ def redeem(session: Session, *, code: str, outlet_id: int | None, principal: Pri
         .values(status=CouponStatus.REDEEMED, redeemed_at=now, redeemed_outlet_id=outlet.id,
                 redeemed_by=principal.staff_id)
         .execution_options(synchronize_session=False))
-    session.refresh(coupon)
     if won.rowcount != 1:
+        session.refresh(coupon)
         raise _already(coupon)  # someone else redeemed it between our read and our write
+    for name, value in (("status", CouponStatus.REDEEMED), ("redeemed_at", now),
+                        ("redeemed_outlet_id", outlet.id), ("redeemed_by", principal.staff_id)):
+        set_committed_value(coupon, name, value)  # what the UPDATE wrote, without a re-read
     record_event(session, type=EventType.REDEMPTION, customer_hash=coupon.customer_hash,
                  query_id=coupon.query_id, outlet_id=outlet.id, promotion_id=coupon.promotion_id,
                  region_id=outlet.region_id, at=now, channel="store",
