@@ -41,14 +41,16 @@ def _get(session: Session, customer_hash: str) -> Customer | None:
 
 
 def remember_location(session: Session, *, customer_hash: str, lat: float, lng: float,
-                      now: datetime, ttl_s: int) -> Customer:
+                      now: datetime, ttl_s: int, reported: bool = True) -> Customer:
     """Keep the last position, coarsened to ~100 m and expiring after `ttl_s`, for the
-    "附近门店" menu; the exact position is never stored."""
+    "附近门店" menu; the exact position is never stored. `reported` says it came from
+    WeChat's periodic LOCATION report (the customer enabled it), not a shared location."""
     customer = touch_customer(session, customer_hash=customer_hash, now=now)
     customer.last_lat, customer.last_lng = coarsen(lat, lng)
     customer.last_located_at = now
     customer.location_expires_at = now + timedelta(seconds=ttl_s)
-    customer.reports_location = True
+    if reported:
+        customer.reports_location = True
     session.flush()
     return customer
 

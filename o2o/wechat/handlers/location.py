@@ -84,13 +84,14 @@ def answer_nearby(message: Message, ctx: HandlerContext, lat: float | None, lng:
     for rank, item in enumerate(shown):
         target = "nearby" if rank == 0 else "outlet"
         promo = item.promotions[0] if item.promotions else None
+        where = {"lat": result.lat, "lng": result.lng} if target == "nearby" else {}
         url = tracked_url(settings, target=target, query_id=query_id,
                           customer_hash=ctx.customer_hash, outlet_id=item.outlet.id,
-                          promotion_id=promo.id if promo else None)
+                          promotion_id=promo.id if promo else None, **where)
         cards.append(outlet_article(item, url=url, settings=settings, first=rank == 0))
     if more:
         url = tracked_url(settings, target="nearby", query_id=query_id,
-                          customer_hash=ctx.customer_hash)
+                          customer_hash=ctx.customer_hash, lat=result.lat, lng=result.lng)
         cards.append(more_article(url=url, settings=settings))
     return NewsReply(cards)
 
@@ -101,7 +102,8 @@ def _record(session, ctx: HandlerContext, message: Message, result: NearbyResult
     touch_customer(session, customer_hash=ctx.customer_hash, now=ctx.now)
     if remember:
         remember_location(session, customer_hash=ctx.customer_hash, lat=result.lat,
-                          lng=result.lng, now=ctx.now, ttl_s=ctx.settings.location_ttl_s)
+                          lng=result.lng, now=ctx.now, ttl_s=ctx.settings.location_ttl_s,
+                          reported=False)
     fresh = record_event(
         session, type="query", customer_hash=ctx.customer_hash, query_id=query_id,
         region_id=nearest.outlet.region_id if nearest else None, lat=result.lat, lng=result.lng,
