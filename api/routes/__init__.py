@@ -12,6 +12,7 @@ from api.routes import (
     admin_promotions,
     analytics,
     coupons,
+    dashboard,
     h5,
     health,
     nearby,
@@ -23,4 +24,4 @@ ROUTERS: list[APIRouter] = [health.router, nearby.router, wechat.router]
 ROUTERS += [admin_me.router, admin_import.router, admin_outlets.router, admin_promotions.router,
             admin_audit.router]
 ROUTERS += [h5.router, redirect.router, coupons.router]
-ROUTERS += [analytics.router]
+ROUTERS += [analytics.router, dashboard.router]

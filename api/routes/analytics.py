@@ -90,7 +90,7 @@ def _csv(text: str, name: str, rng: Range) -> Response:
 def scope(session: DbSession, staff: CurrentStaff, regions: AnalyticsScope) -> dict[str, Any]:
     check_scope(regions)
     rq = sa.select(Region.id, Region.code, Region.name, Region.timezone).order_by(Region.id)
-    oq = sa.select(Outlet.id, Outlet.code, Outlet.name, Outlet.region_id) \
+    oq = sa.select(Outlet.id, Outlet.code, Outlet.name, Outlet.region_id, Outlet.lat, Outlet.lng) \
         .where(Outlet.deleted_at.is_(None)).order_by(Outlet.id)
     if regions is not None:
         rq, oq = rq.where(Region.id.in_(regions)), oq.where(Outlet.region_id.in_(regions))
