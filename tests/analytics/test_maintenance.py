@@ -1,0 +1,54 @@
+"""The scheduled side: the app's maintenance thread folds and purges without being asked."""
+
+from __future__ import annotations
+
+import time
+
+import sqlalchemy as sa
+
+from o2o.analytics.maintenance import Maintenance
+from o2o.analytics.models import Event
+from o2o.analytics.rollup import rolled_up_to
+from o2o.cli import main
+from tests.factories_events import known_history
+
+
+def until(check, seconds: float = 20.0) -> bool:  # type: ignore[no-untyped-def]
+    """Poll `check` until it holds (a deadline for a thread, not a speed assertion)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_thread_folds_then_purges(session, sessions) -> None:
+    known_history(session)
+    job = Maintenance(sessions, retention_days=30, rollup_s=0.05, purge_s=0.3)
+    job.start()
+    try:
+        def folded() -> bool:
+            with sessions() as s:
+                return rolled_up_to(s) == 18
+
+        def purged() -> bool:
+            with sessions() as s:
+                return s.scalar(sa.select(sa.func.count()).where(Event.lat.is_not(None))) == 0
+
+        assert until(folded)
+        assert until(purged)
+    finally:
+        job.close()
+
+
+def test_cli_rollup_and_rebuild(session, db_url, monkeypatch, capsys) -> None:
+    known_history(session)
+    session.close()
+    monkeypatch.setenv("O2O_DATABASE_URL", db_url)
+    assert main(["analytics", "rollup"]) == 0
+    assert "folded 18 events" in capsys.readouterr().out
+    assert main(["analytics", "rollup"]) == 0
+    assert "folded 0 events" in capsys.readouterr().out
+    assert main(["analytics", "rollup", "--rebuild"]) == 0
+    assert "folded 18 events" in capsys.readouterr().out
