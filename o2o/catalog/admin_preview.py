@@ -59,7 +59,7 @@ def preview_promotion(session: Session, *, principal: Principal, promotion_id: i
     outlet = outlet_view(outlet_row)
     promo = promotion_view(row)
     item = NearbyOutlet(outlet=outlet, distance_m=distance_m, open_now=outlet.is_open(now),
-                        today=outlet.today_text(now), promotions=(promo,))
+                        today=outlet.today_text(now), promotions=(promo,), at=now)
     url = outlet_page_url(settings, query_id=None, customer_hash=None, outlet_id=outlet.id)
     article = outlet_article(item, url=url, settings=settings, first=True, promotion=promo)
     xml = render(NewsReply([article]), to_user=PREVIEW_USER, from_user=PREVIEW_ACCOUNT,
