@@ -17,13 +17,11 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from o2o.analytics.cells import EMPTY, Cell, CellKey, customer_key
+from o2o.analytics.cells import EMPTY, Cell, CellKey, customer_key, distinct
 from o2o.analytics.models import Event
-from o2o.analytics.rollup_models import NONE_ID, REGION_HOUR, WHOLE_DAY
+from o2o.analytics.rollup_models import NONE_ID, OUTLET_HOUR, REGION_HOUR, WHOLE_DAY
 from o2o.analytics.zones import ZoneBook, local_day_hour, zone
 
-#: Hourly per-outlet cells: never stored, built from raw events for one outlet's hours.
-OUTLET_HOUR = "outlet_h"
 FUNNEL_TYPES = ("query", "impression", "click", "claim", "redemption")
 PROOF_TYPES = ("visit", "redemption")
 READ_TYPES = ("query", "impression", "click", "claim", "redemption", "visit")
@@ -74,9 +72,10 @@ def build_cells(session: Session, rows: Sequence[EventRow], *, zones: ZoneBook,
                 key: tuple[Any, ...] = (grain, day, hour, step, region, NONE_ID, NONE_ID)
             elif row.outlet_id is None:
                 continue
+            elif grain == OUTLET_HOUR:
+                key = (grain, day, hour, step, region, row.outlet_id, NONE_ID)
             else:
-                key = (grain, day, hour if grain == OUTLET_HOUR else WHOLE_DAY, step, region,
-                       row.outlet_id,
+                key = (grain, day, WHOLE_DAY, step, region, row.outlet_id,
                        row.promotion_id if row.promotion_id is not None else NONE_ID)
             counts[key] += 1
             if ckey is not None:
@@ -95,7 +94,7 @@ def build_cells(session: Session, rows: Sequence[EventRow], *, zones: ZoneBook,
         elif len(ids) < 32:  # numpy's per-call overhead dominates tiny sets
             keys = np.array(sorted(set(ids)), dtype=np.int64)
         else:
-            keys = np.unique(np.array(ids, dtype=np.int64))
+            keys = distinct(np.array(ids, dtype=np.int64))
         cells[CellKey(*key)] = Cell(count=count, parts=[keys] if keys.size else [], _keys=keys)
     return cells
 

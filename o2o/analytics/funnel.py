@@ -14,9 +14,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from o2o.analytics.aggregate import OUTLET_HOUR
 from o2o.analytics.cells import STEPS, CellRow, tally, unique_count
-from o2o.analytics.rollup_models import NONE_ID, OUTLET_DAY, REGION_HOUR
+from o2o.analytics.rollup_models import NONE_ID, OUTLET_DAY, OUTLET_HOUR, REGION_HOUR
 from o2o.analytics.scope import (
     Scope,
     check_range,
@@ -104,7 +103,7 @@ def funnel(session: Session, *, scope: Scope, date_from: date, date_to: date,
                           date_to=date_to, outlet_id=outlet_id, raw=raw)
     steps = tuple(s for s in STEPS if not (by_outlet and s == "query"))
     groups = _group(cells, group_by)
-    total = _row(None, "合计", _group(cells, "none").get(None, {}), steps)
+    total = _row(None, "合计", _overall(groups), steps)
     labels = _labels(session, group_by, regions, outlet_id, date_from, date_to, groups)
     rows = [] if group_by == "none" else [
         _row(key, label, groups.get(key, {}), steps) for key, label in labels.items()]
@@ -142,6 +141,19 @@ def _group(cells: list[CellRow], group_by: str) -> dict[Hashable, dict[str, list
         if cell.keys.size:
             acc[1].append(cell.keys)
     return groups
+
+
+def _overall(groups: dict[Hashable, dict[str, list]]) -> dict[str, list]:
+    """The groups' tallies added up (counts add; key arrays are united later)."""
+    if len(groups) == 1:
+        return next(iter(groups.values()))
+    total: dict[str, list] = {}
+    for steps in groups.values():
+        for step, (count, parts) in steps.items():
+            acc = total.setdefault(step, tally())
+            acc[0] += count
+            acc[1].extend(parts)
+    return total
 
 
 def _row(key: Hashable, label: str, by_step: dict[str, list], steps: tuple[str, ...]

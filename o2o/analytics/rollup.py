@@ -18,15 +18,21 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from o2o.analytics.aggregate import build_cells, event_select, rows_of
-from o2o.analytics.cells import Cell, CellKey, decode_keys, encode_keys
+from o2o.analytics.cells import Cell, CellKey, decode_keys, distinct, encode_keys
 from o2o.analytics.models import Event
-from o2o.analytics.rollup_models import OUTLET_DAY, REGION_HOUR, FunnelCell, RollupState
+from o2o.analytics.rollup_models import (
+    OUTLET_DAY,
+    OUTLET_HOUR,
+    REGION_HOUR,
+    FunnelCell,
+    RollupState,
+)
 from o2o.analytics.zones import ZoneBook
 
 log = logging.getLogger("o2o.analytics")
 
 STATE = "funnel"
-GRAINS = (REGION_HOUR, OUTLET_DAY)
+GRAINS = (REGION_HOUR, OUTLET_DAY, OUTLET_HOUR)
 BATCH_IDS = 100_000
 LOCK_TIMEOUT = "1s"
 
@@ -139,7 +145,8 @@ def _merge(session: Session, built: dict[CellKey, Cell]) -> int:
         keys = cell.keys()
         if key in existing:
             cid, count, blob = existing[key]
-            merged = np.union1d(decode_keys(blob), keys) if keys.size else decode_keys(blob)
+            old = decode_keys(blob)
+            merged = distinct(np.concatenate([old, keys])) if keys.size else old
             updates.append({"id": cid, "count": count + cell.count,
                             "customers": encode_keys(merged)})
         else:

@@ -15,9 +15,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from o2o.db import Base, UTCDateTime, utcnow
 
-#: Grain of a cell: per region and local hour (all events), or per outlet, promotion and day.
+#: Grains of a cell: per region and local hour (every event); per outlet, promotion and local
+#: day (outlet rankings, promotions); per outlet and local hour (one outlet's hours).
 REGION_HOUR = "region"
 OUTLET_DAY = "outlet"
+OUTLET_HOUR = "outlet_h"
 #: Stored in place of "none" so the natural key is a real unique constraint on every backend.
 NONE_ID = 0
 WHOLE_DAY = -1
