@@ -19,6 +19,9 @@
   const fmt = (n) => (n === null || n === undefined ? "—" : Number(n).toLocaleString("zh-CN"));
   const pct = (r) => (r === null || r === undefined ? "—" : (r * 100).toFixed(r < 0.1 ? 1 : 0) + "%");
 
+  /* Draw in CSS pixels of the card, so text stays legible on a 360 px phone. */
+  const widthOf = (host) => Math.round(Math.min(900, Math.max(280, host.clientWidth || 600)));
+
   function svg(width, height, label) {
     return el("svg:svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": label,
                            preserveAspectRatio: "xMidYMid meet", class: "svg" });
@@ -28,7 +31,7 @@
   function funnel(host, report) {
     const total = report.total, steps = STEPS.filter((s) => total.counts[s] !== null);
     const max = Math.max(1, ...steps.map((s) => total.counts[s]));
-    const rowH = 46, width = 600, chart = svg(width, steps.length * rowH + 8, "转化漏斗");
+    const rowH = 46, width = widthOf(host), chart = svg(width, steps.length * rowH + 8, "转化漏斗");
     steps.forEach((step, i) => {
       const y = i * rowH + 4, w = Math.max(2, (total.counts[step] / max) * (width - 180));
       chart.append(el("svg:text", { x: 0, y: y + 24, class: "lbl" }, NAMES[step]));
@@ -48,7 +51,7 @@
 
   /* Daily series: queries, clicks and visits as lines over the days of the range. */
   function line(host, rows, series) {
-    const width = 600, height = 240, left = 44, bottom = 28, top = 28;
+    const width = widthOf(host), height = 240, left = 44, bottom = 28, top = 28;
     const chart = svg(width, height, "每日趋势");
     const peak = Math.max(0, ...rows.flatMap((r) => series.map((s) => r.counts[s] || 0)));
     const max = Math.max(2, peak % 2 ? peak + 1 : peak);  // whole numbers on the middle tick
@@ -76,7 +79,7 @@
           chart.append(dot);
         });
       }
-      chart.append(el("svg:text", { x: left + k * 70, y: 12, fill: COLORS[s], class: "legend" },
+      chart.append(el("svg:text", { x: left + k * 64, y: 12, fill: COLORS[s], class: "legend" },
                       `■ ${NAMES[s]}`));
     });
     host.replaceChildren(chart);
@@ -153,7 +156,8 @@
     const minLng = Math.min(...lngs), maxLng = Math.max(...lngs);
     const k = Math.cos(((minLat + maxLat) / 2) * Math.PI / 180);
     const spanX = Math.max((maxLng - minLng) * k, 1e-6), spanY = Math.max(maxLat - minLat, 1e-6);
-    const width = 600, height = Math.max(160, Math.min(600, (width * spanY) / spanX));
+    const width = widthOf(host);
+    const height = Math.max(160, Math.min(520, (width * spanY) / spanX));
     const scale = Math.min((width - 10) / spanX, (height - 10) / spanY);
     const px = (p) => `${(5 + (p[1] - minLng) * k * scale).toFixed(1)},` +
                       `${(5 + (maxLat - p[0]) * scale).toFixed(1)}`;

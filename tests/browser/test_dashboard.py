@@ -86,8 +86,10 @@ def test_manager_sees_every_chart_of_their_region(live, browser, screenshot, man
     # Nothing was fetched from anywhere but this server.
     assert js(browser, "performance.getEntriesByType('resource')"
                        ".every(e => e.name.startsWith(location.origin))")
-    assert js(browser, "document.documentElement.scrollWidth <= window.innerWidth + 1")
     fit_window(browser, 360)
+    # Nothing sticks out sideways on a phone: wide tables scroll inside their card.
+    assert js(browser, "document.documentElement.scrollWidth <= "
+                       "document.documentElement.clientWidth")
     phone = screenshot("phone")
     fit_window(browser, 1280)
     laptop = ARTIFACTS / f"{request.node.name.replace('[', '-').rstrip(']')}-laptop.png"
