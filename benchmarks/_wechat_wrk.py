@@ -76,6 +76,7 @@ class WrkResult:
     wrapped: int  # requests sent more than once
     p50_ms: float
     p99_ms: float
+    server_cpu_us: float = 0.0  # server CPU time per answered request (filled by the caller)
 
     @property
     def rate(self) -> float:
