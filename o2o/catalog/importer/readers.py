@@ -79,11 +79,16 @@ def _header(cells: Iterable[Any], path: Path) -> list[str]:
 
 
 def _row(line: int, header: list[str], cells: list[str | None]) -> RawRow:
-    extra = [c for c in cells[len(header):] if c]
-    values = {name: (cells[i] if i < len(cells) and cells[i] else None)
-              for i, name in enumerate(header)}
-    problem = f"{len(header) + len(extra)} cells but the header has {len(header)} columns " \
-        "(an unquoted comma?)" if extra else None
+    width = len(header)
+    values = {name: cell or None for name, cell in zip(header, cells, strict=False)}
+    problem = None
+    if len(cells) < width:
+        values.update((name, None) for name in header[len(cells):])
+    elif len(cells) > width:
+        extra = sum(1 for c in cells[width:] if c)
+        if extra:
+            problem = f"{width + extra} cells but the header has {width} columns " \
+                "(an unquoted comma?)"
     return RawRow(line=line, values=values, problem=problem)
 
 
@@ -101,8 +106,9 @@ def read_csv(path: Path) -> Iterator[RawRow]:
             raise _file_error(path, "the file is empty") from None
         line = reader.line_num + 1
         for cells in reader:
-            if any(c.strip() for c in cells):
-                yield _row(line, header, [c.strip() for c in cells])
+            stripped = [c.strip() for c in cells]
+            if any(stripped):
+                yield _row(line, header, stripped)
             line = reader.line_num + 1
 
 

@@ -39,7 +39,10 @@ _TAG_SPLIT = re.compile(r"[;,|；，、]")
 
 @dataclass(frozen=True, slots=True)
 class OutletRecord:
-    """One valid outlet from a file; lat/lng are WGS-84, hours/exceptions normalised JSON."""
+    """One valid outlet from a file; lat/lng are WGS-84, hours/exceptions normalised JSON.
+
+    Records of one file may share their hours/exceptions dicts: treat them as read-only.
+    """
 
     line: int
     code: str
@@ -180,20 +183,24 @@ def parse_timezone(text: str) -> str:
     raise ValueError(f"{text!r} names no IANA time zone (e.g. Asia/Shanghai)")
 
 
-def _text(value: str | None, field_name: str) -> str:
-    text = (value or "").strip()
-    limit = _MAX_LEN.get(field_name)
-    if limit is not None and len(text) > limit:
-        raise _Reject(field_name, f"longer than {limit} characters")
-    return text
+_TEXT_LIMITS = tuple(_MAX_LEN.items())
 
 
-def _fields(cells: Mapping[str, str | None], crs: Datum) -> dict[str, Any]:
+def _fields(cells: Mapping[str, str | None], crs: Datum,
+            parsed_hours: dict[tuple[str | None, str | None], Any]) -> dict[str, Any]:
     """Check every field of one row; raises _Reject at the first problem."""
     for name in REQUIRED:
         if not (cells.get(name) or "").strip():
             raise _Reject(name, "required, but empty")
-    out: dict[str, Any] = {name: _text(cells.get(name), name) for name in _MAX_LEN}
+    for name, value in cells.items():
+        if value and "\x00" in value:
+            raise _Reject(name, "contains a NUL character (a damaged or binary file?)")
+    out: dict[str, Any] = {}
+    for name, limit in _TEXT_LIMITS:
+        text = (cells.get(name) or "").strip()
+        if len(text) > limit:
+            raise _Reject(name, f"longer than {limit} characters")
+        out[name] = text
     out["lat"], out["lng"] = _position(cells["lat"] or "", cells["lng"] or "", crs)
     out["region"] = out["region"] or None
     tz = (cells.get("timezone") or "").strip()
@@ -207,7 +214,11 @@ def _fields(cells: Mapping[str, str | None], crs: Datum) -> dict[str, Any]:
     out["status"] = _STATUS.get(status.lower(), _STATUS.get(status))
     out["reopen_on"] = _reopen_on(cells.get("reopen_on"))
     out["tags"] = _tags(cells.get("tags"))
-    out["hours"], out["exceptions"] = _hours(cells.get("hours"), cells.get("exceptions"))
+    key = (cells.get("hours"), cells.get("exceptions"))
+    hours = parsed_hours.get(key)
+    if hours is None:
+        hours = parsed_hours[key] = _hours(*key)
+    out["hours"], out["exceptions"] = hours
     url = out["image_url"]
     if url and not url.startswith(("/", "https://", "http://")):
         raise _Reject("image_url", f"{url[:40]!r} is not an http(s) URL or a /path")
@@ -225,6 +236,7 @@ def _reopen_on(value: str | None) -> date | None:
         raise _Reject("reopen_on", f"{text!r} is not a date like 2026-12-01") from None
 
 
+@lru_cache(maxsize=4096)
 def _tags(value: str | None) -> frozenset[str]:
     text = (value or "").strip()
     if text.startswith("["):
@@ -256,37 +268,53 @@ def _radius(value: str | None) -> int:
     return int(radius)
 
 
+class _FileCheck:
+    """Validation state for one file: datum, source columns, codes seen, hours parsed."""
+
+    def __init__(self, mapping: Mapping[str, str], crs: Datum | str,
+                 seen: dict[str, int] | None) -> None:
+        self.datum = Datum.parse(crs)
+        self.sources = tuple((name, mapping.get(name, name)) for name in FIELDS)
+        self.required = tuple((name, mapping.get(name, name)) for name in REQUIRED)
+        self.seen = seen
+        # (hours, exceptions) cell text → parsed pair: a chain repeats a handful of schedules,
+        # so each is parsed once per file (the records then share those read-only dicts).
+        self.parsed_hours: dict[tuple[str | None, str | None], Any] = {}
+
+    def __call__(self, raw: RawRow) -> OutletRecord | RowError:
+        if raw.problem:
+            return RowError(raw.line, "row", raw.problem)
+        values = raw.values
+        for name, source in self.required:
+            if source not in values:
+                columns = ", ".join(list(values)[:12])
+                return RowError(raw.line, name, f"no column {source!r} in the file (columns: "
+                                                f"{columns}); map it with --columns {name}=...")
+        cells = {name: values.get(source) for name, source in self.sources}
+        try:
+            fields = _fields(cells, self.datum, self.parsed_hours)
+        except _Reject as exc:
+            return RowError(raw.line, exc.field, exc.message)
+        if self.seen is not None:
+            first = self.seen.setdefault(fields["code"], raw.line)
+            if first != raw.line:
+                return RowError(raw.line, "code", f"duplicate code {fields['code']!r}: also on "
+                                                  f"line {first} (and line {raw.line})")
+        return OutletRecord(line=raw.line, **fields)
+
+
 def validate_row(raw: RawRow, mapping: Mapping[str, str], crs: Datum | str,
                  *, seen: dict[str, int] | None = None) -> OutletRecord | RowError:
     """Check one row under a column mapping (field → source column, default the field's name).
 
     Pass the same `seen` dict (code → line) for every row of a file to catch duplicate codes.
     """
-    datum = Datum.parse(crs)
-    if raw.problem:
-        return RowError(raw.line, "row", raw.problem)
-    cells = {name: raw.values.get(mapping.get(name, name)) for name in FIELDS}
-    for name in REQUIRED:
-        source = mapping.get(name, name)
-        if source not in raw.values:
-            columns = ", ".join(list(raw.values)[:12])
-            return RowError(raw.line, name, f"no column {source!r} in the file (columns: "
-                                            f"{columns}); map it with --columns {name}=...")
-    try:
-        fields = _fields(cells, datum)
-    except _Reject as exc:
-        return RowError(raw.line, exc.field, exc.message)
-    if seen is not None:
-        first = seen.setdefault(fields["code"], raw.line)
-        if first != raw.line:
-            return RowError(raw.line, "code", f"duplicate code {fields['code']!r}: also on "
-                                              f"line {first} (and line {raw.line})")
-    return OutletRecord(line=raw.line, **fields)
+    return _FileCheck(mapping, crs, seen)(raw)
 
 
 def validate_rows(rows: Iterable[RawRow], mapping: Mapping[str, str],
                   crs: Datum | str) -> Iterator[OutletRecord | RowError]:
     """validate_row over a whole file, reporting duplicate codes with both line numbers."""
-    seen: dict[str, int] = {}
+    check = _FileCheck(mapping, crs, {})
     for raw in rows:
-        yield validate_row(raw, mapping, crs, seen=seen)
+        yield check(raw)
