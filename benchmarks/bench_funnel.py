@@ -117,7 +117,7 @@ def main() -> None:
         ("region, weekday × hour", call(funnel, scope=scope, group_by="weekday_hour")),
         ("region, by outlet", call(funnel, scope=scope, group_by="outlet")),
         ("region, promotions", call(promotion_report, scope=scope)),
-        ("one outlet, by hour (raw events)", call(
+        ("one outlet, by hour", call(
             funnel, scope=scope, outlet_id=first_outlet(sessions, big), group_by="hour")),
         ("all 8 regions (admin), totals", call(funnel, scope=None)),
     ]

@@ -33,6 +33,7 @@ class FunnelCell(Base):
         sa.UniqueConstraint("grain", "day", "hour", "type", "region_id", "outlet_id",
                             "promotion_id", name="uq_funnel_cells_key"),
         sa.Index("ix_funnel_cells_grain_region_day", "grain", "region_id", "day"),
+        sa.Index("ix_funnel_cells_grain_outlet_day", "grain", "outlet_id", "day"),
     )
 
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
