@@ -7,8 +7,8 @@ pick it up; unchanged rows are left alone (no version bump, no change entry). A 
 gets what an ORM update would give it: version + 1, a new `updated_at`, `location` recomputed
 from lat/lng, and `deleted_at` cleared (a soft-deleted outlet listed again is back).
 
-PostgreSQL loads through COPY and one set-based upsert (`load_postgres`); other backends
-compare in Python and write in executemany batches (`load_portable`).
+PostgreSQL loads through COPY and one set-based upsert (`load_postgres`); SQLite compares
+in Python and writes with executemany (`load_sqlite`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from o2o.catalog.importer.load_common import ImportSummary
 from o2o.catalog.importer.records import OutletRecord
 from o2o.catalog.models import Outlet, Region
 from o2o.db import utcnow
-from o2o.errors import ValidationError
+from o2o.errors import ConfigError, ValidationError
 
 __all__ = ["ImportSummary", "import_records"]
 
@@ -76,10 +76,14 @@ def import_records(session: Session, records: Iterable[OutletRecord], *,
     _check_duplicates(records)
     region_ids = _region_ids(session, records)  # autoflushes the caller's pending objects
     session.flush()
-    if session.get_bind().dialect.name == "postgresql":
+    backend = session.get_bind().dialect.name
+    if backend == "postgresql":
         from o2o.catalog.importer.load_postgres import upsert
+    elif backend == "sqlite":
+        from o2o.catalog.importer.load_sqlite import upsert
     else:
-        from o2o.catalog.importer.load_portable import upsert
+        raise ConfigError(f"importing outlets into {backend} is not supported "
+                          "(PostgreSQL with PostGIS, or SQLite)")
     summary = upsert(session.connection(), records, region_ids, dry_run=dry_run, now=utcnow())
     if not dry_run and (summary.created or summary.updated):
         _expire_outlets(session)

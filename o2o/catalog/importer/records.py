@@ -192,9 +192,9 @@ def _fields(cells: Mapping[str, str | None], crs: Datum,
     for name in REQUIRED:
         if not (cells.get(name) or "").strip():
             raise _Reject(name, "required, but empty")
-    for name, value in cells.items():
-        if value and "\x00" in value:
-            raise _Reject(name, "contains a NUL character (a damaged or binary file?)")
+    if "\x00" in "".join(value for value in cells.values() if value):
+        name = next(name for name, value in cells.items() if value and "\x00" in value)
+        raise _Reject(name, "contains a NUL character (a damaged or binary file?)")
     out: dict[str, Any] = {}
     for name, limit in _TEXT_LIMITS:
         text = (cells.get(name) or "").strip()

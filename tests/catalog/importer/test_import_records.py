@@ -151,3 +151,22 @@ def test_duplicate_codes_name_both_lines() -> None:
     dup = results[2]
     assert isinstance(dup, RowError) and dup.line == 9 and dup.field == "code"
     assert "line 2" in dup.message and "line 9" in dup.message
+
+
+def test_nul_in_a_cell_is_refused_with_its_field() -> None:
+    err = error({**GOOD, "address": "南京东路\x001 号"})
+    assert (err.field, err.line) == ("address", 7) and "NUL" in err.message
+    assert error({**GOOD, "tags": "外卖;\x00"}).field == "tags"
+
+
+def test_repeated_hours_cells_parse_once_and_stay_apart() -> None:
+    week = "Mo-Fr 07:00-22:00"
+    rows = [RawRow(2, {**GOOD, "code": "A", "hours": week}),
+            RawRow(3, {**GOOD, "code": "B", "hours": week}),
+            RawRow(4, {**GOOD, "code": "C", "hours": week, "exceptions": '{"2026-10-01": []}'}),
+            RawRow(5, {**GOOD, "code": "D", "hours": "Mo-Fr 07:00-2200"})]
+    a, b, c, d = validate_rows(rows, {}, "wgs84")
+    assert isinstance(a, OutletRecord) and isinstance(b, OutletRecord)
+    assert isinstance(c, OutletRecord) and isinstance(d, RowError)
+    assert a.hours is b.hours and a.exceptions == {} and c.exceptions == {"2026-10-01": []}
+    assert c.hours == a.hours and d.field == "hours"
