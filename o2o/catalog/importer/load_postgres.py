@@ -19,7 +19,8 @@ from o2o.catalog.importer.records import OutletRecord
 
 __all__ = ["upsert"]
 
-STAGE = "o2o_import_stage"
+#: Always schema-qualified: an unqualified DROP could find a real table of that name.
+STAGE = "pg_temp.o2o_import_stage"
 #: Staged columns: every text column first (escaped together), then the rest.
 _TEXT = ("code", "name", "address", "city", "district", "phone", "timezone", "status", "tags",
          "hours", "exceptions", "image_url")

@@ -175,3 +175,14 @@ def test_many_rows_in_several_chunks(session: Session, monkeypatch: pytest.Monke
     names = session.scalars(sa.select(Outlet.name).order_by(Outlet.id)).all()
     assert names == [r.name for r in records]  # ids follow the file
     assert stored_point(session, "B-01233") == (records[-1].lat, records[-1].lng)
+
+
+def test_staging_never_touches_a_real_table_of_that_name(session: Session) -> None:
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("the COPY staging table exists on PostgreSQL only")
+    session.execute(sa.text("CREATE TABLE public.o2o_import_stage (note text)"))
+    session.execute(sa.text("INSERT INTO public.o2o_import_stage VALUES ('mine')"))
+    import_records(session, [rec(0)])
+    import_records(session, [rec(0, name="再来")], dry_run=True)
+    assert session.scalar(sa.text("SELECT note FROM public.o2o_import_stage")) == "mine"
+    session.rollback()
