@@ -18,6 +18,7 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from o2o.catalog.importer import load_postgres, load_sqlite
 from o2o.catalog.importer.load_common import ImportSummary
 from o2o.catalog.importer.records import OutletRecord
 from o2o.catalog.models import Outlet, Region
@@ -27,6 +28,7 @@ from o2o.errors import ConfigError, ValidationError
 __all__ = ["ImportSummary", "import_records"]
 
 _CHUNK = 500  # codes per IN (...) lookup: well under every backend's parameter limit
+_UPSERTS = {"postgresql": load_postgres.upsert, "sqlite": load_sqlite.upsert}
 
 
 def _check_duplicates(records: list[OutletRecord]) -> None:
@@ -76,15 +78,12 @@ def import_records(session: Session, records: Iterable[OutletRecord], *,
     _check_duplicates(records)
     region_ids = _region_ids(session, records)  # autoflushes the caller's pending objects
     session.flush()
-    backend = session.get_bind().dialect.name
-    if backend == "postgresql":
-        from o2o.catalog.importer.load_postgres import upsert
-    elif backend == "sqlite":
-        from o2o.catalog.importer.load_sqlite import upsert
-    else:
-        raise ConfigError(f"importing outlets into {backend} is not supported "
+    conn = session.connection()
+    upsert = _UPSERTS.get(conn.dialect.name)
+    if upsert is None:
+        raise ConfigError(f"importing outlets into {conn.dialect.name} is not supported "
                           "(PostgreSQL with PostGIS, or SQLite)")
-    summary = upsert(session.connection(), records, region_ids, dry_run=dry_run, now=utcnow())
+    summary = upsert(conn, records, region_ids, dry_run=dry_run, now=utcnow())
     if not dry_run and (summary.created or summary.updated):
         _expire_outlets(session)
     return summary

@@ -144,6 +144,10 @@ def _classify_sql() -> str:
     return f"SELECT count(*) FILTER (WHERE cur.id IS NULL), count(cur.id) {_WANTED}"
 
 
+_UPSERT = sa.text(_upsert_sql())
+_CLASSIFY = sa.text(_classify_sql())
+
+
 def upsert(conn: sa.Connection, records: list[OutletRecord], region_ids: dict[str, int], *,
            dry_run: bool, now: datetime) -> ImportSummary:
     """Stage, then write (or, on a dry run, only count) created / updated / unchanged."""
@@ -151,9 +155,9 @@ def upsert(conn: sa.Connection, records: list[OutletRecord], region_ids: dict[st
         return ImportSummary(dry_run=dry_run)
     _stage(conn, records, Encoder(region_ids))
     if dry_run:
-        created, updated = conn.execute(sa.text(_classify_sql())).one()
+        created, updated = conn.execute(_CLASSIFY).one()
     else:
-        created, updated = conn.execute(sa.text(_upsert_sql()), {"now": now}).one()
+        created, updated = conn.execute(_UPSERT, {"now": now}).one()
     conn.exec_driver_sql(f"DROP TABLE {STAGE}")
     return ImportSummary(created=created, updated=updated,
                          unchanged=len(records) - created - updated, dry_run=dry_run)
