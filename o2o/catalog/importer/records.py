@@ -190,14 +190,15 @@ def _fields(cells: Mapping[str, str | None], crs: Datum,
             parsed_hours: dict[tuple[str | None, str | None], Any]) -> dict[str, Any]:
     """Check every field of one row; raises _Reject at the first problem."""
     for name in REQUIRED:
-        if not (cells.get(name) or "").strip():
+        value = cells[name]
+        if not value or not value.strip():
             raise _Reject(name, "required, but empty")
     if "\x00" in "".join(value for value in cells.values() if value):
         name = next(name for name, value in cells.items() if value and "\x00" in value)
         raise _Reject(name, "contains a NUL character (a damaged or binary file?)")
     out: dict[str, Any] = {}
     for name, limit in _TEXT_LIMITS:
-        text = (cells.get(name) or "").strip()
+        text = (cells[name] or "").strip()
         if len(text) > limit:
             raise _Reject(name, f"longer than {limit} characters")
         out[name] = text
@@ -208,10 +209,7 @@ def _fields(cells: Mapping[str, str | None], crs: Datum,
         out["timezone"] = parse_timezone(tz) if tz else DEFAULT_TIMEZONE
     except ValueError as exc:
         raise _Reject("timezone", str(exc)) from None
-    status = (cells.get("status") or "open").strip()
-    if status.lower() not in _STATUS and status not in _STATUS:
-        raise _Reject("status", f"{status!r} is not one of open, temporarily_closed, closed")
-    out["status"] = _STATUS.get(status.lower(), _STATUS.get(status))
+    out["status"] = _status(cells.get("status"))
     out["reopen_on"] = _reopen_on(cells.get("reopen_on"))
     out["tags"] = _tags(cells.get("tags"))
     key = (cells.get("hours"), cells.get("exceptions"))
@@ -224,6 +222,14 @@ def _fields(cells: Mapping[str, str | None], crs: Datum,
         raise _Reject("image_url", f"{url[:40]!r} is not an http(s) URL or a /path")
     out["geofence_radius_m"] = _radius(cells.get("geofence_radius_m"))
     return out
+
+
+@lru_cache(maxsize=256)
+def _status(value: str | None) -> str:
+    status = (value or "open").strip()
+    if status.lower() not in _STATUS and status not in _STATUS:
+        raise _Reject("status", f"{status!r} is not one of open, temporarily_closed, closed")
+    return _STATUS.get(status.lower(), _STATUS.get(status))  # type: ignore[return-value]
 
 
 def _reopen_on(value: str | None) -> date | None:
