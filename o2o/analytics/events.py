@@ -43,18 +43,10 @@ def record_event(
     store an exact position by mistake. The duplicate check uses a savepoint, so a repeat
     never aborts the caller's transaction.
     """
-    etype = EventType(type)
-    clat = clng = None
-    cell = None
-    if lat is not None and lng is not None:
-        clat, clng = coarsen(lat, lng)
-        cell = h3.latlng_to_cell(lat, lng, DEMAND_RES)
-    event = Event(
-        occurred_at=at or utcnow(), type=etype, customer_hash=customer_hash, query_id=query_id,
-        outlet_id=outlet_id, promotion_id=promotion_id, region_id=region_id, lat=clat, lng=clng,
-        cell=cell, distance_m=None if distance_m is None else round(distance_m, 1),
-        channel=channel, dedup_key=dedup_key, props=props or {},
-    )
+    event = Event(**event_row(
+        type=type, customer_hash=customer_hash, query_id=query_id, outlet_id=outlet_id,
+        promotion_id=promotion_id, region_id=region_id, lat=lat, lng=lng, distance_m=distance_m,
+        dedup_key=dedup_key, channel=channel, props=props, at=at))
     if dedup_key is None:
         session.add(event)
         session.flush()
@@ -68,3 +60,34 @@ def record_event(
         # A concurrent writer recorded the same step first: it counts once.
         return False
     return True
+
+
+def event_row(*, type: EventType | str, lat: float | None = None, lng: float | None = None,
+              distance_m: float | None = None, props: dict[str, Any] | None = None,
+              at: datetime | None = None, **fields: Any) -> dict[str, Any]:
+    """The stored form of one event: position coarsened (~100 m) with its demand cell."""
+    clat = clng = cell = None
+    if lat is not None and lng is not None:
+        clat, clng = coarsen(lat, lng)
+        cell = h3.latlng_to_cell(lat, lng, DEMAND_RES)
+    row = {"customer_hash": None, "query_id": None, "outlet_id": None, "promotion_id": None,
+           "region_id": None, "dedup_key": None, "channel": "wechat", **fields}
+    row.update(occurred_at=at or utcnow(), type=EventType(type), lat=clat, lng=clng, cell=cell,
+               distance_m=None if distance_m is None else round(distance_m, 1),
+               props=props or {})
+    return row
+
+
+def record_events(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert several `event_row`s in one statement; rows whose dedup_key is already
+    recorded are skipped by the database (ON CONFLICT DO NOTHING), never raised. This is the
+    hot path's writer (one round trip for a query and its impressions)."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(Event).on_conflict_do_nothing(index_elements=["dedup_key"])
+    session.execute(stmt, rows)

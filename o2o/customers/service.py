@@ -82,3 +82,26 @@ def purge_expired_locations(session: Session, *, now: datetime) -> int:
         sa.update(Customer).where(Customer.location_expires_at <= now)
         .values(last_lat=None, last_lng=None, last_located_at=None, location_expires_at=None))
     return result.rowcount or 0
+
+
+def note_query(session: Session, *, customer_hash: str, now: datetime,
+               lat: float | None = None, lng: float | None = None,
+               ttl_s: int | None = None) -> None:
+    """One statement for the reply path: create or touch the customer and, when given, keep
+    the coarse position (a shared location is not consent to location reports)."""
+    values: dict[str, object] = {"customer_hash": customer_hash, "first_seen_at": now,
+                                 "last_seen_at": now, "subscribed": True,
+                                 "reports_location": False}
+    update: dict[str, object] = {"last_seen_at": now}
+    if lat is not None and lng is not None and ttl_s is not None:
+        clat, clng = coarsen(lat, lng)
+        where = {"last_lat": clat, "last_lng": clng, "last_located_at": now,
+                 "location_expires_at": now + timedelta(seconds=ttl_s)}
+        values.update(where)
+        update.update(where)
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(Customer).values(**values)
+    session.execute(stmt.on_conflict_do_update(index_elements=["customer_hash"], set_=update))

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from o2o.analytics.events import record_event
+from o2o.analytics.events import event_row, record_events
 from o2o.catalog.nearby import NearbyResult, find_nearby, nowhere_near_text
 from o2o.customers.links import nearby_page_url, tracked_url
-from o2o.customers.service import last_location, remember_location, touch_customer
+from o2o.customers.service import last_location, note_query
 from o2o.wechat.articles import more_article, outlet_article
 from o2o.wechat.context import HandlerContext
 from o2o.wechat.parsing import Message
@@ -98,25 +98,23 @@ def answer_nearby(message: Message, ctx: HandlerContext, lat: float | None, lng:
 
 def _record(session, ctx: HandlerContext, message: Message, result: NearbyResult,  # type: ignore[no-untyped-def]
             query_id: str, shown: list, remember: bool) -> None:
+    """Two statements: the customer upsert and the query with its impressions. Retries hit
+    the dedup keys and are skipped by the database."""
     nearest = result.results[0] if result.results else result.nearest_outside
-    touch_customer(session, customer_hash=ctx.customer_hash, now=ctx.now)
-    if remember:
-        remember_location(session, customer_hash=ctx.customer_hash, lat=result.lat,
-                          lng=result.lng, now=ctx.now, ttl_s=ctx.settings.location_ttl_s,
-                          reported=False)
-    fresh = record_event(
-        session, type="query", customer_hash=ctx.customer_hash, query_id=query_id,
+    place = {"lat": result.lat, "lng": result.lng, "ttl_s": ctx.settings.location_ttl_s} \
+        if remember else {}
+    note_query(session, customer_hash=ctx.customer_hash, now=ctx.now, **place)
+    rows = [event_row(
+        type="query", customer_hash=ctx.customer_hash, query_id=query_id,
         region_id=nearest.outlet.region_id if nearest else None, lat=result.lat, lng=result.lng,
         distance_m=nearest.distance_m if nearest else None, at=ctx.now,
         dedup_key=f"query:{query_id}",
         props={"source": message.event or message.msg_type, "results": len(result.results)},
-    )
-    if not fresh:
-        return  # a retry of a delivery already counted
-    for rank, item in enumerate(shown):
-        record_event(session, type="impression", customer_hash=ctx.customer_hash,
-                     query_id=query_id, outlet_id=item.outlet.id,
-                     region_id=item.outlet.region_id, distance_m=item.distance_m, at=ctx.now,
-                     promotion_id=item.promotions[0].id if item.promotions else None,
-                     dedup_key=f"impression:{query_id}:{item.outlet.id}",
-                     props={"rank": rank})
+    )]
+    rows += [event_row(
+        type="impression", customer_hash=ctx.customer_hash, query_id=query_id,
+        outlet_id=item.outlet.id, region_id=item.outlet.region_id, distance_m=item.distance_m,
+        at=ctx.now, promotion_id=item.promotions[0].id if item.promotions else None,
+        dedup_key=f"impression:{query_id}:{item.outlet.id}", props={"rank": rank},
+    ) for rank, item in enumerate(shown)]
+    record_events(session, rows)
