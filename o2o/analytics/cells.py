@@ -50,12 +50,10 @@ def distinct(keys: np.ndarray) -> np.ndarray:
 
 
 def unique_count(parts: list[np.ndarray]) -> int:
-    """How many distinct keys the arrays (each already distinct) hold together."""
+    """How many distinct keys the arrays hold together (an array may repeat a key)."""
     if not parts:
         return 0
-    if len(parts) == 1:
-        return int(parts[0].size)
-    ordered = np.sort(np.concatenate(parts))
+    ordered = np.sort(parts[0] if len(parts) == 1 else np.concatenate(parts))
     if not ordered.size:
         return 0
     return int(1 + np.count_nonzero(ordered[1:] != ordered[:-1]))

@@ -28,6 +28,10 @@ from o2o.analytics.source import collect_cells
 from o2o.errors import ValidationError
 
 GROUPS = ("none", "day", "weekday", "hour", "weekday_hour", "region", "outlet")
+#: The cell fields each grouping reads (the database may pre-group on them).
+GROUP_FIELDS: dict[str, tuple[str, ...]] = {
+    "none": (), "day": ("day",), "weekday": ("day",), "hour": ("hour",),
+    "weekday_hour": ("day", "hour"), "region": ("region_id",), "outlet": ("outlet_id",)}
 WEEKDAYS = ("一", "二", "三", "四", "五", "六", "日")
 #: (numerator, denominator) step pairs reported as rates.
 RATES = (("impression", "query"), ("click", "impression"), ("claim", "click"),
@@ -100,7 +104,8 @@ def funnel(session: Session, *, scope: Scope, date_from: date, date_to: date,
     if by_outlet:
         grain = OUTLET_HOUR if group_by in ("hour", "weekday_hour") else OUTLET_DAY
     cells = collect_cells(session, grain=grain, regions=regions, date_from=date_from,
-                          date_to=date_to, outlet_id=outlet_id, raw=raw)
+                          date_to=date_to, outlet_id=outlet_id, by=GROUP_FIELDS[group_by],
+                          raw=raw)
     steps = tuple(s for s in STEPS if not (by_outlet and s == "query"))
     groups = _group(cells, group_by)
     total = _row(None, "合计", _overall(groups), steps)

@@ -69,7 +69,8 @@ def promotion_report(session: Session, *, scope: Scope, date_from: date, date_to
     if outlet_id is not None:
         outlet_in_view(session, scope=regions, outlet_id=outlet_id)
     cells = collect_cells(session, grain=OUTLET_DAY, regions=regions, date_from=date_from,
-                          date_to=date_to, outlet_id=outlet_id, types=PROMO_STEPS, raw=raw)
+                          date_to=date_to, outlet_id=outlet_id, types=PROMO_STEPS,
+                          by=("promotion_id", "outlet_id"), raw=raw)
     by_line: dict[tuple[int, int | None], dict[str, list]] = {}
     for cell in cells:
         if cell.promotion_id == NONE_ID:
