@@ -8,6 +8,7 @@ refresh swaps whole dictionaries.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -19,9 +20,15 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from o2o.catalog.changes import changes_since, latest_seq
-from o2o.catalog.models import Outlet, Promotion, PromotionStatus
-from o2o.catalog.views import OutletView, PromotionView, outlet_view, promotion_view
-from o2o.geo.index import IndexEntry, NearestIndex
+from o2o.catalog.hours import OpeningHours
+from o2o.catalog.models import Outlet, Promotion, PromotionStatus, Region
+from o2o.catalog.views import (
+    OutletView,
+    PromotionView,
+    outlet_view,
+    promotion_view,
+)
+from o2o.geo.index import STATUS_CODE, IndexEntry, NearestIndex
 from o2o.metrics import INDEX_AGE, INDEX_SIZE, INDEX_VERSION
 
 log = logging.getLogger("o2o.catalog")
@@ -83,10 +90,21 @@ class Catalog:
 
     def _load(self, session: Session) -> None:
         seq = latest_seq(session)
-        rows = session.scalars(sa.select(Outlet).where(Outlet.deleted_at.is_(None))).all()
-        views = {row.id: outlet_view(row) for row in rows}
+        # Plain rows of the needed columns, streamed: a million ORM objects would cost
+        # minutes and gigabytes for state the catalog never writes back.
+        regions = {r.id: r for r in session.scalars(sa.select(Region))}
+        rows = session.execute(sa.select(*VIEW_COLUMNS).where(Outlet.deleted_at.is_(None))
+                               .execution_options(yield_per=10_000))
+        hours_of, tags_of = _Memo(_compile_hours), _Memo(_parse_tags)
+        views = {row.id: outlet_view(row, regions.get(row.region_id),
+                                     hours=hours_of((row.hours, row.exceptions, row.timezone)),
+                                     tags=tags_of(row.tags))
+                 for row in rows}
         index = NearestIndex()
-        index.build(_entry(v) for v in views.values())
+        index.build_arrays([v.id for v in views.values()], [v.lat for v in views.values()],
+                           [v.lng for v in views.values()],
+                           status=[STATUS_CODE[v.status] for v in views.values()],
+                           tags=[v.tags for v in views.values()])
         promos = _load_promotions(session)
         self.index, self._outlets = index, views
         self._by_code = {v.code: v.id for v in views.values()}
@@ -185,6 +203,42 @@ class Catalog:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+
+
+#: What a bulk load selects: no geography, no timestamps, JSON as text (a chain has a few
+#: distinct timetables and tag sets; each is decoded and compiled once, not per outlet).
+VIEW_COLUMNS = (Outlet.id, Outlet.code, Outlet.name, Outlet.address, Outlet.city,
+                Outlet.district, Outlet.phone, Outlet.lat, Outlet.lng, Outlet.timezone,
+                Outlet.region_id, Outlet.status, Outlet.reopen_on,
+                sa.cast(Outlet.hours, sa.Text).label("hours"),
+                sa.cast(Outlet.exceptions, sa.Text).label("exceptions"),
+                sa.cast(Outlet.tags, sa.Text).label("tags"), Outlet.image_url,
+                Outlet.geofence_radius_m, Outlet.geofence_wkt)
+
+
+class _Memo(dict):  # type: ignore[type-arg]
+    """A per-load cache: value computed once per distinct key."""
+
+    def __init__(self, make) -> None:  # type: ignore[no-untyped-def]
+        super().__init__()
+        self.make = make
+
+    def __call__(self, key):  # type: ignore[no-untyped-def]
+        if key not in self:
+            self[key] = self.make(key)
+        return self[key]
+
+
+def _compile_hours(key: tuple[str | None, str | None, str]) -> OpeningHours | None:
+    weekly_text, exceptions_text, tz = key
+    weekly = json.loads(weekly_text) if weekly_text else None
+    if weekly is None:
+        return None
+    return OpeningHours.compile(weekly, json.loads(exceptions_text or "{}") or {}, tz)
+
+
+def _parse_tags(text: str | None) -> frozenset[str]:
+    return frozenset(json.loads(text) if text else ())
 
 
 def _entry(view: OutletView) -> IndexEntry:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from o2o.catalog.hours import OpeningHours
-from o2o.catalog.models import Outlet, Promotion
+from o2o.catalog.models import Outlet, Promotion, Region
 from o2o.catalog.schedule import Schedule, parse_hhmm
 
 
@@ -83,17 +83,24 @@ class PromotionView:
         return self.schedule.is_active(at, fallback_tz=outlet_tz)
 
 
-def outlet_view(row: Outlet) -> OutletView:
-    """Snapshot a database row; opening hours are compiled once here, not per query."""
-    hours = OpeningHours.compile(row.hours, row.exceptions or {}, row.timezone) \
-        if row.hours is not None else None
-    region = row.region
+def outlet_view(row: Any, region: Region | None = None, *,
+                hours: OpeningHours | None | Literal["compile"] = "compile",
+                tags: frozenset[str] | None = None) -> OutletView:
+    """Snapshot an ORM outlet (or a bulk-load row, then with its `region`, compiled `hours`
+    and `tags`); opening hours are compiled once here, not per query."""
+    if hours == "compile":
+        hours = OpeningHours.compile(row.hours, row.exceptions or {}, row.timezone) \
+            if row.hours is not None else None
+    if tags is None:
+        tags = frozenset(row.tags or ())
+    if region is None and isinstance(row, Outlet):
+        region = row.region
     return OutletView(
         id=row.id, code=row.code, name=row.name, address=row.address, city=row.city,
         district=row.district, phone=row.phone, lat=row.lat, lng=row.lng, timezone=row.timezone,
         region_id=row.region_id, region_code=region.code if region else None,
         region_name=region.name if region else None, status=str(row.status),
-        reopen_on=row.reopen_on, tags=frozenset(row.tags or ()), image_url=row.image_url,
+        reopen_on=row.reopen_on, tags=tags, image_url=row.image_url,
         geofence_radius_m=row.geofence_radius_m, geofence_wkt=row.geofence_wkt, hours=hours,
     )
 
