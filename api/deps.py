@@ -1,4 +1,8 @@
-"""Dependencies, declared once as Annotated aliases."""
+"""Dependencies, declared once as Annotated aliases.
+
+The trivial ones are `async def`: FastAPI runs a plain `def` dependency in a worker thread,
+a hop that cost the WeChat path measurable CPU per request (benchmarks/bench_wechat.py).
+"""
 
 from __future__ import annotations
 
@@ -15,15 +19,15 @@ from o2o.services import Services
 from o2o.staff.principal import Principal
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     return request.app.state.services
 
 
-def get_settings(services: Annotated[Services, Depends(get_services)]) -> Settings:
+async def get_settings(services: Annotated[Services, Depends(get_services)]) -> Settings:
     return services.settings
 
 
-def get_catalog(services: Annotated[Services, Depends(get_services)]) -> Catalog:
+async def get_catalog(services: Annotated[Services, Depends(get_services)]) -> Catalog:
     return services.catalog
 
 

@@ -16,7 +16,7 @@ from o2o.wechat.errors import BodyTooLarge
 router = APIRouter(tags=["wechat"])
 
 
-def get_endpoint(services: ServicesDep) -> WeChatEndpoint:
+async def get_endpoint(services: ServicesDep) -> WeChatEndpoint:
     endpoint = services.extras.get("wechat")
     if endpoint is None:
         endpoint = services.extras["wechat"] = WeChatEndpoint(services)
