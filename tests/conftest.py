@@ -49,15 +49,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def postgis_url() -> Iterator[str]:
     """A fresh PostGIS database for this test session, migrated, dropped at the end."""
-    admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"o2o_test_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        unavailable(f"PostgreSQL at {PG_ADMIN_URL}: {str(exc.orig).strip()[:200]}")
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    admin, name, url = _create_database("o2o_test")
     engine = make_engine(url)
     try:
         with engine.begin() as conn:
@@ -72,6 +64,19 @@ def postgis_url() -> Iterator[str]:
     _drop(admin, name)
 
 
+def _create_database(prefix: str) -> tuple[sa.Engine, str, str]:
+    """A new empty database on the test server: (admin engine, its name, its URL)."""
+    admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        unavailable(f"PostgreSQL at {PG_ADMIN_URL}: {str(exc.orig).strip()[:200]}")
+    return admin, name, admin.url.set(database=name).render_as_string(hide_password=False)
+
+
 def _drop(admin: sa.Engine, name: str) -> None:
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -81,15 +86,8 @@ def _drop(admin: sa.Engine, name: str) -> None:
 @pytest.fixture
 def database_without_postgis() -> Iterator[str]:
     """URL of a scratch PostgreSQL database with no PostGIS extension (dropped after)."""
-    admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"o2o_nogis_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        unavailable(f"PostgreSQL at {PG_ADMIN_URL}: {exc.orig}")
-    yield admin.url.set(database=name).render_as_string(hide_password=False)
+    admin, name, url = _create_database("o2o_nogis")
+    yield url
     _drop(admin, name)
 
 
