@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     wechat_max_body_bytes: int = 64 * 1024
     wechat_news_articles: int = Field(5, ge=1, le=8)
     wechat_radius_m: int = 10_000
+    #: How long a reply waits for its writes to commit before it is sent anyway (WeChat
+    #: gives up after 5 s; the writes stay queued).
+    wechat_write_wait_s: float = Field(1.0, ge=0, le=4)
+    #: Group commit: how long the first queued write waits for others to share its
+    #: transaction (more = fewer, larger commits; the reply waits this much longer).
+    write_batch_delay_s: float = Field(0.002, ge=0, le=0.1)
 
     #: The chain's name as customers see it in chat and on the H5 pages.
     brand_name: str = "晨汐茶咖"

@@ -14,3 +14,12 @@ WECHAT_REJECTED = Counter("o2o_wechat_rejected_total", "WeChat requests refused"
 INDEX_SIZE = Gauge("o2o_index_outlets", "Outlets in this worker's nearest index")
 INDEX_AGE = Gauge("o2o_index_age_seconds", "Seconds since this worker's index last synced")
 INDEX_VERSION = Gauge("o2o_catalog_seq", "Last catalog change applied by this worker")
+WRITE_BATCH_SIZE = Histogram(
+    "o2o_write_batch_size", "Writes committed together by the reply path's group commit",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 1024),
+)
+WRITES_FAILED = Counter("o2o_writes_failed_total",
+                        "Reply-path writes that could not be committed, by kind", ["kind"])
+WECHAT_WRITE_WAIT_EXPIRED = Counter(
+    "o2o_wechat_write_wait_expired_total",
+    "WeChat replies sent before their writes were committed (the database was too slow)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,7 @@ from o2o.catalog.runtime import Catalog
 from o2o.config import Settings
 from o2o.db import check_database, make_engine, make_sessionmaker
 from o2o.errors import ServiceUnavailable
+from o2o.writer import BatchWriter
 
 log = logging.getLogger("o2o.services")
 
@@ -27,8 +29,22 @@ class Services:
     catalog: Catalog
     redis: Any | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    _writer: BatchWriter | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def writer(self) -> BatchWriter:
+        """The group-commit writer of the reply path, started on first use."""
+        if self._writer is None:
+            with self._lock:
+                if self._writer is None:
+                    self._writer = BatchWriter(
+                        self.sessions, delay_s=self.settings.write_batch_delay_s)
+        return self._writer
 
     def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()  # what is queued is written before the engine goes
         self.catalog.close()
         for extra in self.extras.values():
             stop = getattr(extra, "close", None)

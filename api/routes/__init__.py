@@ -20,7 +20,8 @@ from api.routes import (
     wechat,
 )
 
-ROUTERS: list[APIRouter] = [health.router, nearby.router, wechat.router]
+# /wechat first: the router tries routes in order and it is the busiest.
+ROUTERS: list[APIRouter] = [wechat.router, health.router, nearby.router]
 ROUTERS += [admin_me.router, admin_import.router, admin_outlets.router, admin_promotions.router,
             admin_audit.router]
 ROUTERS += [h5.router, redirect.router, coupons.router]

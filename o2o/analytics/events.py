@@ -78,16 +78,16 @@ def event_row(*, type: EventType | str, lat: float | None = None, lng: float | N
     return row
 
 
-def record_events(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert several `event_row`s in one statement; rows whose dedup_key is already
-    recorded are skipped by the database (ON CONFLICT DO NOTHING), never raised. This is the
-    hot path's writer (one round trip for a query and its impressions)."""
+def insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert many `event_row`s in one statement; rows whose dedup_key is already recorded
+    are skipped by the database (ON CONFLICT DO NOTHING), never raised. This is the reply
+    path's writer (o2o.writer batches the rows of many pushes into one call)."""
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(Event).on_conflict_do_nothing(index_elements=["dedup_key"])
-    session.execute(stmt, rows)
+    # Core on the table, not the ORM entity: one executemany instead of a statement per row.
+    stmt = insert(Event.__table__).on_conflict_do_nothing(index_elements=["dedup_key"])
+    session.connection().execute(stmt, rows)

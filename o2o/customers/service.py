@@ -84,24 +84,42 @@ def purge_expired_locations(session: Session, *, now: datetime) -> int:
     return result.rowcount or 0
 
 
-def note_query(session: Session, *, customer_hash: str, now: datetime,
-               lat: float | None = None, lng: float | None = None,
-               ttl_s: int | None = None) -> None:
-    """One statement for the reply path: create or touch the customer and, when given, keep
-    the coarse position (a shared location is not consent to location reports)."""
+def query_values(*, customer_hash: str, now: datetime, lat: float | None = None,
+                 lng: float | None = None, ttl_s: int | None = None) -> dict[str, object]:
+    """The customer row a query leaves behind (for `upsert_customers`): seen now and, when
+    given, the coarse position (a shared location is not consent to location reports)."""
     values: dict[str, object] = {"customer_hash": customer_hash, "first_seen_at": now,
                                  "last_seen_at": now, "subscribed": True,
                                  "reports_location": False}
-    update: dict[str, object] = {"last_seen_at": now}
     if lat is not None and lng is not None and ttl_s is not None:
         clat, clng = coarsen(lat, lng)
-        where = {"last_lat": clat, "last_lng": clng, "last_located_at": now,
-                 "location_expires_at": now + timedelta(seconds=ttl_s)}
-        values.update(where)
-        update.update(where)
-    if session.get_bind().dialect.name == "postgresql":
+        values.update(last_lat=clat, last_lng=clng, last_located_at=now,
+                      location_expires_at=now + timedelta(seconds=ttl_s))
+    return values
+
+
+#: What a later query changes on an existing customer (first sight and consent stay).
+_KEEP_ON_CONFLICT = frozenset({"customer_hash", "first_seen_at", "subscribed",
+                               "reports_location"})
+
+
+def upsert_customers(session: Session, rows: list[dict[str, object]]) -> None:
+    """Create or touch many customers (`query_values` rows, at most one per hash) in one
+    statement per row shape; a customer seen by two workers at once is simply touched."""
+    shapes: dict[tuple[str, ...], list[dict[str, object]]] = {}
+    for row in rows:
+        shapes.setdefault(tuple(sorted(row)), []).append(row)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(Customer).values(**values)
-    session.execute(stmt.on_conflict_do_update(index_elements=["customer_hash"], set_=update))
+    table = Customer.__table__
+    latest = sa.func.greatest if postgres else sa.func.max  # SQLite's max(a, b) is scalar
+    for columns, group in shapes.items():
+        stmt = insert(table)  # Core: one executemany, not a statement per row
+        update = {c: stmt.excluded[c] for c in columns if c not in _KEEP_ON_CONFLICT}
+        # A push written late (another worker's batch) never moves last_seen backwards.
+        update["last_seen_at"] = latest(table.c.last_seen_at, stmt.excluded.last_seen_at)
+        session.connection().execute(stmt.on_conflict_do_update(
+            index_elements=["customer_hash"], set_=update), group)

@@ -2,8 +2,8 @@
 
 The web view hands over the query parameters and the raw body and sends back the string
 this returns (or maps the WeChatError it raises to a 4xx). Nothing here waits on WeChat's
-API; the only I/O on the reply path is a few small database writes, which never block the
-answer (see HandlerContext.write).
+API. The handlers' writes go to the group-commit writer (o2o.writer); the reply waits for
+their batch within `wechat_write_wait_s`, so a slow database never costs the answer.
 """
 
 from __future__ import annotations
@@ -11,20 +11,36 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from o2o.customers.identity import customer_hash
-from o2o.metrics import WECHAT_REJECTED, WECHAT_REPLIES
+from o2o.metrics import WECHAT_REJECTED, WECHAT_REPLIES, WECHAT_WRITE_WAIT_EXPIRED
 from o2o.services import Services
 from o2o.wechat.context import HandlerContext
 from o2o.wechat.dedup import MemoryReplyCache, RedisReplyCache, ReplyCache
 from o2o.wechat.errors import WeChatError
 from o2o.wechat.handlers import build_registry
-from o2o.wechat.parsing import parse_message
+from o2o.wechat.parsing import Message, parse_message
 from o2o.wechat.registry import Registry
 from o2o.wechat.security import MessageCrypto, unwrap_request, verify_url, wrap_reply
+from o2o.writer import Batch
 
 log = logging.getLogger("o2o.wechat")
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Push:
+    """A verified, decoded push with its handler context, ready to be answered."""
+
+    message: Message
+    ctx: HandlerContext
+    encrypted: bool
+    now: float
 
 
 class WeChatEndpoint:
@@ -43,6 +59,8 @@ class WeChatEndpoint:
             cache = RedisReplyCache(services.redis) if services.redis is not None \
                 else MemoryReplyCache()
         self.cache = cache
+        #: A cache across processes waits on the network: keep it off the event loop.
+        self.cache_blocks = not isinstance(cache, MemoryReplyCache)
         self.clock = clock
 
     def verify(self, query: Mapping[str, str]) -> str:
@@ -52,34 +70,59 @@ class WeChatEndpoint:
                                               window_s=s.wechat_timestamp_window_s))
 
     def handle(self, query: Mapping[str, str], body: bytes) -> str:
-        """POST /wechat: the HTTP body to send back (reply XML, encrypted iff asked, or
-        `success`)."""
-        return self._guard(lambda: self._handle(query, body))
+        """POST /wechat, all in one call (tests, tools): the HTTP body to send back (reply
+        XML, encrypted iff asked, or `success`) once the push's writes are committed or
+        the wait budget is spent."""
+        xml, pending = self.answer(self.accept(query, body))
+        if pending is not None:
+            self.settle(pending.wait(self.services.settings.wechat_write_wait_s))
+        return xml
 
-    def _handle(self, query: Mapping[str, str], body: bytes) -> str:
+    def accept(self, query: Mapping[str, str], body: bytes) -> Push:
+        """Verify, decrypt and parse a push (CPU only); raises WeChatError for a bad one."""
+        return self._guard(lambda: self._accept(query, body))
+
+    def blocking(self, push: Push) -> bool:
+        """Whether answering may wait on I/O: run `answer` on a worker thread then."""
+        return self.registry.blocking(push.message) or self.cache_blocks
+
+    def answer(self, push: Push) -> tuple[str, Batch | None]:
+        """The reply, and the batch its writes commit in (None: nothing was written). The
+        caller waits for that batch, within `wechat_write_wait_s`, then sends the reply."""
+        return self._guard(lambda: self._answer(push))
+
+    @staticmethod
+    def settle(committed: bool) -> None:
+        """Note a reply that went out before its writes were committed."""
+        if not committed:
+            WECHAT_WRITE_WAIT_EXPIRED.inc()
+
+    def _accept(self, query: Mapping[str, str], body: bytes) -> Push:
         s = self.services.settings
         now = self.clock()
         unwrapped = unwrap_request(body, query, token=s.wechat_token, crypto=self.crypto,
                                    now=now, window_s=s.wechat_timestamp_window_s,
                                    max_bytes=s.wechat_max_body_bytes)
         message = parse_message(unwrapped.xml, max_bytes=s.wechat_max_body_bytes)
-
         ctx = HandlerContext(
             settings=s, catalog=self.services.catalog, sessions=self.services.sessions,
-            now=datetime.fromtimestamp(now, UTC),
+            writer=self.services.writer, now=datetime.fromtimestamp(now, UTC),
             customer_hash=customer_hash(message.from_user, s.customer_hash_key))
+        return Push(message, ctx, unwrapped.encrypted, now)
 
+    def _answer(self, push: Push) -> tuple[str, Batch | None]:
         def compute() -> str:
-            xml = self.registry.respond(message, ctx, now=now)
+            xml = self.registry.respond(push.message, push.ctx, now=push.now)
             WECHAT_REPLIES.labels(_reply_type(xml)).inc()
             return xml
 
         # Keyed by delivery (no raw openid, even in Redis): a retry gets the first reply.
-        xml, _cached = self.cache.get_or_compute(ctx.delivery_key(message), compute)
-        return wrap_reply(xml, unwrapped.encrypted, crypto=self.crypto, now=now)
+        xml, _cached = self.cache.get_or_compute(push.ctx.delivery_key(push.message), compute)
+        return (wrap_reply(xml, push.encrypted, crypto=self.crypto, now=push.now),
+                push.ctx.pending)
 
     @staticmethod
-    def _guard(work: Callable[[], str]) -> str:
+    def _guard(work: Callable[[], T]) -> T:
         try:
             return work()
         except WeChatError as exc:

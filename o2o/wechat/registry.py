@@ -55,6 +55,7 @@ class Registry(Generic[Ctx]):
 
     def __init__(self) -> None:
         self._handlers: dict[Key, Handler[Ctx]] = {}
+        self._blocking: set[Key] = set()
         self._fallback: Handler[Ctx] | None = None
 
     def on(self, msg_type: str, event: str | None = None) -> Callable[[Handler[Ctx]], Handler[Ctx]]:
@@ -67,12 +68,16 @@ class Registry(Generic[Ctx]):
 
         return decorate
 
-    def register(self, key: Key, handler: Handler[Ctx]) -> None:
-        """Register a handler; a second one for the same key is a mistake, not an override."""
+    def register(self, key: Key, handler: Handler[Ctx], *, blocking: bool = False) -> None:
+        """Register a handler; a second one for the same key is a mistake, not an override.
+        `blocking` handlers wait on I/O (a database read), so the web layer runs them on a
+        worker thread; the others answer from memory on the event loop."""
         key = key_of(*key) if isinstance(key, tuple) else key_of(key)
         if key in self._handlers:
             raise ValueError(f"a handler for {key!r} is already registered")
         self._handlers[key] = handler
+        if blocking:
+            self._blocking.add(key)
 
     def fallback(self, handler: Handler[Ctx]) -> Handler[Ctx]:
         """Decorator for the handler of anything unregistered (default: reply `success`)."""
@@ -83,6 +88,12 @@ class Registry(Generic[Ctx]):
         """The handler that would answer this message, if any."""
         key: Key = ("event", message.event or "") if message.is_event else message.msg_type
         return self._handlers.get(key, self._fallback)
+
+    def blocking(self, message: Message) -> bool:
+        """Whether answering this message may wait on I/O (unknown handlers: assume so)."""
+        key: Key = ("event", message.event or "") if message.is_event else message.msg_type
+        return key in self._blocking or (key not in self._handlers and
+                                         self._fallback is not None)
 
     def keys(self) -> list[Key]:
         """Registered keys, for diagnostics and tests."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -187,3 +188,28 @@ def test_open_outlets_come_first_and_closed_ones_say_when_they_open(client, serv
     card = push(client, location_xml(*haikou, from_user=OPENID, msg_id=7008)).articles[0]
     assert "工作日店" in card["title"]
     assert ("营业中" in card["description"]) or ("开门" in card["description"])
+
+
+def test_the_reply_waits_for_its_writes_but_not_for_a_stalled_database(client, chain) -> None:
+    """Replies go out once their rows are committed (a retry or the next push sees them);
+    when the database hangs, the reply still comes within `wechat_write_wait_s` and the rows
+    are written once it recovers."""
+    from o2o.metrics import WECHAT_WRITE_WAIT_EXPIRED
+
+    reply = push(client, location_xml(*HERE, msg_id=301))
+    assert reply.kind == "news" and len(events(chain, "query")) == 1  # committed before
+
+    release = threading.Event()
+    chain.writer.submit(work=lambda _session: release.wait(10))  # the database hangs
+    time.sleep(0.05)
+    expired = WECHAT_WRITE_WAIT_EXPIRED._value.get()
+    started = time.monotonic()
+    reply = push(client, location_xml(*HERE, msg_id=302))
+    waited = time.monotonic() - started
+    assert reply.kind == "news"
+    budget = chain.settings.wechat_write_wait_s
+    assert budget <= waited < budget + 2.0
+    assert WECHAT_WRITE_WAIT_EXPIRED._value.get() == expired + 1
+    assert len(events(chain, "query")) == 1  # not yet written
+    release.set()
+    assert chain.writer.flush(10) and len(events(chain, "query")) == 2

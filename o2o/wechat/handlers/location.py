@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from o2o.analytics.events import event_row, record_events
+from o2o.analytics.events import event_row
 from o2o.catalog.nearby import NearbyResult, find_nearby, nowhere_near_text
 from o2o.customers.links import nearby_page_url, tracked_url
-from o2o.customers.service import last_location, note_query
+from o2o.customers.service import last_location, query_values
 from o2o.wechat.articles import more_article, outlet_article
 from o2o.wechat.context import HandlerContext
 from o2o.wechat.parsing import Message
@@ -22,7 +22,7 @@ NO_OUTLETS = "暂时没有营业中的门店，请稍后再试。"
 def register(registry: Registry[HandlerContext]) -> None:
     registry.register("location", on_location_message)
     registry.register(("event", "location_select"), on_location_select)
-    registry.register(("event", "click"), on_click)
+    registry.register(("event", "click"), on_click, blocking=True)  # reads the last position
 
 
 def on_location_message(message: Message, ctx: HandlerContext) -> Reply:
@@ -63,21 +63,22 @@ def answer_nearby(message: Message, ctx: HandlerContext, lat: float | None, lng:
     # One more than fits tells whether a "more" card is needed. Outlets open right now come
     # first: the customer asked where to go; only when none is open nearby do closed ones
     # (with their opening time) fill the reply.
-    result = find_nearby(ctx.catalog, lat=lat, lng=lng, crs=crs, k=articles + 1,
+    k = articles + 1 if articles > 1 else 1  # one card links to the list itself
+    result = find_nearby(ctx.catalog, lat=lat, lng=lng, crs=crs, k=k,
                          radius_m=settings.wechat_radius_m, open_now=True, at=ctx.now)
     if not result.results:
-        result = find_nearby(ctx.catalog, lat=lat, lng=lng, crs=crs, k=articles + 1,
+        result = find_nearby(ctx.catalog, lat=lat, lng=lng, crs=crs, k=k,
                              radius_m=settings.wechat_radius_m, at=ctx.now)
     query_id = ctx.query_id(message)
     more = articles > 1 and len(result.results) > articles
     # A single card links to the full list itself; several end with a "more" card.
     shown = result.results[: articles - 1 if more else articles]
-    ctx.write(lambda s: _record(s, ctx, message, result, query_id, shown, remember))
-    page = nearby_page_url(settings, query_id=query_id, customer_hash=ctx.customer_hash,
-                           lat=result.lat, lng=result.lng)
+    _record(ctx, message, result, query_id, shown, remember)
     if not result.results:
         if result.nearest_outside is None:
             return TextReply(NO_OUTLETS)
+        page = nearby_page_url(settings, query_id=query_id, customer_hash=ctx.customer_hash,
+                               lat=result.lat, lng=result.lng)
         return TextReply(f'{nowhere_near_text(result.nearest_outside)}\n'
                          f'<a href="{page}">查看门店详情和导航</a>')
     cards = []
@@ -96,14 +97,13 @@ def answer_nearby(message: Message, ctx: HandlerContext, lat: float | None, lng:
     return NewsReply(cards)
 
 
-def _record(session, ctx: HandlerContext, message: Message, result: NearbyResult,  # type: ignore[no-untyped-def]
-            query_id: str, shown: list, remember: bool) -> None:
-    """Two statements: the customer upsert and the query with its impressions. Retries hit
-    the dedup keys and are skipped by the database."""
+def _record(ctx: HandlerContext, message: Message, result: NearbyResult, query_id: str,
+            shown: list, remember: bool) -> None:  # type: ignore[type-arg]
+    """Queue the customer upsert and the query with its impressions (group commit). Retries
+    hit the dedup keys and are skipped by the database."""
     nearest = result.results[0] if result.results else result.nearest_outside
     place = {"lat": result.lat, "lng": result.lng, "ttl_s": ctx.settings.location_ttl_s} \
         if remember else {}
-    note_query(session, customer_hash=ctx.customer_hash, now=ctx.now, **place)
     rows = [event_row(
         type="query", customer_hash=ctx.customer_hash, query_id=query_id,
         region_id=nearest.outlet.region_id if nearest else None, lat=result.lat, lng=result.lng,
@@ -117,4 +117,5 @@ def _record(session, ctx: HandlerContext, message: Message, result: NearbyResult
         at=ctx.now, promotion_id=item.promotions[0].id if item.promotions else None,
         dedup_key=f"impression:{query_id}:{item.outlet.id}", props={"rank": rank},
     ) for rank, item in enumerate(shown)]
-    record_events(session, rows)
+    ctx.record(customer=query_values(customer_hash=ctx.customer_hash, now=ctx.now, **place),
+               events=rows)

@@ -21,7 +21,7 @@ SEARCH_LIMIT = 5
 
 
 def register(registry: Registry[HandlerContext]) -> None:
-    registry.register("text", on_text)
+    registry.register("text", on_text, blocking=True)  # "优惠" reads the last position
 
 
 def help_text(brand: str) -> str:

@@ -1,0 +1,241 @@
+"""Group commit: the small writes of many WeChat pushes share one transaction.
+
+Every location push records the customer (first/last seen, coarse position), the query and
+its impressions. One transaction per push costs milliseconds of database work, far more than
+computing the reply from memory. Here a push queues its rows and gets the `Batch` they will
+be committed in; one writer thread commits everything queued since its last commit in one
+transaction, with one multi-row statement per table. While one batch commits the next fills
+up, so the busier the server the larger (and cheaper per push) the batches.
+
+The reply waits for its batch (durable as before, and a customer's next push sees what the
+last one stored), but never longer than the caller's budget: a stalled database costs the
+customer nothing, the rows stay queued and are written when it recovers. What cannot be
+written is logged and counted (`o2o_writes_failed_total`), as a failing write always was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from o2o.db import transaction
+from o2o.metrics import WRITE_BATCH_SIZE, WRITES_FAILED
+
+log = logging.getLogger("o2o.writer")
+
+Work = Callable[[Session], object]
+
+
+class Batch:
+    """The writes that commit together; every submitter of one batch waits on the same one."""
+
+    __slots__ = ("_done", "_futures", "_lock", "ok")
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self._futures: list[asyncio.Future[bool]] = []
+        self._lock = threading.Lock()
+        #: Whether every write of the batch is committed (False: some were dropped).
+        self.ok = False
+
+    @classmethod
+    def finished(cls, ok: bool) -> Batch:
+        batch = cls()
+        batch._finish(ok)
+        return batch
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout_s: float | None) -> bool:
+        """Block until committed (True) or failed or out of time (False)."""
+        return self._done.wait(timeout_s) and self.ok
+
+    async def wait_async(self, timeout_s: float) -> bool:
+        """Like `wait` without blocking the event loop: no thread is parked per waiter."""
+        if self._done.is_set():
+            return self.ok
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+        with self._lock:
+            if self._done.is_set():
+                return self.ok
+            self._futures.append(future)
+        timer = loop.call_later(timeout_s, _settle, (future,), False)
+        try:
+            return await future
+        finally:
+            timer.cancel()
+
+    def _finish(self, ok: bool) -> None:
+        with self._lock:
+            self.ok = ok
+            self._done.set()
+            futures, self._futures = self._futures, []
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[bool]]] = {}
+        for future in futures:
+            by_loop.setdefault(future.get_loop(), []).append(future)
+        for loop, waiting in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(_settle, waiting, ok)
+
+
+def _settle(futures: Iterable[asyncio.Future[bool]], ok: bool) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(ok)
+
+
+class _Rows:
+    """Multi-row upserts of one table, merged by key (a batch may hold one customer twice)."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[Any, dict[str, Any]] = {}
+
+    def add(self, key: Any, values: dict[str, Any]) -> None:
+        seen = self.by_key.get(key)
+        if seen is None:
+            self.by_key[key] = dict(values)
+        else:  # the later push wins, as if written one after the other
+            seen.update({k: v for k, v in values.items() if k not in _FIRST_WINS})
+
+
+#: Columns that keep the first value within a batch.
+_FIRST_WINS = frozenset({"first_seen_at"})
+
+
+class BatchWriter:
+    """One thread committing what the reply path queues. `submit` never touches the
+    database; `close` writes what is left before it returns."""
+
+    def __init__(self, sessions: sessionmaker[Session], *, delay_s: float = 0.002,
+                 max_batch: int = 1000, max_queue: int = 100_000,
+                 name: str = "o2o-writer") -> None:
+        self.sessions = sessions
+        #: How long the first write of a batch waits for company (PostgreSQL's commit_delay).
+        #: Without it the writer wakes for every push and commits batches of one, each
+        #: costing a whole transaction and taking the GIL from the event loop.
+        self.delay_s = delay_s
+        self.max_batch = max_batch
+        self.max_queue = max_queue
+        self._cond = threading.Condition()
+        self._ops: list[tuple[str, Any]] = []
+        self._batch = Batch()
+        self._writing: Batch | None = None  # taken from the queue, being committed
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    # -- the reply path -------------------------------------------------------------------
+
+    def submit(self, *, customer: dict[str, Any] | None = None,
+               events: list[dict[str, Any]] | None = None, work: Work | None = None) -> Batch:
+        """Queue a customer upsert (`customer_writes.upsert_values`), event rows
+        (`analytics.events.event_row`) and/or any other small unit of work, in this order."""
+        ops: list[tuple[str, Any]] = []
+        if customer is not None:
+            ops.append(("customer", customer))
+        if events:
+            ops.append(("events", events))
+        if work is not None:
+            ops.append(("work", work))
+        with self._cond:
+            if self._closing:
+                raise RuntimeError("the writer is closed")
+            if len(self._ops) >= self.max_queue:
+                WRITES_FAILED.labels("queue_full").inc(len(ops))
+                log.error("write queue full (%d): a push's rows are dropped", self.max_queue)
+                return Batch.finished(False)
+            self._ops.extend(ops)
+            if len(self._ops) == len(ops) or len(self._ops) >= self.max_batch:
+                self._cond.notify()
+            return self._batch
+
+    def flush(self, timeout_s: float | None = None) -> bool:
+        """Wait until everything queued so far is committed (tests, shutdown)."""
+        with self._cond:
+            batch = self._batch if self._ops else self._writing
+        return True if batch is None else batch.wait(timeout_s)
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            log.error("writer did not finish within %.0f s; unwritten rows are lost", timeout_s)
+
+    # -- the writer thread ----------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._ops and not self._closing:
+                    self._cond.wait()
+                if not self._ops:
+                    return
+                deadline = time.monotonic() + self.delay_s
+                while len(self._ops) < self.max_batch and not self._closing:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
+                ops, batch = self._ops, self._batch
+                self._ops, self._batch, self._writing = [], Batch(), batch
+            WRITE_BATCH_SIZE.observe(len(ops))
+            batch._finish(self._write(ops))
+
+    def _write(self, ops: list[tuple[str, Any]]) -> bool:
+        try:
+            with transaction(self.sessions) as session:
+                apply(session, ops)
+            return True
+        except Exception:
+            log.warning("a batch of %d writes failed; writing them one by one", len(ops),
+                        exc_info=True)
+        ok = True
+        for op in ops:  # one bad write must not take the others with it
+            try:
+                with transaction(self.sessions) as session:
+                    apply(session, [op])
+            except Exception:
+                ok = False
+                WRITES_FAILED.labels(op[0]).inc()
+                log.exception("write dropped (%s)", op[0])
+        return ok
+
+
+def apply(session: Session, ops: list[tuple[str, Any]]) -> None:
+    """Run `ops` in order in the caller's transaction; runs of customer upserts and events
+    between two `work` items become one statement each."""
+    from o2o.analytics.events import insert_events
+    from o2o.customers.service import upsert_customers
+
+    customers, events = _Rows(), []
+
+    def flush() -> None:
+        if customers.by_key:
+            upsert_customers(session, list(customers.by_key.values()))
+            customers.by_key.clear()
+        if events:
+            insert_events(session, events)
+            events.clear()
+
+    for kind, payload in ops:
+        if kind == "customer":
+            customers.add(payload["customer_hash"], payload)
+        elif kind == "events":
+            events.extend(payload)
+        else:
+            flush()
+            payload(session)
+    flush()
+    session.flush()
