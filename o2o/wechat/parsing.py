@@ -1,6 +1,6 @@
 """Parse WeChat push XML into a typed Message, refusing anything a hostile sender could abuse.
 
-The parser is defusedxml with DTDs, entities and external references forbidden; the body is
+The parser is expat with DTDs, entities and external references refused; the body is
 capped before parsing and decoded as strict UTF-8 (WeChat sends nothing else), so a declared
 encoding cannot smuggle another one in. Every failure is one of o2o.wechat.errors.
 """
@@ -12,10 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
-from xml.etree.ElementTree import Element, ParseError
-
-import defusedxml.ElementTree as safe_et
-from defusedxml import DefusedXmlException
+from xml.parsers import expat
 
 from o2o.wechat.errors import (
     BodyTooLarge,
@@ -54,48 +51,85 @@ def decode_body(body: str | bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> str
 
 
 def parse_xml_fields(xml: str | bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, Any]:
-    """Return `<xml>`'s children as a dict: text for leaves, dicts for groups, lists for repeats."""
+    """Return `<xml>`'s children as a dict: text for leaves, dicts for groups, lists for repeats.
+
+    Straight on expat (no tree is built): a document type declaration, and with it every
+    entity definition, is refused the moment it starts; so are external references,
+    nesting beyond MAX_DEPTH and more than MAX_ELEMENTS elements.
+    """
     text = decode_body(xml, max_bytes=max_bytes)
+    fields = _Fields()
+    parser = expat.ParserCreate()
+    parser.buffer_text = True
+    parser.StartDoctypeDeclHandler = _refuse_dtd
+    parser.EntityDeclHandler = _refuse_dtd
+    parser.UnparsedEntityDeclHandler = _refuse_dtd
+    parser.ExternalEntityRefHandler = _refuse_dtd
+    parser.StartElementHandler = fields.start
+    parser.EndElementHandler = fields.end
+    parser.CharacterDataHandler = fields.text
     try:
-        root = safe_et.fromstring(
-            text, forbid_dtd=True, forbid_entities=True, forbid_external=True
-        )
-    except DefusedXmlException as exc:
-        raise ForbiddenXML(f"DTDs, entities and external references are refused ({exc!r})") from exc
-    except ParseError as exc:
+        parser.Parse(text, True)
+    except expat.ExpatError as exc:
         raise MalformedXML(f"not well-formed XML: {exc}") from exc
     except (ValueError, LookupError, RecursionError) as exc:
         raise MalformedXML(f"unreadable XML: {exc}") from exc
-    if root.tag != "xml":
-        raise MalformedXML(f"root element is <{root.tag}>, expected <xml>")
-    if sum(1 for _ in root.iter()) > MAX_ELEMENTS:
-        raise MalformedXML(f"more than {MAX_ELEMENTS} elements")
-    fields = _children(root, depth=1)
-    if not isinstance(fields, dict):
+    if not fields.root:
         raise MalformedXML("<xml> has no fields")
-    return fields
+    return fields.root
 
 
-def _children(element: Element, *, depth: int) -> dict[str, Any] | str:
-    """Flatten one element; top-level duplicates are refused (which value would be signed?)."""
-    if len(element) == 0:
-        return element.text or ""
-    if depth > MAX_DEPTH:
-        raise MalformedXML(f"elements nested deeper than {MAX_DEPTH}")
-    out: dict[str, Any] = {}
-    for child in element:
-        if not isinstance(child.tag, str):
-            continue
-        value = _children(child, depth=depth + 1)
-        if child.tag not in out:
-            out[child.tag] = value
-        elif depth == 1:
-            raise MalformedXML(f"field <{child.tag}> appears more than once")
-        elif isinstance(out[child.tag], list):
-            out[child.tag].append(value)
+def _refuse_dtd(*_args: Any) -> None:
+    raise ForbiddenXML("DTDs, entities and external references are refused")
+
+
+class _Fields:
+    """Builds the nested dict while expat reads: one frame per open element."""
+
+    __slots__ = ("count", "root", "stack")
+
+    def __init__(self) -> None:
+        self.root: dict[str, Any] = {}
+        self.stack: list[list[Any]] = []  # [tag, children dict or None, text parts]
+        self.count = 0
+
+    def start(self, tag: str, _attrs: Any) -> None:
+        self.count += 1
+        if self.count > MAX_ELEMENTS:
+            raise MalformedXML(f"more than {MAX_ELEMENTS} elements")
+        depth = len(self.stack)
+        if depth == 0:
+            if tag != "xml":
+                raise MalformedXML(f"root element is <{tag}>, expected <xml>")
+            self.stack.append([tag, self.root, []])
+            return
+        if depth > MAX_DEPTH:
+            raise MalformedXML(f"elements nested deeper than {MAX_DEPTH}")
+        parent = self.stack[-1]
+        if parent[1] is None:
+            parent[1] = {}
+        self.stack.append([tag, None, []])
+
+    def text(self, data: str) -> None:
+        frame = self.stack[-1] if self.stack else None
+        if frame is not None and frame[1] is None:
+            frame[2].append(data)
+
+    def end(self, _tag: str) -> None:
+        tag, children, parts = self.stack.pop()
+        if not self.stack:
+            return
+        value = children if children is not None else "".join(parts)
+        siblings = self.stack[-1][1]
+        if tag not in siblings:
+            siblings[tag] = value
+        elif len(self.stack) == 1:
+            # A repeated top-level field: which of the two values would be signed?
+            raise MalformedXML(f"field <{tag}> appears more than once")
+        elif isinstance(siblings[tag], list):
+            siblings[tag].append(value)
         else:
-            out[child.tag] = [out[child.tag], value]
-    return out
+            siblings[tag] = [siblings[tag], value]
 
 
 @dataclass(frozen=True, slots=True)
