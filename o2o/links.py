@@ -44,7 +44,7 @@ def sign(payload: dict[str, Any], key: str, *, ttl_s: int, now: float | None = N
     body = dict(payload, exp=int((now or time.time()) + ttl_s))
     raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode()
     head = _b64(raw)
-    mac = hmac.new(key.encode(), head.encode(), hashlib.sha256).digest()
+    mac = hmac.digest(key.encode(), head.encode(), "sha256")
     return f"{head}.{_b64(mac)}"
 
 

@@ -74,11 +74,39 @@ def mainland_china() -> shapely.Geometry:
 _LAT_MIN, _LAT_MAX, _LNG_MIN, _LNG_MAX = 15.0, 54.0, 73.0, 136.0
 
 
+#: Grid cells (0.05°) whose answer is known for every point inside: a cell is decided the
+#: first time a point falls in it, so the polygon test runs only near the border.
+_CELL_DEG = 0.05
+_ROWS = round((_LAT_MAX - _LAT_MIN) / _CELL_DEG) + 1
+_COLS = round((_LNG_MAX - _LNG_MIN) / _CELL_DEG) + 1
+_UNKNOWN, _INSIDE, _OUTSIDE, _BORDER = 0, 1, 2, 3
+_cells = bytearray(_ROWS * _COLS)
+
+
 def in_mainland_china(lat: float, lng: float) -> bool:
     """Whether a point is in mainland China, where Chinese maps use GCJ-02 (see module doc)."""
     if not (_LAT_MIN <= lat <= _LAT_MAX and _LNG_MIN <= lng <= _LNG_MAX):
         return False
-    return bool(shapely.contains_xy(mainland_china(), lng, lat))
+    row, col = int((lat - _LAT_MIN) / _CELL_DEG), int((lng - _LNG_MIN) / _CELL_DEG)
+    cell = row * _COLS + col
+    state = _cells[cell]
+    if state == _UNKNOWN:
+        state = _cells[cell] = _classify(row, col)
+    if state == _BORDER:
+        return bool(shapely.contains_xy(mainland_china(), lng, lat))
+    return state == _INSIDE
+
+
+def _classify(row: int, col: int) -> int:
+    """Whether a whole grid cell (closed box) is inside, outside or on the border."""
+    lat0, lng0 = _LAT_MIN + row * _CELL_DEG, _LNG_MIN + col * _CELL_DEG
+    cell = box(lng0, lat0, lng0 + _CELL_DEG, lat0 + _CELL_DEG)
+    area = mainland_china()
+    if shapely.contains_properly(area, cell):
+        return _INSIDE
+    if not shapely.intersects(area, cell):
+        return _OUTSIDE
+    return _BORDER
 
 
 def in_mainland_china_array(lats: npt.ArrayLike, lngs: npt.ArrayLike) -> np.ndarray:
