@@ -23,9 +23,9 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from o2o.db import transaction
 from o2o.metrics import WRITE_BATCH_SIZE, WRITES_FAILED
 
 log = logging.getLogger("o2o.writer")
@@ -120,9 +120,11 @@ class BatchWriter:
                  max_batch: int = 1000, max_queue: int = 100_000,
                  name: str = "o2o-writer") -> None:
         self.sessions = sessions
-        #: How long the first write of a batch waits for company (PostgreSQL's commit_delay).
-        #: Without it the writer wakes for every push and commits batches of one, each
-        #: costing a whole transaction and taking the GIL from the event loop.
+        self.engine: sa.Engine = sessions.kw["bind"]
+        #: How long the first write of a batch waits for company when the server is busy
+        #: (PostgreSQL's commit_delay with commit_siblings). Without it the writer wakes
+        #: for every push and commits batches of one, each costing a whole transaction and
+        #: taking the GIL from the event loop; when idle, a push is committed at once.
         self.delay_s = delay_s
         self.max_batch = max_batch
         self.max_queue = max_queue
@@ -130,6 +132,8 @@ class BatchWriter:
         self._ops: list[tuple[str, Any]] = []
         self._batch = Batch()
         self._writing: Batch | None = None  # taken from the queue, being committed
+        self._submits = 0  # pushes queued since the last batch was taken
+        self._shared = False  # whether the last batch held more than one push
         self._closing = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -155,6 +159,7 @@ class BatchWriter:
                 log.error("write queue full (%d): a push's rows are dropped", self.max_queue)
                 return Batch.finished(False)
             self._ops.extend(ops)
+            self._submits += 1
             if len(self._ops) == len(ops) or len(self._ops) >= self.max_batch:
                 self._cond.notify()
             return self._batch
@@ -182,7 +187,9 @@ class BatchWriter:
                     self._cond.wait()
                 if not self._ops:
                     return
-                deadline = time.monotonic() + self.delay_s
+                # Wait for company only under load (the last batch was shared): a lone push
+                # is committed at once.
+                deadline = time.monotonic() + (self.delay_s if self._shared else 0.0)
                 while len(self._ops) < self.max_batch and not self._closing:
                     left = deadline - time.monotonic()
                     if left <= 0:
@@ -190,13 +197,14 @@ class BatchWriter:
                     self._cond.wait(left)
                 ops, batch = self._ops, self._batch
                 self._ops, self._batch, self._writing = [], Batch(), batch
+                self._shared = self._submits > 1
+                self._submits = 0
             WRITE_BATCH_SIZE.observe(len(ops))
             batch._finish(self._write(ops))
 
     def _write(self, ops: list[tuple[str, Any]]) -> bool:
         try:
-            with transaction(self.sessions) as session:
-                apply(session, ops)
+            self._commit(ops)
             return True
         except Exception:
             log.warning("a batch of %d writes failed; writing them one by one", len(ops),
@@ -204,38 +212,51 @@ class BatchWriter:
         ok = True
         for op in ops:  # one bad write must not take the others with it
             try:
-                with transaction(self.sessions) as session:
-                    apply(session, [op])
+                self._commit([op])
             except Exception:
                 ok = False
                 WRITES_FAILED.labels(op[0]).inc()
                 log.exception("write dropped (%s)", op[0])
         return ok
 
+    def _commit(self, ops: list[tuple[str, Any]]) -> None:
+        # A Core transaction: the ORM session's bookkeeping would cost more than the rows.
+        with self.engine.begin() as conn:
+            apply(conn, ops, self.sessions)
 
-def apply(session: Session, ops: list[tuple[str, Any]]) -> None:
-    """Run `ops` in order in the caller's transaction; runs of customer upserts and events
-    between two `work` items become one statement each."""
+
+def apply(conn: sa.Connection, ops: list[tuple[str, Any]],
+          sessions: sessionmaker[Session]) -> None:
+    """Run `ops` in order in the transaction of `conn`; runs of customer upserts and events
+    between two `work` items become one statement each. `work` items get an ORM session
+    joined to that transaction (made only when one is queued)."""
     from o2o.analytics.events import insert_events
     from o2o.customers.service import upsert_customers
 
     customers, events = _Rows(), []
+    session: Session | None = None
 
     def flush() -> None:
         if customers.by_key:
-            upsert_customers(session, list(customers.by_key.values()))
+            upsert_customers(conn, list(customers.by_key.values()))
             customers.by_key.clear()
         if events:
-            insert_events(session, events)
+            insert_events(conn, events)
             events.clear()
 
-    for kind, payload in ops:
-        if kind == "customer":
-            customers.add(payload["customer_hash"], payload)
-        elif kind == "events":
-            events.extend(payload)
-        else:
-            flush()
-            payload(session)
-    flush()
-    session.flush()
+    try:
+        for kind, payload in ops:
+            if kind == "customer":
+                customers.add(payload["customer_hash"], payload)
+            elif kind == "events":
+                events.extend(payload)
+            else:
+                flush()
+                if session is None:
+                    session = sessions(bind=conn)
+                payload(session)
+                session.flush()
+        flush()
+    finally:
+        if session is not None:
+            session.close()

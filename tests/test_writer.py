@@ -66,15 +66,20 @@ def test_pushes_from_many_threads_share_commits_and_all_land(
 
 def test_one_customer_twice_in_a_batch_is_one_row_with_the_latest_position(
         sessions: sessionmaker[Session]) -> None:
-    # A long delay puts both pushes in one statement: PostgreSQL refuses an upsert that
-    # touches a row twice, so the writer must merge them.
+    # Pushes queued while the writer is busy share the next statement: PostgreSQL refuses
+    # an upsert that touches a row twice, so the writer must merge them.
     writer = BatchWriter(sessions, delay_s=0.2)
+    release = threading.Event()
     try:
+        writer.submit(work=lambda _session: release.wait(10))
+        time.sleep(0.05)
         who = a_customer()
         first = writer.submit(**_push(who, 1, lat=31.0, lng=121.0))
         second = writer.submit(**_push(who, 2, lat=39.9, lng=116.4, minutes=5))
+        release.set()
         assert first is second and second.wait(10)
     finally:
+        release.set()
         writer.close()
     with sessions() as session:
         row = session.scalars(sa.select(Customer)).one()
@@ -98,9 +103,13 @@ def test_a_bad_write_is_dropped_alone_and_counted(
         session.execute(sa.text("INSERT INTO no_such_table VALUES (1)"))
 
     before = WRITES_FAILED.labels("work")._value.get()
+    release = threading.Event()
+    writer.submit(work=lambda _session: release.wait(10))  # the next three share a batch
+    time.sleep(0.05)
     good = writer.submit(**_push(a_customer(1), 1))
     bad = writer.submit(work=broken)
     also_good = writer.submit(**_push(a_customer(2), 2))
+    release.set()
     assert good is bad is also_good
     assert bad.wait(10) is False  # the batch says not everything was written
     assert WRITES_FAILED.labels("work")._value.get() == before + 1
@@ -116,14 +125,21 @@ def test_retried_events_are_kept_once(writer: BatchWriter,
 
 
 def test_close_writes_what_is_queued_then_refuses_more(sessions: sessionmaker[Session]) -> None:
-    writer = BatchWriter(sessions, delay_s=5.0)  # would otherwise wait 5 s for company
-    batch = writer.submit(**_push(a_customer(), 1))
+    writer = BatchWriter(sessions, delay_s=5.0)  # under load, a batch waits 5 s for company
+    release = threading.Event()
+    writer.submit(work=lambda _session: release.wait(10))
+    time.sleep(0.05)
+    writer.submit(**_push(a_customer(), 1))
+    writer.submit(**_push(a_customer(), 2))  # the last batch was shared: the next waits
+    release.set()
+    time.sleep(0.1)
+    batch = writer.submit(**_push(a_customer(), 3))
     started = time.monotonic()
     writer.close()
     assert time.monotonic() - started < 4.0
-    assert batch.done and batch.ok and _count(sessions, Event) == 1
+    assert batch.done and batch.ok and _count(sessions, Event) == 3
     with pytest.raises(RuntimeError, match="closed"):
-        writer.submit(**_push(a_customer(), 2))
+        writer.submit(**_push(a_customer(), 4))
 
 
 def test_async_waiters_wake_when_their_batch_commits(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import h3
@@ -78,16 +79,19 @@ def event_row(*, type: EventType | str, lat: float | None = None, lng: float | N
     return row
 
 
-def insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
+def insert_events(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
     """Insert many `event_row`s in one statement; rows whose dedup_key is already recorded
     are skipped by the database (ON CONFLICT DO NOTHING), never raised. This is the reply
     path's writer (o2o.writer batches the rows of many pushes into one call)."""
-    if not rows:
-        return
-    if session.get_bind().dialect.name == "postgresql":
+    if rows:
+        conn.execute(_insert_events_stmt(conn.dialect.name), rows)
+
+
+@cache
+def _insert_events_stmt(dialect: str) -> sa.Insert:
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
     # Core on the table, not the ORM entity: one executemany instead of a statement per row.
-    stmt = insert(Event.__table__).on_conflict_do_nothing(index_elements=["dedup_key"])
-    session.connection().execute(stmt, rows)
+    return insert(Event.__table__).on_conflict_do_nothing(index_elements=["dedup_key"])

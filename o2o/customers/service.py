@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import cache
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -103,23 +104,27 @@ _KEEP_ON_CONFLICT = frozenset({"customer_hash", "first_seen_at", "subscribed",
                                "reports_location"})
 
 
-def upsert_customers(session: Session, rows: list[dict[str, object]]) -> None:
+def upsert_customers(conn: sa.Connection, rows: list[dict[str, object]]) -> None:
     """Create or touch many customers (`query_values` rows, at most one per hash) in one
     statement per row shape; a customer seen by two workers at once is simply touched."""
     shapes: dict[tuple[str, ...], list[dict[str, object]]] = {}
     for row in rows:
         shapes.setdefault(tuple(sorted(row)), []).append(row)
-    postgres = session.get_bind().dialect.name == "postgresql"
+    for columns, group in shapes.items():
+        conn.execute(_upsert_stmt(conn.dialect.name, columns), group)
+
+
+@cache
+def _upsert_stmt(dialect: str, columns: tuple[str, ...]) -> sa.Insert:
+    postgres = dialect == "postgresql"
     if postgres:
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
     table = Customer.__table__
+    stmt = insert(table)  # Core: one executemany, not a statement per row
+    update = {c: stmt.excluded[c] for c in columns if c not in _KEEP_ON_CONFLICT}
+    # A push written late (another worker's batch) never moves last_seen backwards.
     latest = sa.func.greatest if postgres else sa.func.max  # SQLite's max(a, b) is scalar
-    for columns, group in shapes.items():
-        stmt = insert(table)  # Core: one executemany, not a statement per row
-        update = {c: stmt.excluded[c] for c in columns if c not in _KEEP_ON_CONFLICT}
-        # A push written late (another worker's batch) never moves last_seen backwards.
-        update["last_seen_at"] = latest(table.c.last_seen_at, stmt.excluded.last_seen_at)
-        session.connection().execute(stmt.on_conflict_do_update(
-            index_elements=["customer_hash"], set_=update), group)
+    update["last_seen_at"] = latest(table.c.last_seen_at, stmt.excluded.last_seen_at)
+    return stmt.on_conflict_do_update(index_elements=["customer_hash"], set_=update)
