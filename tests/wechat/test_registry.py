@@ -138,3 +138,26 @@ def test_a_user_message_type_wechat_adds_later_still_gets_one_article() -> None:
     registry.on("hologram")(lambda m, c: TEN)
     reply = registry.dispatch(message, None)
     assert isinstance(reply, NewsReply) and len(reply.articles) == 1
+
+
+def test_blocking_handlers_are_known_before_dispatch() -> None:
+    """The web layer answers memory-only handlers on the event loop and sends the ones that
+    read the database (or an unknown fallback) to a worker thread."""
+    registry: Registry[None] = Registry()
+    registry.register("location", lambda m, c: None)
+    registry.register(("event", "click"), lambda m, c: None, blocking=True)
+    assert not registry.blocking(msg("location", 31.2, 121.4))
+    assert registry.blocking(msg("event", "click", "NEARBY"))
+    assert not registry.blocking(msg("text", "hi"))  # unregistered: plain `success`
+    registry.fallback(lambda m, c: None)
+    assert registry.blocking(msg("text", "hi"))  # a fallback may do anything
+
+
+def test_the_app_keeps_location_pushes_on_the_loop_and_reads_off_it() -> None:
+    from o2o.wechat.handlers import build_registry
+
+    registry = build_registry()
+    assert not registry.blocking(msg("location", 31.2, 121.4))
+    assert not registry.blocking(msg("event", "subscribe"))
+    assert registry.blocking(msg("event", "click", "NEARBY"))  # reads the last position
+    assert registry.blocking(msg("text", "优惠"))
