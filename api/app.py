@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,6 +28,12 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = services is None
         app.state.services = services or build_services(settings or get_settings())
+        if owned:
+            # The catalog is millions of long-lived objects at 1M outlets; left to the
+            # cyclic GC, every full collection walks them all (pauses of seconds in the
+            # middle of WeChat's 5 s deadline). Frozen, collections see only new objects.
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:
