@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     location_ttl_s: int = 2 * 3600
     visit_window_s: int = 4 * 3600
     retention_days: int = 30
+    #: Each worker's analytics maintenance: fold new events into funnel cells this often,
+    #: and purge positions past `retention_days` this often (seconds).
+    analytics_rollup_every_s: float = Field(300.0, gt=0)
+    analytics_purge_every_s: float = Field(24 * 3600.0, gt=0)
     load_demo_data: bool = True
     #: Migrate (and load the demo chain) when a worker starts; `o2o serve` does it once up
     #: front and turns it off for its workers.

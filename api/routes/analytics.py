@@ -33,7 +33,10 @@ from o2o.staff.models import Role
 async def _maintenance(app: FastAPI) -> AsyncIterator[None]:
     """Fold events into funnel cells and purge old positions on a schedule in each worker."""
     services = app.state.services
-    job = Maintenance(services.sessions, retention_days=services.settings.retention_days)
+    settings = services.settings
+    job = Maintenance(services.sessions, retention_days=settings.retention_days,
+                      rollup_s=settings.analytics_rollup_every_s,
+                      purge_s=settings.analytics_purge_every_s)
     job.start()
     try:
         yield

@@ -19,6 +19,7 @@ from o2o.analytics.rollup import roll_up
 
 log = logging.getLogger("o2o.analytics")
 
+#: Defaults; the app takes O2O_ANALYTICS_ROLLUP_EVERY_S and O2O_ANALYTICS_PURGE_EVERY_S.
 ROLLUP_EVERY_S = 300.0
 PURGE_EVERY_S = 24 * 3600.0
 

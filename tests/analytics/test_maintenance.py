@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pydantic
+import pytest
 import sqlalchemy as sa
 
 from o2o.analytics.maintenance import Maintenance
@@ -52,3 +54,32 @@ def test_cli_rollup_and_rebuild(session, db_url, monkeypatch, capsys) -> None:
     assert "folded 0 events" in capsys.readouterr().out
     assert main(["analytics", "rollup", "--rebuild"]) == 0
     assert "folded 18 events" in capsys.readouterr().out
+
+
+def test_the_app_folds_on_the_configured_schedule(session, services) -> None:  # type: ignore[no-untyped-def]
+    """O2O_ANALYTICS_ROLLUP_EVERY_S reaches each worker's maintenance thread."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    known_history(session)
+    session.close()
+    services.settings = services.settings.model_copy(update={"analytics_rollup_every_s": 0.05})
+    with TestClient(create_app(services.settings, services=services)):
+        def folded() -> bool:
+            with services.sessions() as s:
+                return rolled_up_to(s) == 18
+
+        assert until(folded)
+
+
+def test_schedules_come_from_the_environment(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from o2o.config import Settings
+
+    monkeypatch.setenv("O2O_ANALYTICS_ROLLUP_EVERY_S", "60")
+    monkeypatch.setenv("O2O_ANALYTICS_PURGE_EVERY_S", "3600")
+    settings = Settings()
+    assert (settings.analytics_rollup_every_s, settings.analytics_purge_every_s) == (60, 3600)
+    monkeypatch.setenv("O2O_ANALYTICS_ROLLUP_EVERY_S", "0")
+    with pytest.raises(pydantic.ValidationError):
+        Settings()
