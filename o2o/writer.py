@@ -142,7 +142,7 @@ class BatchWriter:
 
     def submit(self, *, customer: dict[str, Any] | None = None,
                events: list[dict[str, Any]] | None = None, work: Work | None = None) -> Batch:
-        """Queue a customer upsert (`customer_writes.upsert_values`), event rows
+        """Queue a customer upsert (`customers.service.query_values`), event rows
         (`analytics.events.event_row`) and/or any other small unit of work, in this order."""
         ops: list[tuple[str, Any]] = []
         if customer is not None:
