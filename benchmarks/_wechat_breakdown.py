@@ -18,8 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
+from benchmarks._scratch_db import scratch_postgis
 from benchmarks._wechat_data import create_database
-from benchmarks._wechat_pg import scratch_postgis
 from benchmarks._wechat_requests import Keys, Pushes
 from o2o.config import Settings
 from o2o.services import build_services
@@ -47,7 +47,7 @@ def breakdowns(keys: Keys, *, postgis: bool = True) -> dict[str, dict[str, float
     with tempfile.TemporaryDirectory(prefix="o2o-bench-wechat-breakdown-") as tmp:
         out = breakdown(keys, f"sqlite:///{Path(tmp) / 'breakdown.db'}", outlets=20_000)
     if postgis:
-        with scratch_postgis() as pg:
+        with scratch_postgis("o2o_bench_wechat", optional=True) as pg:
             if pg is not None:
                 out.update(breakdown(keys, pg, outlets=5_000, n=200, label="PostGIS"))
     return out

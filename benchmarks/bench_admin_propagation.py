@@ -9,18 +9,14 @@ Runs on a temporary SQLite file and, when reachable, a temporary PostGIS databas
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable
 
 import sqlalchemy as sa
 
 from benchmarks._results import table, write_section
+from benchmarks._scratch_db import scratch_database
 from o2o.catalog.admin_outlets import update_outlet
 from o2o.catalog.admin_promotions import create_promotion, set_promotion_status
 from o2o.catalog.changes import record_change
@@ -32,31 +28,8 @@ from o2o.migrate import upgrade
 from o2o.staff.models import Role, Staff
 from o2o.staff.tokens import principal_for
 
-PG_ADMIN = os.environ.get("O2O_TEST_POSTGRES_URL",
-                          "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 POLL_S = 0.25
 WORKERS = 3  # the writer's own catalog plus two others
-
-
-@contextmanager
-def database(kind: str) -> Iterator[str]:
-    if kind == "sqlite":
-        with tempfile.TemporaryDirectory() as tmp:
-            yield f"sqlite:///{Path(tmp) / 'bench.db'}"
-        return
-    admin = make_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    name = f"o2o_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        url = admin.url.set(database=name).render_as_string(hide_password=False)
-        with make_engine(url).begin() as conn:
-            conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS postgis"))
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def seed(sessions, outlets: int) -> None:  # type: ignore[no-untyped-def]
@@ -86,7 +59,7 @@ def wait_for(check: Callable[[], bool], limit_s: float = 5.0) -> float:
 
 
 def run(kind: str, outlets: int, edits: int) -> list[list[object]]:
-    with database(kind) as url:
+    with scratch_database(kind) as url:
         engine = make_engine(url)
         upgrade(engine)
         sessions = make_sessionmaker(engine)

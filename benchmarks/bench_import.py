@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +26,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from benchmarks._results import table, write_section
+from benchmarks._scratch_db import scratch_database
 from o2o.catalog.changes import latest_seq
 from o2o.catalog.importer import RowError, parse_mapping, read_rows, validate_rows
 from o2o.catalog.importer.load import ImportSummary, import_records
@@ -34,8 +34,6 @@ from o2o.catalog.models import Outlet, Region
 from o2o.db import make_engine, make_sessionmaker, transaction
 from o2o.migrate import upgrade
 
-PG_ADMIN = os.environ.get("O2O_TEST_POSTGRES_URL",
-                          "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 STARBUCKS = Path(__file__).resolve().parents[2] / "shared" / "data" / "starbucks_directory.csv"
 STARBUCKS_COLUMNS = ("code=Store Number,name=Store Name,address=Street Address,city=City,"
                      "phone=Phone Number,timezone=Timezone,lat=Latitude,lng=Longitude")
@@ -138,25 +136,8 @@ def changed(rows: list[dict[str, str]], fraction: float, seed: int) -> list[dict
 @contextmanager
 def database(kind: str) -> Iterator[str]:
     """A scratch database URL, migrated; dropped (or deleted) afterwards."""
-    if kind == "sqlite":
-        with tempfile.TemporaryDirectory() as tmp:
-            yield _migrated(f"sqlite:///{Path(tmp) / 'bench.db'}")
-        return
-    admin = make_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    name = f"o2o_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        url = admin.url.set(database=name).render_as_string(hide_password=False)
-        engine = make_engine(url)
-        with engine.begin() as conn:
-            conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS postgis"))
-        engine.dispose()
+    with scratch_database(kind) as url:
         yield _migrated(url)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _migrated(url: str) -> str:
