@@ -1,9 +1,10 @@
 """The Official Account endpoint without HTTP: verify, decrypt, de-duplicate, dispatch, wrap.
 
-The web view hands over the query parameters and the raw body and sends back the string
-this returns (or maps the WeChatError it raises to a 4xx). Nothing here waits on WeChat's
-API. The handlers' writes go to the group-commit writer (o2o.writer); the reply waits for
-their batch within `wechat_write_wait_s`, so a slow database never costs the answer.
+The web view hands the query parameters and the raw body to `accept`, gets the reply from
+`answer` (on a worker thread when `blocking` says so), waits for the batch holding the
+push's writes within `wechat_write_wait_s`, and sends the reply back; a WeChatError from
+either step becomes a 4xx. Nothing here waits on WeChat's API, and a slow database never
+costs the answer.
 """
 
 from __future__ import annotations
@@ -68,15 +69,6 @@ class WeChatEndpoint:
         s = self.services.settings
         return self._guard(lambda: verify_url(query, token=s.wechat_token, now=self.clock(),
                                               window_s=s.wechat_timestamp_window_s))
-
-    def handle(self, query: Mapping[str, str], body: bytes) -> str:
-        """POST /wechat, all in one call (tests, tools): the HTTP body to send back (reply
-        XML, encrypted iff asked, or `success`) once the push's writes are committed or
-        the wait budget is spent."""
-        xml, pending = self.answer(self.accept(query, body))
-        if pending is not None:
-            self.settle(pending.wait(self.services.settings.wechat_write_wait_s))
-        return xml
 
     def accept(self, query: Mapping[str, str], body: bytes) -> Push:
         """Verify, decrypt and parse a push (CPU only); raises WeChatError for a bad one."""

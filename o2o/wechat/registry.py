@@ -39,6 +39,11 @@ def key_of(msg_type: str, event: str | None = None) -> Key:
     return msg_type
 
 
+def _key(message: Message) -> Key:
+    """The registry key a parsed message is looked up under."""
+    return ("event", message.event or "") if message.is_event else message.msg_type
+
+
 def enforce_reply_rules(reply: Reply | None, message: Message) -> Reply:
     """Apply WeChat's limits so no handler can produce a reply WeChat would refuse."""
     if reply is None or (message.is_event and message.event in SUCCESS_ONLY_EVENTS):
@@ -86,12 +91,11 @@ class Registry(Generic[Ctx]):
 
     def handler_for(self, message: Message) -> Handler[Ctx] | None:
         """The handler that would answer this message, if any."""
-        key: Key = ("event", message.event or "") if message.is_event else message.msg_type
-        return self._handlers.get(key, self._fallback)
+        return self._handlers.get(_key(message), self._fallback)
 
     def blocking(self, message: Message) -> bool:
         """Whether answering this message may wait on I/O (unknown handlers: assume so)."""
-        key: Key = ("event", message.event or "") if message.is_event else message.msg_type
+        key = _key(message)
         return key in self._blocking or (key not in self._handlers and
                                          self._fallback is not None)
 
