@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -13,6 +14,7 @@ from o2o.customers.identity import customer_hash
 from o2o.staff.models import Role
 from o2o.staff.principal import Principal
 from o2o.staff.tokens import principal_for
+from o2o.writer import BatchWriter
 from tests.factories import make_promotion
 from tests.factories_staff import make_staff
 
@@ -40,3 +42,17 @@ def make_principal(session: Session, role: Role | str = Role.STAFF, *,
                    outlets: Sequence[Outlet] = (), regions: Sequence[Region] = ()) -> Principal:
     """A staff member of `role` with that scope, as the API would see them."""
     return principal_for(make_staff(session, role, outlets=outlets, regions=regions))
+
+
+def stall(writer: BatchWriter) -> threading.Event:
+    """Hang the writer as a stuck database would, until the returned event is set. When
+    this returns the writer is inside the hanging batch, so what is submitted next queues."""
+    started, release = threading.Event(), threading.Event()
+
+    def hang(_session: object) -> None:
+        started.set()
+        release.wait(10)
+
+    writer.submit(work=hang)
+    assert started.wait(10), "the writer did not take the hanging batch"
+    return release

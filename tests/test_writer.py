@@ -19,7 +19,7 @@ from o2o.customers.models import Customer
 from o2o.customers.service import query_values
 from o2o.metrics import WRITES_FAILED
 from o2o.writer import Batch, BatchWriter
-from tests.factories_loop import NOW, a_customer
+from tests.factories_loop import NOW, a_customer, stall
 
 
 def _push(who: str, n: int, *, lat: float = 31.2304, lng: float = 121.4737,
@@ -69,10 +69,8 @@ def test_one_customer_twice_in_a_batch_is_one_row_with_the_latest_position(
     # Pushes queued while the writer is busy share the next statement: PostgreSQL refuses
     # an upsert that touches a row twice, so the writer must merge them.
     writer = BatchWriter(sessions, delay_s=0.2)
-    release = threading.Event()
+    release = stall(writer)
     try:
-        writer.submit(work=lambda _session: release.wait(10))
-        time.sleep(0.05)
         who = a_customer()
         first = writer.submit(**_push(who, 1, lat=31.0, lng=121.0))
         second = writer.submit(**_push(who, 2, lat=39.9, lng=116.4, minutes=5))
@@ -103,9 +101,7 @@ def test_a_bad_write_is_dropped_alone_and_counted(
         session.execute(sa.text("INSERT INTO no_such_table VALUES (1)"))
 
     before = WRITES_FAILED.labels("work")._value.get()
-    release = threading.Event()
-    writer.submit(work=lambda _session: release.wait(10))  # the next three share a batch
-    time.sleep(0.05)
+    release = stall(writer)  # the next three share a batch
     good = writer.submit(**_push(a_customer(1), 1))
     bad = writer.submit(work=broken)
     also_good = writer.submit(**_push(a_customer(2), 2))
@@ -126,13 +122,11 @@ def test_retried_events_are_kept_once(writer: BatchWriter,
 
 def test_close_writes_what_is_queued_then_refuses_more(sessions: sessionmaker[Session]) -> None:
     writer = BatchWriter(sessions, delay_s=5.0)  # under load, a batch waits 5 s for company
-    release = threading.Event()
-    writer.submit(work=lambda _session: release.wait(10))
-    time.sleep(0.05)
+    release = stall(writer)
     writer.submit(**_push(a_customer(), 1))
     writer.submit(**_push(a_customer(), 2))  # the last batch was shared: the next waits
     release.set()
-    time.sleep(0.1)
+    assert writer.flush(10)
     batch = writer.submit(**_push(a_customer(), 3))
     started = time.monotonic()
     writer.close()
@@ -154,11 +148,9 @@ def test_async_waiters_wake_when_their_batch_commits(
 
 def test_a_stalled_database_costs_the_waiter_only_its_budget(
         writer: BatchWriter, sessions: sessionmaker[Session]) -> None:
-    release = threading.Event()
-    writer.submit(work=lambda _session: release.wait(10))  # the database hangs
+    release = stall(writer)  # the database hangs
 
     async def main() -> tuple[bool, float]:
-        time.sleep(0.05)  # let the writer take the hanging batch
         batch = writer.submit(**_push(a_customer(), 1))
         started = time.monotonic()
         ok = await batch.wait_async(0.1)
@@ -172,11 +164,9 @@ def test_a_stalled_database_costs_the_waiter_only_its_budget(
 
 def test_a_full_queue_drops_new_writes_with_a_finished_failed_batch(
         sessions: sessionmaker[Session]) -> None:
-    release = threading.Event()
     writer = BatchWriter(sessions, delay_s=0, max_queue=2)
+    release = stall(writer)
     try:
-        writer.submit(work=lambda _session: release.wait(10))
-        time.sleep(0.05)
         writer.submit(**_push(a_customer(1), 1))  # two ops: the queue is now full
         before = WRITES_FAILED.labels("queue_full")._value.get()
         dropped = writer.submit(**_push(a_customer(2), 2))

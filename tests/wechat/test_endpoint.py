@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -14,6 +13,7 @@ from o2o.geo.datum import Datum, from_wgs84
 from o2o.wechat.simulator import build_request, decode_reply, event_xml, location_xml, text_xml
 from tests.conftest import TEST_AES_KEY
 from tests.factories import make_outlet, make_promotion, make_region
+from tests.factories_loop import stall
 
 TOKEN, APPID = "test-token", "wxtestappid0001"
 OPENID = "oCUSTOMER_raw_openid_123"
@@ -199,9 +199,7 @@ def test_the_reply_waits_for_its_writes_but_not_for_a_stalled_database(client, c
     reply = push(client, location_xml(*HERE, msg_id=301))
     assert reply.kind == "news" and len(events(chain, "query")) == 1  # committed before
 
-    release = threading.Event()
-    chain.writer.submit(work=lambda _session: release.wait(10))  # the database hangs
-    time.sleep(0.05)
+    release = stall(chain.writer)  # the database hangs
     expired = WECHAT_WRITE_WAIT_EXPIRED._value.get()
     started = time.monotonic()
     reply = push(client, location_xml(*HERE, msg_id=302))
