@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Query, Response, status
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from api.deps import CatalogDep, CurrentStaff, DbSession, SettingsDep
 from api.routes.admin_common import IfMatch, Limit, Offset, admin_router, set_etag
@@ -89,6 +89,10 @@ def delete_promotion(promotion_id: int, session: DbSession, principal: CurrentSt
 
 
 class PreviewRead(BaseModel):
+    """The API's view of o2o.catalog.admin_preview.Preview, read from its attributes."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     outlet: str
     promotion: str
     title: str
@@ -112,6 +116,4 @@ def preview(
     p = preview_promotion(session, principal=principal, promotion_id=promotion_id,
                           outlet_code=outlet, settings=settings, catalog=catalog,
                           distance_m=distance_m)
-    return PreviewRead(outlet=p.outlet, promotion=p.promotion, title=p.title,
-                       description=p.description, pic_url=p.pic_url, url=p.url, xml=p.xml,
-                       shown_now=p.shown_now, reasons=list(p.reasons))
+    return PreviewRead.model_validate(p)
