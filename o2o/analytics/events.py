@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from o2o.analytics.models import Event, EventType
 from o2o.customers.identity import coarsen
 from o2o.db import utcnow
+from o2o.db_prepared import prepared
 
 log = logging.getLogger("o2o.events")
 
@@ -84,7 +85,13 @@ def insert_events(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
     are skipped by the database (ON CONFLICT DO NOTHING), never raised. This is the reply
     path's writer (o2o.writer batches the rows of many pushes into one call)."""
     if rows:
-        conn.execute(_insert_events_stmt(conn.dialect.name), rows)
+        dialect = conn.dialect.name
+        prepared(conn, "events", lambda: _insert_events_stmt(dialect), _ROW_COLUMNS) \
+            .executemany(conn, rows)
+
+
+#: The columns of every `event_row` (all but the id), in a fixed order.
+_ROW_COLUMNS = tuple(c.key for c in Event.__table__.columns if c.key != "id")
 
 
 @cache

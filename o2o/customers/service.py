@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, partial
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from o2o.customers.identity import coarsen
 from o2o.customers.models import Customer
+from o2o.db_prepared import prepared
 
 
 def touch_customer(session: Session, *, customer_hash: str, now: datetime,
@@ -110,8 +111,10 @@ def upsert_customers(conn: sa.Connection, rows: list[dict[str, object]]) -> None
     shapes: dict[tuple[str, ...], list[dict[str, object]]] = {}
     for row in rows:
         shapes.setdefault(tuple(sorted(row)), []).append(row)
+    dialect = conn.dialect.name
     for columns, group in shapes.items():
-        conn.execute(_upsert_stmt(conn.dialect.name, columns), group)
+        build = partial(_upsert_stmt, dialect, columns)
+        prepared(conn, "customers", build, columns).executemany(conn, group)
 
 
 @cache
