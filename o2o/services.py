@@ -14,6 +14,7 @@ from o2o.catalog.runtime import Catalog
 from o2o.config import Settings
 from o2o.db import check_database, make_engine, make_sessionmaker
 from o2o.errors import ServiceUnavailable
+from o2o.geo import region
 from o2o.writer import BatchWriter
 
 log = logging.getLogger("o2o.services")
@@ -93,6 +94,7 @@ def build_services(settings: Settings, *, migrate: bool | None = None,
     redis_client = connect_redis(settings.redis_url) if settings.redis_url else None
     catalog = Catalog(sessions, poll_s=settings.catalog_poll_s)
     catalog.load()
+    region.prepare()  # the datum rule's grid: built now, not on the first customer's push
     if sync:
         catalog.start()
     return Services(settings=settings, engine=engine, sessions=sessions, catalog=catalog,

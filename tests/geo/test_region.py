@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import shapely
 
-from o2o.geo.region import in_mainland_china, in_mainland_china_array
+from o2o.geo.region import in_mainland_china, in_mainland_china_array, mainland_china
 
 MAINLAND = {
     "Shenzhen Futian CBD": (22.5333, 114.0550),
@@ -74,3 +75,17 @@ def test_array_form_agrees_with_scalar() -> None:
     lats, lngs = np.array(points).T
     got = in_mainland_china_array(lats, lngs)
     assert got.tolist() == [True] * len(MAINLAND) + [False] * len(ELSEWHERE)
+
+
+def test_grid_answer_is_the_polygon_test_everywhere_and_at_the_border() -> None:
+    # Uniform over the grid's box, and jittered by up to ~1 km around points of the border
+    # itself, where whole-cell answers would go wrong if a crossed cell were missed.
+    rng = np.random.default_rng(7)
+    lats = rng.uniform(15.0, 54.0, 60_000)
+    lngs = rng.uniform(73.0, 136.0, 60_000)
+    border = shapely.get_coordinates(shapely.boundary(mainland_china()))
+    near = border[rng.integers(0, len(border), 60_000)] + rng.uniform(-0.01, 0.01, (60_000, 2))
+    lats, lngs = np.concatenate([lats, near[:, 1]]), np.concatenate([lngs, near[:, 0]])
+    expected = shapely.contains_xy(mainland_china(), lngs, lats)
+    got = np.array([in_mainland_china(lat, lng) for lat, lng in zip(lats, lngs, strict=True)])
+    assert (got == expected).all()
