@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 import h3
@@ -85,9 +85,8 @@ def insert_events(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
     are skipped by the database (ON CONFLICT DO NOTHING), never raised. This is the reply
     path's writer (o2o.writer batches the rows of many pushes into one call)."""
     if rows:
-        dialect = conn.dialect.name
-        prepared(conn, "events", lambda: _insert_events_stmt(dialect), _ROW_COLUMNS) \
-            .executemany(conn, rows)
+        build = partial(_insert_events_stmt, conn.dialect.name)
+        prepared(conn, "events", build, _ROW_COLUMNS).executemany(conn, rows)
 
 
 #: The columns of every `event_row` (all but the id), in a fixed order.
