@@ -94,8 +94,8 @@ def build_services(settings: Settings, *, migrate: bool | None = None,
     redis_client = connect_redis(settings.redis_url) if settings.redis_url else None
     catalog = Catalog(sessions, poll_s=settings.catalog_poll_s)
     catalog.load()
-    region.prepare()  # the datum rule's grid: built now, not on the first customer's push
-    if sync:
+    if sync:  # a serving process, not `o2o serve`'s one-off set-up before its workers
+        region.prepare()  # the datum rule's grid: built now, not on a customer's push
         catalog.start()
     return Services(settings=settings, engine=engine, sessions=sessions, catalog=catalog,
                     redis=redis_client)

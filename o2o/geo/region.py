@@ -115,7 +115,7 @@ def _grid() -> bytes:
 
 
 def prepare() -> None:
-    """Build the polygon and the grid now (start-up) rather than on a customer's push."""
+    """Build the polygon and the grid now (a server starting) rather than on a push."""
     _grid()
 
 
