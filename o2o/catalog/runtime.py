@@ -15,6 +15,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
+from functools import cache
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -95,7 +96,8 @@ class Catalog:
         regions = {r.id: r for r in session.scalars(sa.select(Region))}
         rows = session.execute(sa.select(*VIEW_COLUMNS).where(Outlet.deleted_at.is_(None))
                                .execution_options(yield_per=10_000))
-        hours_of, tags_of = _Memo(_compile_hours), _Memo(_parse_tags)
+        # Per load, so an edited timetable is compiled afresh and nothing outlives the load.
+        hours_of, tags_of = cache(_compile_hours), cache(_parse_tags)
         views = {row.id: outlet_view(row, regions.get(row.region_id),
                                      hours=hours_of((row.hours, row.exceptions, row.timezone)),
                                      tags=tags_of(row.tags))
@@ -214,19 +216,6 @@ VIEW_COLUMNS = (Outlet.id, Outlet.code, Outlet.name, Outlet.address, Outlet.city
                 sa.cast(Outlet.exceptions, sa.Text).label("exceptions"),
                 sa.cast(Outlet.tags, sa.Text).label("tags"), Outlet.image_url,
                 Outlet.geofence_radius_m, Outlet.geofence_wkt)
-
-
-class _Memo(dict):  # type: ignore[type-arg]
-    """A per-load cache: value computed once per distinct key."""
-
-    def __init__(self, make) -> None:  # type: ignore[no-untyped-def]
-        super().__init__()
-        self.make = make
-
-    def __call__(self, key):  # type: ignore[no-untyped-def]
-        if key not in self:
-            self[key] = self.make(key)
-        return self[key]
 
 
 def _compile_hours(key: tuple[str | None, str | None, str]) -> OpeningHours | None:
