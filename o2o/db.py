@@ -82,6 +82,15 @@ def point_ewkt(lat: float, lng: float) -> str:
     return f"SRID=4326;POINT({lng!r} {lat!r})"
 
 
+def conflict_insert(dialect: str, table: sa.Table) -> Any:
+    """An INSERT on `table` that can take ON CONFLICT clauses, for "postgresql" or SQLite."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine with the per-dialect settings this project relies on."""
     if url.startswith("sqlite"):

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from o2o.analytics.models import Event, EventType
 from o2o.customers.identity import coarsen
-from o2o.db import utcnow
+from o2o.db import conflict_insert, utcnow
 from o2o.db_prepared import prepared
 
 log = logging.getLogger("o2o.events")
@@ -95,9 +95,6 @@ _ROW_COLUMNS = tuple(c.key for c in Event.__table__.columns if c.key != "id")
 
 @cache
 def _insert_events_stmt(dialect: str) -> sa.Insert:
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     # Core on the table, not the ORM entity: one executemany instead of a statement per row.
-    return insert(Event.__table__).on_conflict_do_nothing(index_elements=["dedup_key"])
+    return conflict_insert(dialect, Event.__table__) \
+        .on_conflict_do_nothing(index_elements=["dedup_key"])

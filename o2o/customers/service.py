@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from o2o.customers.identity import coarsen
 from o2o.customers.models import Customer
+from o2o.db import conflict_insert
 from o2o.db_prepared import prepared
 
 
@@ -119,15 +120,10 @@ def upsert_customers(conn: sa.Connection, rows: list[dict[str, object]]) -> None
 
 @cache
 def _upsert_stmt(dialect: str, columns: tuple[str, ...]) -> sa.Insert:
-    postgres = dialect == "postgresql"
-    if postgres:
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     table = Customer.__table__
-    stmt = insert(table)  # Core: one executemany, not a statement per row
+    stmt = conflict_insert(dialect, table)  # Core: one executemany, not a statement per row
     update = {c: stmt.excluded[c] for c in columns if c not in _KEEP_ON_CONFLICT}
     # A push written late (another worker's batch) never moves last_seen backwards.
-    latest = sa.func.greatest if postgres else sa.func.max  # SQLite's max(a, b) is scalar
+    latest = sa.func.greatest if dialect == "postgresql" else sa.func.max  # SQLite: scalar max
     update["last_seen_at"] = latest(table.c.last_seen_at, stmt.excluded.last_seen_at)
     return stmt.on_conflict_do_update(index_elements=["customer_hash"], set_=update)
