@@ -3,9 +3,11 @@
 Every location push records the customer (first/last seen, coarse position), the query and
 its impressions. One transaction per push costs milliseconds of database work, far more than
 computing the reply from memory. Here a push queues its rows and gets the `Batch` they will
-be committed in; one writer thread commits everything queued since its last commit in one
-transaction, with one multi-row statement per table. While one batch commits the next fills
-up, so the busier the server the larger (and cheaper per push) the batches.
+be committed in; everything queued since the last commit is committed in one transaction,
+with one prepared statement per table. The busier the server the larger (and cheaper per
+push) the batches. Who commits: on an embedded SQLite file, the event loop itself, between
+requests (`o2o.writer_loop` says why); on PostgreSQL, and whenever the loop cannot take the
+write lock at once, one writer thread.
 
 The reply waits for its batch (durable as before, and a customer's next push sees what the
 last one stored), but never longer than the caller's budget: a stalled database costs the
@@ -27,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from o2o.metrics import WRITE_BATCH_SIZE, WRITES_FAILED
+from o2o.writer_loop import LoopCommitter, embedded_file
 
 log = logging.getLogger("o2o.writer")
 
@@ -36,11 +39,12 @@ Work = Callable[[Session], object]
 class Batch:
     """The writes that commit together; every submitter of one batch waits on the same one."""
 
-    __slots__ = ("_done", "_futures", "_lock", "ok")
+    __slots__ = ("_done", "_followers", "_futures", "_lock", "ok")
 
     def __init__(self) -> None:
         self._done = threading.Event()
         self._futures: list[asyncio.Future[bool]] = []
+        self._followers: list[Batch] = []
         self._lock = threading.Lock()
         #: Whether every write of the batch is committed (False: some were dropped).
         self.ok = False
@@ -75,17 +79,40 @@ class Batch:
         finally:
             timer.cancel()
 
+    def follow(self, other: Batch) -> None:
+        """Finish this batch as `other` finishes (rows moved from one queue to another)."""
+        with other._lock:
+            if not other._done.is_set():
+                other._followers.append(self)
+                return
+        self._finish(other.ok)
+
     def _finish(self, ok: bool) -> None:
         with self._lock:
             self.ok = ok
             self._done.set()
             futures, self._futures = self._futures, []
+            followers, self._followers = self._followers, []
         by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[bool]]] = {}
         for future in futures:
             by_loop.setdefault(future.get_loop(), []).append(future)
+        running = running_loop()
         for loop, waiting in by_loop.items():
+            if loop is running:  # finished on the waiters' own loop: no wake-up needed
+                _settle(waiting, ok)
+                continue
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
                 loop.call_soon_threadsafe(_settle, waiting, ok)
+        for follower in followers:
+            follower._finish(ok)
+
+
+def running_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop running in this thread, if any."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _settle(futures: Iterable[asyncio.Future[bool]], ok: bool) -> None:
@@ -113,18 +140,19 @@ _FIRST_WINS = frozenset({"first_seen_at"})
 
 
 class BatchWriter:
-    """One thread committing what the reply path queues. `submit` never touches the
-    database; `close` writes what is left before it returns."""
+    """Commits what the reply path queues, in batches: on the event loop for an embedded
+    SQLite file (`o2o.writer_loop`), on one writer thread otherwise and whenever the loop
+    cannot. `submit` never touches the database; `close` writes what is left."""
 
     def __init__(self, sessions: sessionmaker[Session], *, delay_s: float = 0.002,
-                 max_batch: int = 1000, max_queue: int = 100_000,
+                 max_batch: int = 1000, max_queue: int = 100_000, on_loop: bool | None = None,
                  name: str = "o2o-writer") -> None:
         self.sessions = sessions
         self.engine: sa.Engine = sessions.kw["bind"]
         #: How long the first write of a batch waits for company when the server is busy
-        #: (PostgreSQL's commit_delay with commit_siblings). Without it the writer wakes
-        #: for every push and commits batches of one, each costing a whole transaction and
-        #: taking the GIL from the event loop; when idle, a push is committed at once.
+        #: (PostgreSQL's commit_delay with commit_siblings). Without it every push would be
+        #: a batch of one, each costing a whole transaction; when idle, a push is committed
+        #: at once.
         self.delay_s = delay_s
         self.max_batch = max_batch
         self.max_queue = max_queue
@@ -135,6 +163,16 @@ class BatchWriter:
         self._submits = 0  # pushes queued since the last batch was taken
         self._shared = False  # whether the last batch held more than one push
         self._closing = False
+        if on_loop is None:
+            on_loop = embedded_file(self.engine)
+        #: Commits batches submitted on an event loop, on that loop (None: the thread does).
+        self.committer = LoopCommitter(sessions) if on_loop else None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_ops: list[tuple[str, Any]] = []
+        self._loop_batch = Batch()
+        self._loop_submits = 0
+        self._loop_due = False  # a commit is scheduled on the loop
+        self._loop_last = 0.0  # monotonic time of the last commit on the loop
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -151,32 +189,97 @@ class BatchWriter:
             ops.append(("events", events))
         if work is not None:
             ops.append(("work", work))
+        loop = running_loop() if self.committer is not None and work is None else None
         with self._cond:
             if self._closing:
                 raise RuntimeError("the writer is closed")
-            if len(self._ops) >= self.max_queue:
+            if len(self._ops) + len(self._loop_ops) >= self.max_queue:
                 WRITES_FAILED.labels("queue_full").inc(len(ops))
                 log.error("write queue full (%d): a push's rows are dropped", self.max_queue)
                 return Batch.finished(False)
-            self._ops.extend(ops)
-            self._submits += 1
-            if len(self._ops) == len(ops) or len(self._ops) >= self.max_batch:
-                self._cond.notify()
-            return self._batch
+            if loop is not None:
+                return self._queue_on_loop(loop, ops)
+            return self._queue(ops)
 
     def flush(self, timeout_s: float | None = None) -> bool:
         """Wait until everything queued so far is committed (tests, shutdown)."""
         with self._cond:
+            self._move_loop_ops()
             batch = self._batch if self._ops else self._writing
         return True if batch is None else batch.wait(timeout_s)
 
     def close(self, timeout_s: float = 30.0) -> None:
         with self._cond:
+            self._move_loop_ops()  # the loop may never run its scheduled commit now
             self._closing = True
             self._cond.notify()
         self._thread.join(timeout_s)
         if self._thread.is_alive():
             log.error("writer did not finish within %.0f s; unwritten rows are lost", timeout_s)
+        if self.committer is not None:
+            self.committer.close()
+
+    # -- on the event loop (under self._cond unless said) ---------------------------------
+
+    def _queue_on_loop(self, loop: asyncio.AbstractEventLoop,
+                       ops: list[tuple[str, Any]]) -> Batch:
+        if loop is not self._loop:  # a new loop (tests): what the old one left goes on
+            self._move_loop_ops()
+            self._loop, self._loop_due = loop, False
+        self._loop_ops.extend(ops)
+        self._loop_submits += 1
+        if not self._loop_due:
+            self._loop_due = True
+            # Busy (the last commit was just now): wait a little for company.
+            if time.monotonic() - self._loop_last < self.delay_s:
+                loop.call_later(self.delay_s, self._commit_on_loop, loop)
+            else:
+                loop.call_soon(self._commit_on_loop, loop)
+        return self._loop_batch
+
+    def _commit_on_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The scheduled commit (not under the lock): rows the loop cannot commit at once
+        (the write lock is held elsewhere, or they fail) go to the writer thread."""
+        assert self.committer is not None
+        with self._cond:
+            if loop is not self._loop:
+                return  # superseded: its rows were moved to the thread
+            ops, batch = self._loop_ops, self._loop_batch
+            self._loop_ops, self._loop_batch, self._loop_due = [], Batch(), False
+            self._loop_submits = 0
+        if not ops:
+            return
+        WRITE_BATCH_SIZE.observe(len(ops))
+        try:
+            committed = self.committer.commit(ops)
+        except Exception:
+            log.warning("a batch of %d writes failed on the loop; the writer thread retries "
+                        "them", len(ops), exc_info=True)
+            committed = False
+        self._loop_last = time.monotonic()
+        if committed:
+            batch._finish(True)
+            return
+        with self._cond:
+            if self._closing:
+                batch._finish(False)
+                log.error("writer closed: %d writes are lost", len(ops))
+                return
+            batch.follow(self._queue(ops, submits=0))
+
+    def _move_loop_ops(self) -> None:
+        if self._loop_ops:
+            self._loop_batch.follow(self._queue(self._loop_ops, submits=0))
+            self._loop_ops, self._loop_batch, self._loop_submits = [], Batch(), 0
+
+    # -- the writer thread's queue (under self._cond) -------------------------------------
+
+    def _queue(self, ops: list[tuple[str, Any]], *, submits: int = 1) -> Batch:
+        self._ops.extend(ops)
+        self._submits += submits
+        if len(self._ops) == len(ops) or len(self._ops) >= self.max_batch:
+            self._cond.notify()
+        return self._batch
 
     # -- the writer thread ----------------------------------------------------------------
 
