@@ -14,7 +14,7 @@ Two rules keep the loop from ever waiting on a lock or on the disk:
   batch to the writer thread, which may wait.
 - Its automatic checkpoint is off. A checkpoint copies the WAL back into the database file
   and fsyncs it: milliseconds, sometimes tens. The `Checkpointer` thread runs it instead
-  (PASSIVE: it blocks neither writers nor readers) after every `checkpoint_every` commits.
+  after every `checkpoint_every` commits, mostly without blocking the loop's commits.
 """
 
 from __future__ import annotations
@@ -135,8 +135,16 @@ class Checkpointer:
                 try:
                     if raw is None:
                         raw = self.engine.raw_connection()
-                    # One step, run with the GIL released: the loop keeps serving meanwhile.
-                    raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    # Each is one step, run with the GIL released. PASSIVE copies the bulk
+                    # while the loop keeps committing; RESTART then copies what those
+                    # commits added, holding new writers off for that moment (they go to
+                    # the writer thread), so that the next commit starts the WAL from its
+                    # beginning. Without it the WAL only ever grows: a commit restarts it
+                    # only if nothing was appended since the last complete checkpoint.
+                    cursor = raw.cursor()
+                    cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    cursor.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+                    cursor.close()
                     self.runs += 1
                 except Exception:  # tried again at the next wake, on a fresh connection
                     log.warning("WAL checkpoint failed", exc_info=True)

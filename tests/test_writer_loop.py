@@ -165,3 +165,24 @@ def test_the_wal_is_checkpointed_by_its_own_thread(
         time.sleep(0.01)
     assert checkpointer.runs in (1, 2)  # woken twice; two wakes may collapse into one run
     assert _count(sessions, Event) == 7
+
+
+def test_the_wal_starts_over_after_a_checkpoint_instead_of_growing(
+        writer: BatchWriter, sessions: sessionmaker[Session]) -> None:
+    assert writer.committer is not None
+    checkpointer = writer.committer.checkpointer
+    checkpointer.every = 20
+    wal = Path(str(sessions.kw["bind"].url.database) + "-wal")
+
+    async def main() -> None:
+        for i in range(200):  # 200 commits of ~10 pages each: 8 MB of WAL if never restarted
+            assert await writer.submit(**_push(a_customer(i), i)).wait_async(10)
+            if i % 20 == 19:
+                deadline = time.monotonic() + 10
+                while checkpointer.runs < (i + 1) // 20 and time.monotonic() < deadline:
+                    await asyncio.sleep(0.005)
+
+    asyncio.run(main())
+    assert checkpointer.runs == 10
+    assert wal.stat().st_size < 2_000_000
+    assert _count(sessions, Event) == 200
