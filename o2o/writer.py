@@ -173,6 +173,10 @@ class BatchWriter:
         self._loop_submits = 0
         self._loop_due = False  # a commit is scheduled on the loop
         self._loop_last = 0.0  # monotonic time of the last commit on the loop
+        #: Whether waiting for company pays: False once a batch that waited stayed alone
+        #: (one client sending back to back), True again when a batch is shared.
+        self._loop_wait_pays = True
+        self._loop_waited = False  # whether the scheduled commit waits
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -230,8 +234,11 @@ class BatchWriter:
         self._loop_submits += 1
         if not self._loop_due:
             self._loop_due = True
-            # Busy (the last commit was just now): wait a little for company.
-            if time.monotonic() - self._loop_last < self.delay_s:
+            # Busy (the last commit was just now): wait a little for company, unless
+            # waiting has not been paying.
+            self._loop_waited = self._loop_wait_pays and \
+                time.monotonic() - self._loop_last < self.delay_s
+            if self._loop_waited:
                 loop.call_later(self.delay_s, self._commit_on_loop, loop)
             else:
                 loop.call_soon(self._commit_on_loop, loop)
@@ -246,6 +253,10 @@ class BatchWriter:
                 return  # superseded: its rows were moved to the thread
             ops, batch = self._loop_ops, self._loop_batch
             self._loop_ops, self._loop_batch, self._loop_due = [], Batch(), False
+            if self._loop_submits > 1:
+                self._loop_wait_pays = True
+            elif self._loop_waited:
+                self._loop_wait_pays = False
             self._loop_submits = 0
         if not ops:
             return

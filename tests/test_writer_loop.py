@@ -186,3 +186,29 @@ def test_the_wal_starts_over_after_a_checkpoint_instead_of_growing(
     assert checkpointer.runs == 10
     assert wal.stat().st_size < 2_000_000
     assert _count(sessions, Event) == 200
+
+
+def test_waiting_for_company_stops_when_it_does_not_pay_and_resumes_when_it_does(
+        sessions: sessionmaker[Session]) -> None:
+    writer = BatchWriter(sessions, delay_s=0.4)  # long enough to tell a wait from none
+
+    async def one(i: int) -> float:
+        started = time.monotonic()
+        assert await writer.submit(**_push(a_customer(i), i)).wait_async(10)
+        return time.monotonic() - started
+
+    async def main() -> tuple[list[float], list[float]]:
+        alone = [await one(i) for i in range(5)]  # one client, back to back
+        together = [writer.submit(**_push(a_customer(10 + i), 10 + i)) for i in range(2)]
+        assert all(await asyncio.gather(*(b.wait_async(10) for b in together)))
+        return alone, [await one(20), await one(21)]
+
+    try:
+        alone, after_shared = asyncio.run(main())
+    finally:
+        writer.close()
+    # The second push comes right after a commit: it waits once, alone, and then nobody
+    # waits any more; a shared batch makes the next busy push wait again.
+    assert alone[1] >= 0.4 and max(alone[0], *alone[2:]) < 0.3
+    assert after_shared[0] >= 0.4 and after_shared[1] < 0.3
+    assert _count(sessions, Event) == 9
