@@ -6,6 +6,7 @@ stores the same point as EWKT text and is served by the in-memory nearest index.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -116,14 +117,40 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+#: Execution option of connections whose transactions only read (see `read_only`).
+READ_ONLY = "o2o_read_only"
+
+
 def _sqlite_begin_immediate(conn: sa.Connection) -> None:
     # BEGIN IMMEDIATE takes the write lock up front: concurrent read-then-write transactions
     # (coupon redemption, optimistic locking) serialise instead of failing with SQLITE_BUSY.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # A transaction declared read-only takes no lock: in WAL mode it reads its snapshot
+    # while writers go on.
+    if conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def read_only(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    """Sessions for work that only reads: on SQLite their transactions do not take the
+    write lock, so a long read (the catalog reloading 1M outlets) never holds up writers,
+    and never waits for them. Writing through one is refused on PostgreSQL; on SQLite it
+    may fail with "database is locked" when another transaction writes."""
+    found = _read_only.get(sessions)
+    if found is None:
+        engine: Engine = sessions.kw["bind"]
+        found = _read_only[sessions] = sessionmaker(bind=engine.execution_options(
+            **{READ_ONLY: True, "postgresql_readonly": True}), expire_on_commit=False)
+    return found
+
+
+_read_only: weakref.WeakKeyDictionary[sessionmaker[Session], sessionmaker[Session]] = \
+    weakref.WeakKeyDictionary()
 
 
 @contextmanager

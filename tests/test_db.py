@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from o2o.db import check_database, make_engine
+from o2o.db import check_database, make_engine, read_only
 from o2o.errors import ConfigError, ServiceUnavailable
 from o2o.migrate import downgrade, upgrade
 from o2o.models import Base
@@ -65,3 +65,23 @@ def test_database_without_postgis_is_refused(database_without_postgis: str) -> N
     with pytest.raises(ConfigError, match="has no PostGIS extension"):
         check_database(engine)
     engine.dispose()
+
+
+def test_read_only_sessions_let_writers_go_on_and_never_write(
+        sessions: sa.orm.sessionmaker) -> None:
+    engine: sa.Engine = sessions.kw["bind"]
+    with read_only(sessions)() as reading:
+        before = reading.scalar(sa.text("SELECT count(*) FROM regions"))
+        with engine.connect() as writer:
+            if engine.dialect.name == "sqlite":  # waiting for the lock would be an error
+                writer.connection.dbapi_connection.execute("PRAGMA busy_timeout=0")
+            with writer.begin():
+                writer.execute(sa.text(
+                    "INSERT INTO regions (code, name, timezone, created_at, updated_at) VALUES "
+                    "('ro', 'Read only', 'Asia/Shanghai', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+        if engine.dialect.name == "postgresql":  # refused by the database, not by us
+            with pytest.raises(sa.exc.DBAPIError, match="read-only transaction"):
+                reading.execute(sa.text("DELETE FROM regions"))
+    assert read_only(sessions) is read_only(sessions)
+    with read_only(sessions)() as reading:
+        assert reading.scalar(sa.text("SELECT count(*) FROM regions")) == before + 1

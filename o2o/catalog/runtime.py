@@ -29,6 +29,7 @@ from o2o.catalog.views import (
     outlet_view,
     promotion_view,
 )
+from o2o.db import read_only
 from o2o.geo.index import STATUS_CODE, IndexEntry, NearestIndex
 from o2o.metrics import INDEX_AGE, INDEX_SIZE, INDEX_VERSION
 
@@ -41,7 +42,9 @@ class Catalog:
     """Outlets + promotions as this worker serves them."""
 
     def __init__(self, sessions: sessionmaker[Session], *, poll_s: float = 0.25) -> None:
-        self._sessions = sessions
+        # Loads and refreshes only read: on SQLite they must not hold the write lock (a full
+        # reload at 1M outlets takes most of a minute).
+        self._sessions = read_only(sessions)
         self._poll_s = poll_s
         self._lock = threading.Lock()  # one writer (load/refresh) at a time
         self._stop = threading.Event()

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from o2o.catalog.runtime import Catalog
 from o2o.config import Settings
+from o2o.db import read_only
 from o2o.wechat.parsing import Message
 from o2o.writer import Batch, BatchWriter
 
@@ -76,8 +77,9 @@ class HandlerContext:
         self.pending = self.writer.submit(work=work)
 
     def read(self, work: Callable[[Session], object]) -> object:
+        """Run `work` in a read-only transaction (never holding up the writes on SQLite)."""
         try:
-            with self.sessions() as session:
+            with read_only(self.sessions)() as session:
                 return work(session)
         except sa.exc.SQLAlchemyError:
             log.exception("read skipped while answering a WeChat push")

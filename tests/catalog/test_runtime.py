@@ -99,3 +99,37 @@ def test_a_second_worker_sees_a_change_within_a_second(sessions) -> None:
         assert worker.outlet_by_code("A").name == "新名"
     finally:
         worker.close()
+
+
+def test_a_refresh_in_progress_does_not_hold_up_writers(sessions, monkeypatch) -> None:
+    import threading
+
+    import o2o.catalog.runtime as runtime
+
+    with sessions.begin() as s:
+        a = make_outlet(s, lat=31.0, lng=121.0, code="A")
+        record_change(s, "outlet", a.id)
+    cat = Catalog(sessions)
+    reading, release = threading.Event(), threading.Event()
+    real = runtime.changes_since
+
+    def slow_changes(*args, **kwargs):  # the refresh's transaction is open meanwhile
+        reading.set()
+        assert release.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runtime, "changes_since", slow_changes)
+    refresh = threading.Thread(target=cat.refresh)
+    refresh.start()
+    try:
+        assert reading.wait(10)
+        engine = sessions.kw["bind"]
+        with engine.connect() as writer:
+            if engine.dialect.name == "sqlite":  # any wait for the lock would fail at once
+                writer.connection.dbapi_connection.execute("PRAGMA busy_timeout=0")
+            with writer.begin():
+                writer.execute(sa.update(Outlet).where(Outlet.id == a.id).values(name="B"))
+    finally:
+        release.set()
+        refresh.join(10)
+    assert cat.outlet_by_code("A") is not None
