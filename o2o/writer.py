@@ -35,6 +35,9 @@ log = logging.getLogger("o2o.writer")
 
 Work = Callable[[Session], object]
 
+#: How soon the loop tries again to commit when the write lock was taken.
+_BUSY_RETRY_S = 0.001
+
 
 class Batch:
     """The writes that commit together; every submitter of one batch waits on the same one."""
@@ -146,7 +149,7 @@ class BatchWriter:
 
     def __init__(self, sessions: sessionmaker[Session], *, delay_s: float = 0.002,
                  max_batch: int = 1000, max_queue: int = 100_000, on_loop: bool | None = None,
-                 name: str = "o2o-writer") -> None:
+                 busy_patience_s: float = 0.05, name: str = "o2o-writer") -> None:
         self.sessions = sessions
         self.engine: sa.Engine = sessions.kw["bind"]
         #: How long the first write of a batch waits for company when the server is busy
@@ -177,6 +180,10 @@ class BatchWriter:
         #: (one client sending back to back), True again when a batch is shared.
         self._loop_wait_pays = True
         self._loop_waited = False  # whether the scheduled commit waits
+        #: How long rows wait on the loop for a write lock held elsewhere before the writer
+        #: thread takes them over; None while the loop's commits go through.
+        self.busy_patience_s = busy_patience_s
+        self._loop_busy_since: float | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -260,16 +267,20 @@ class BatchWriter:
             self._loop_submits = 0
         if not ops:
             return
-        WRITE_BATCH_SIZE.observe(len(ops))
+        failed = False
         try:
             committed = self.committer.commit(ops)
         except Exception:
             log.warning("a batch of %d writes failed on the loop; the writer thread retries "
                         "them", len(ops), exc_info=True)
-            committed = False
-        self._loop_last = time.monotonic()
+            committed, failed = False, True
+        now = self._loop_last = time.monotonic()
         if committed:
+            self._loop_busy_since = None
+            WRITE_BATCH_SIZE.observe(len(ops))
             batch._finish(True)
+            return
+        if not failed and self._retry_on_loop(loop, ops, batch, now):
             return
         with self._cond:
             if self._closing:
@@ -277,6 +288,25 @@ class BatchWriter:
                 log.error("writer closed: %d writes are lost", len(ops))
                 return
             batch.follow(self._queue(ops, submits=0))
+
+    def _retry_on_loop(self, loop: asyncio.AbstractEventLoop, ops: list[tuple[str, Any]],
+                       batch: Batch, now: float) -> bool:
+        """The write lock is held elsewhere (a checkpoint's last step, an admin change):
+        keep the rows on the loop and try again shortly, for up to `busy_patience_s`, rather
+        than hand them to the thread. False once out of patience (they go to the thread)."""
+        if self._loop_busy_since is None:
+            self._loop_busy_since = now
+        if now - self._loop_busy_since >= self.busy_patience_s:
+            return False
+        with self._cond:
+            if self._closing or loop is not self._loop:
+                return False
+            self._loop_ops[:0] = ops  # ahead of what was queued since
+            batch.follow(self._loop_batch)
+            if not self._loop_due:
+                self._loop_due = True
+                loop.call_later(_BUSY_RETRY_S, self._commit_on_loop, loop)
+        return True
 
     def _move_loop_ops(self) -> None:
         if self._loop_ops:

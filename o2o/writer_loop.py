@@ -9,9 +9,10 @@ most of the half-load p99. Committed on the loop, a batch costs only its CPU.
 
 Two rules keep the loop from ever waiting on a lock or on the disk:
 
-- The connection's busy timeout is zero. If another transaction holds the write lock (an
-  admin import, a stalled writer thread), BEGIN fails at once and the caller hands the
-  batch to the writer thread, which may wait.
+- The connection's busy timeout is zero. If another transaction holds the write lock (a
+  checkpoint's last step, an admin change), BEGIN fails at once; the loop tries again a
+  millisecond later, and after `BatchWriter.busy_patience_s` (an import, a stalled
+  writer) hands the batch to the writer thread, which may wait.
 - Its automatic checkpoint is off. A checkpoint copies the WAL back into the database file
   and fsyncs it: milliseconds, sometimes tens. The `Checkpointer` thread runs it instead
   after every `checkpoint_every` commits, mostly without blocking the loop's commits.

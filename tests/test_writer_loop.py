@@ -101,6 +101,34 @@ def test_a_held_write_lock_sends_the_batch_to_the_thread_without_blocking_the_lo
     assert writer.flush(30) and _count(sessions, Event) == 1  # written once the lock is free
 
 
+def test_a_write_lock_held_briefly_is_waited_out_on_the_loop(
+        sessions: sessionmaker[Session]) -> None:
+    writer = BatchWriter(sessions, delay_s=0.005, busy_patience_s=5.0)
+    calls = _spy_commits(writer)
+    on_thread: list[object] = []
+    writer._commit = on_thread.append  # type: ignore[method-assign]
+    engine: sa.Engine = sessions.kw["bind"]
+    holder = engine.connect()
+    holder.begin()  # a checkpoint's last step or an admin change, say
+
+    async def main() -> tuple[bool, float]:
+        asyncio.get_running_loop().call_later(0.2, holder.rollback)
+        started = time.monotonic()
+        ok = await writer.submit(**_push(a_customer(), 1)).wait_async(10)
+        return ok, time.monotonic() - started
+
+    try:
+        ok, waited = asyncio.run(main())
+    finally:
+        holder.close()
+        writer.close()
+    assert ok and 0.2 <= waited < 4.0
+    loop_thread = threading.current_thread().name
+    assert len(calls) > 2 and {name for name, _ in calls} == {loop_thread}  # tried again
+    assert on_thread == []  # committed there, never handed to the writer thread
+    assert _count(sessions, Event) == 1
+
+
 def test_a_failing_batch_on_the_loop_is_retried_by_the_thread_one_write_at_a_time(
         writer: BatchWriter, sessions: sessionmaker[Session]) -> None:
     before = WRITES_FAILED.labels("customer")._value.get()
