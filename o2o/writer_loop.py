@@ -73,6 +73,8 @@ class LoopCommitter:
     def close(self) -> None:
         self.checkpointer.close()
         if self._conn is not None:
+            # Closed, not returned: the pool must not hand out its zero busy timeout.
+            self._conn.invalidate()
             self._conn.close()
             self._conn = None
 
@@ -94,6 +96,10 @@ class LoopCommitter:
 def _busy(exc: sa.exc.OperationalError) -> bool:
     code = getattr(exc.orig, "sqlite_errorcode", None)
     return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+#: How long a checkpoint's RESTART waits for readers and writers (holding new writers off).
+RESTART_PATIENCE_MS = 20
 
 
 class Checkpointer:
@@ -125,6 +131,15 @@ class Checkpointer:
         if self._thread is not None:
             self._thread.join(30)
 
+    def _connect(self) -> sqlite3.Connection:
+        """A connection of its own, outside the pool: its short busy timeout bounds how
+        long RESTART may hold writers off while it waits for readers (a long export, say);
+        a RESTART that runs out of time gives up and is tried again at the next wake."""
+        raw = sqlite3.connect(self.engine.url.database or "", isolation_level=None,
+                              check_same_thread=False)
+        raw.execute(f"PRAGMA busy_timeout={RESTART_PATIENCE_MS}")
+        return raw
+
     def _run(self) -> None:
         raw: Any = None
         try:
@@ -135,13 +150,14 @@ class Checkpointer:
                     return
                 try:
                     if raw is None:
-                        raw = self.engine.raw_connection()
+                        raw = self._connect()
                     # Each is one step, run with the GIL released. PASSIVE copies the bulk
                     # while the loop keeps committing; RESTART then copies what those
-                    # commits added, holding new writers off for that moment (they go to
-                    # the writer thread), so that the next commit starts the WAL from its
-                    # beginning. Without it the WAL only ever grows: a commit restarts it
-                    # only if nothing was appended since the last complete checkpoint.
+                    # commits added, holding new writers off for that moment (the loop
+                    # tries again a millisecond later), so that the next commit starts the
+                    # WAL from its beginning. Without it the WAL only ever grows: a commit
+                    # restarts it only if nothing was appended since the last complete
+                    # checkpoint.
                     cursor = raw.cursor()
                     cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                     cursor.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from o2o.analytics.models import Event
 from o2o.customers.models import Customer
-from o2o.db import make_engine, make_sessionmaker
+from o2o.db import make_engine, make_sessionmaker, read_only
 from o2o.metrics import WRITES_FAILED
 from o2o.writer import BatchWriter
 from o2o.writer_loop import embedded_file
@@ -240,3 +240,38 @@ def test_waiting_for_company_stops_when_it_does_not_pay_and_resumes_when_it_does
     assert alone[1] >= 0.4 and max(alone[0], *alone[2:]) < 0.3
     assert after_shared[0] >= 0.4 and after_shared[1] < 0.3
     assert _count(sessions, Event) == 9
+
+
+def test_a_long_reader_does_not_let_the_checkpoint_hold_writers_off(
+        writer: BatchWriter, sessions: sessionmaker[Session]) -> None:
+    assert writer.committer is not None
+    writer.committer.checkpointer.every = 1  # a checkpoint after every commit
+
+    async def main() -> float:
+        started = time.monotonic()
+        for i in range(5):
+            assert await writer.submit(**_push(a_customer(i), i)).wait_async(10)
+        return time.monotonic() - started
+
+    with read_only(sessions)() as reading:  # an export reading for a long time, say
+        reading.scalar(sa.select(sa.func.count()).select_from(Event))
+        elapsed = asyncio.run(main())  # the checkpoint cannot restart the WAL meanwhile
+    assert elapsed < 2.0
+    assert _count(sessions, Event) == 5
+
+
+def test_the_loops_connection_settings_do_not_leak_into_the_pool(
+        sessions: sessionmaker[Session]) -> None:
+    writer = BatchWriter(sessions, delay_s=0.005)
+
+    async def main() -> bool:
+        return await writer.submit(**_push(a_customer(), 1)).wait_async(10)
+
+    assert asyncio.run(main())
+    writer.close()
+    engine: sa.Engine = sessions.kw["bind"]
+    for _ in range(3):  # whatever connection the pool hands out next
+        with engine.connect() as conn:
+            raw: Any = conn.connection.dbapi_connection
+            assert raw.execute("PRAGMA busy_timeout").fetchone() == (30000,)
+            assert raw.execute("PRAGMA wal_autocheckpoint").fetchone() == (1000,)
