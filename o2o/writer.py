@@ -252,8 +252,10 @@ class BatchWriter:
         return self._loop_batch
 
     def _commit_on_loop(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The scheduled commit (not under the lock): rows the loop cannot commit at once
-        (the write lock is held elsewhere, or they fail) go to the writer thread."""
+        """The scheduled commit (not under the lock). Rows that find the write lock held
+        elsewhere are tried again shortly (`_retry_on_loop`); rows that fail, or wait out
+        their patience, go to the writer thread (which retries a failing batch one write
+        at a time)."""
         assert self.committer is not None
         with self._cond:
             if loop is not self._loop:
@@ -304,7 +306,7 @@ class BatchWriter:
             self._loop_ops[:0] = ops  # ahead of what was queued since
             batch.follow(self._loop_batch)
             if not self._loop_due:
-                self._loop_due = True
+                self._loop_due, self._loop_waited = True, False
                 loop.call_later(_BUSY_RETRY_S, self._commit_on_loop, loop)
         return True
 

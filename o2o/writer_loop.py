@@ -4,8 +4,10 @@ On SQLite a group commit is a few hundred microseconds of CPU and no network wai
 synchronous=NORMAL does not fsync on commit). Handing it to a thread cost more than the
 commit: a cross-thread wake-up per batch, a cross-thread wake-up of the loop per reply, and
 a GIL hand-off per row, because sqlite3 releases the GIL around every step and a busy loop
-keeps it for up to the switch interval (5 ms) before giving it back. Those hand-offs were
-most of the half-load p99. Committed on the loop, a batch costs only its CPU.
+keeps it for up to the switch interval (5 ms) before giving it back. Under load those
+hand-offs, and the automatic checkpoints run inside commits, stretched the slowest batches
+to tens of milliseconds (p99 23 ms). Committed on the loop a batch takes only its CPU time
+(p99 1.3 ms, measured at 700 pushes/s).
 
 Two rules keep the loop from ever waiting on a lock or on the disk:
 
@@ -141,7 +143,7 @@ class Checkpointer:
         return raw
 
     def _run(self) -> None:
-        raw: Any = None
+        raw: sqlite3.Connection | None = None
         try:
             while True:
                 self._wake.wait()
