@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from api.auth import current_staff
 from o2o.catalog.runtime import Catalog
 from o2o.config import Settings
+from o2o.db import read_only
 from o2o.services import Services
 from o2o.staff.principal import Principal
 
@@ -41,8 +42,20 @@ def get_db(services: Annotated[Services, Depends(get_services)]) -> Iterator[Ses
         session.close()
 
 
+def get_read_db(services: Annotated[Services, Depends(get_services)]) -> Iterator[Session]:
+    """A read-only session per request (reports): on SQLite it never takes the write lock,
+    so a long report cannot hold up the WeChat writes, nor wait for them."""
+    session = read_only(services.sessions)()
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
 ServicesDep = Annotated[Services, Depends(get_services)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 DbSession = Annotated[Session, Depends(get_db)]
+ReadDbSession = Annotated[Session, Depends(get_read_db)]
 CurrentStaff = Annotated[Principal, Depends(current_staff)]

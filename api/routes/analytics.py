@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, Query, Response
 
-from api.deps import CatalogDep, CurrentStaff, DbSession
+from api.deps import CatalogDep, CurrentStaff, ReadDbSession
 from o2o.analytics import export
 from o2o.analytics.demand import DemandReport, demand_grid, open_here_next
 from o2o.analytics.events import DEMAND_RES
@@ -90,7 +90,7 @@ def _csv(text: str, name: str, rng: Range) -> Response:
 
 
 @router.get("/scope", summary="The regions and outlets the caller may report on")
-def scope(session: DbSession, staff: CurrentStaff, regions: AnalyticsScope) -> dict[str, Any]:
+def scope(session: ReadDbSession, staff: CurrentStaff, regions: AnalyticsScope) -> dict[str, Any]:
     check_scope(regions)
     rq = sa.select(Region.id, Region.code, Region.name, Region.timezone).order_by(Region.id)
     oq = sa.select(Outlet.id, Outlet.code, Outlet.name, Outlet.region_id, Outlet.lat, Outlet.lng) \
@@ -102,7 +102,7 @@ def scope(session: DbSession, staff: CurrentStaff, regions: AnalyticsScope) -> d
             "outlets": [o._asdict() for o in session.execute(oq)]}
 
 
-def _funnel(session: DbSession, regions: AnalyticsScope, rng: RangeDep,
+def _funnel(session: ReadDbSession, regions: AnalyticsScope, rng: RangeDep,
             group_by: GroupBy = "none", region_id: RegionQ = None,
             outlet_id: OutletQ = None) -> FunnelReport:
     return funnel(session, scope=regions, date_from=rng.date_from, date_to=rng.date_to,
@@ -119,7 +119,7 @@ def funnel_file(report: Annotated[FunnelReport, Depends(_funnel)], rng: RangeDep
     return _csv(export.funnel_csv(report), f"funnel_{report.group_by}", rng)
 
 
-def _promotions(session: DbSession, regions: AnalyticsScope, rng: RangeDep,
+def _promotions(session: ReadDbSession, regions: AnalyticsScope, rng: RangeDep,
                 region_id: RegionQ = None, outlet_id: OutletQ = None) -> PromotionReport:
     return promotion_report(session, scope=regions, date_from=rng.date_from,
                             date_to=rng.date_to, region_id=region_id, outlet_id=outlet_id)
@@ -136,7 +136,7 @@ def promotions_file(report: Annotated[PromotionReport, Depends(_promotions)],
     return _csv(export.promotions_csv(report), "promotions", rng)
 
 
-def _demand(session: DbSession, catalog: CatalogDep, regions: AnalyticsScope, rng: RangeDep,
+def _demand(session: ReadDbSession, catalog: CatalogDep, regions: AnalyticsScope, rng: RangeDep,
             region_id: RegionQ = None, res: ResQ = DEMAND_RES,
             limit: Annotated[int, Query(ge=1, le=5000)] = 2000) -> DemandReport:
     return demand_grid(session, catalog=catalog, scope=regions, date_from=rng.date_from,

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 
 import pytest
+import sqlalchemy as sa
 
+import api.routes.analytics as routes
+from o2o.catalog.models import Region
 from o2o.staff.models import Role
 from tests.factories_events import FROM, TO, known_history
 from tests.factories_staff import bearer, make_token
@@ -125,3 +129,34 @@ def test_unknown_region_is_404_even_for_admin(client, world) -> None:
     resp = get(client, tokens["admin"], "funnel", region_id=999)
     assert resp.status_code == 404
     assert resp.json()["error"]["code"] == "not_found"
+
+
+def test_a_report_in_progress_does_not_hold_up_writers(client, world, services,
+                                                      monkeypatch) -> None:
+    h, tokens = world
+    reading, release = threading.Event(), threading.Event()
+    real = routes.funnel
+
+    def slow_funnel(session, **kwargs):
+        session.execute(sa.text("SELECT 1"))  # the report's transaction is open
+        reading.set()
+        assert release.wait(10)
+        return real(session, **kwargs)
+
+    monkeypatch.setattr(routes, "funnel", slow_funnel)
+    replies = []
+    report = threading.Thread(target=lambda: replies.append(get(client, tokens["admin"],
+                                                                "funnel")))
+    report.start()
+    try:
+        assert reading.wait(10)
+        with services.engine.connect() as writer:
+            if services.engine.dialect.name == "sqlite":  # waiting for the lock would fail
+                writer.connection.dbapi_connection.execute("PRAGMA busy_timeout=0")
+            with writer.begin():
+                writer.execute(sa.update(Region).where(Region.id == h.r1.id)
+                               .values(name="华东一区"))
+    finally:
+        release.set()
+        report.join(10)
+    assert replies and replies[0].status_code == 200
