@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
-from api.deps import CatalogDep, DbSession, SettingsDep
+from api.deps import CatalogDep, DbSession, ReadDbSession, SettingsDep
 from api.errors import status_for
 from o2o.config import Settings
 from o2o.coupons.errors import CouponLimitReached
@@ -119,7 +119,7 @@ def nearby(request: Request, token: str, settings: SettingsDep, catalog: Catalog
 
 @router.get("/outlet/{token}", response_class=HTMLResponse)
 def outlet(request: Request, token: str, settings: SettingsDep, catalog: CatalogDep,
-           session: DbSession) -> HTMLResponse:
+           session: ReadDbSession) -> HTMLResponse:
     now = _now()
     link = read_link(settings, token, "outlet", now=now.timestamp())
     item = outlet_page(session, settings=settings, catalog=catalog, link=link, now=now)
@@ -132,7 +132,7 @@ def outlet(request: Request, token: str, settings: SettingsDep, catalog: Catalog
 
 @router.get("/coupon/{token}", response_class=HTMLResponse)
 def coupon(request: Request, token: str, settings: SettingsDep, catalog: CatalogDep,
-           session: DbSession) -> HTMLResponse:
+           session: ReadDbSession) -> HTMLResponse:
     now = _now()
     link = read_link(settings, token, "coupon", now=now.timestamp())
     page = coupon_page(session, catalog=catalog, link=link, now=now)

@@ -181,3 +181,24 @@ def test_demo_entry_opens_the_nearby_page(client, shop) -> None:  # type: ignore
     assert r.status_code == 302 and r.headers["location"].startswith("/h5/nearby/")
     page = client.get(r.headers["location"])
     assert page.status_code == 200 and "人民广场店" in page.text and "领取优惠券" in page.text
+
+
+def test_outlet_and_coupon_pages_open_while_another_transaction_writes(  # type: ignore[no-untyped-def]
+        client, services, shop) -> None:
+    who = a_customer()
+    urls = [outlet_page_url(services.settings, query_id=QID, customer_hash=who,
+                            outlet_id=shop["near"].id, lat=HERE[0], lng=HERE[1]),
+            coupon_page_url(services.settings, query_id=QID, customer_hash=who,
+                            outlet_id=shop["near"].id, promotion_id=shop["promo"].id)]
+    holder = services.engine.connect()
+    holder.begin()  # on SQLite: BEGIN IMMEDIATE, the write lock, as an import would hold it
+    try:
+        if services.engine.dialect.name == "sqlite":
+            holder.execute(sa.text("UPDATE regions SET name = name"))
+        # Queued for the lock, a page would fail after the 30 s busy timeout.
+        replies = [client.get(url) for url in urls]
+    finally:
+        holder.rollback()
+        holder.close()
+    assert [r.status_code for r in replies] == [200, 200]
+    assert "人民广场店" in replies[0].text and "第二杯半价" in replies[1].text
