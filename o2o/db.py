@@ -6,6 +6,7 @@ stores the same point as EWKT text and is served by the in-memory nearest index.
 
 from __future__ import annotations
 
+import sqlite3
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -130,6 +131,13 @@ def _sqlite_begin_immediate(conn: sa.Connection) -> None:
         conn.exec_driver_sql("BEGIN")
     else:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def sqlite_locked(exc: BaseException) -> bool:
+    """Whether `exc` is SQLite saying the database is locked (busy) by another connection."""
+    orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+    code = getattr(orig, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -11,8 +11,10 @@ write lock at once, one writer thread.
 
 The reply waits for its batch (durable as before, and a customer's next push sees what the
 last one stored), but never longer than the caller's budget: a stalled database costs the
-customer nothing, the rows stay queued and are written when it recovers. What cannot be
-written is logged and counted (`o2o_writes_failed_total`), as a failing write always was.
+customer nothing, the rows stay queued and are written when it recovers (one that refuses
+the writes as unavailable, SQLite locked past its busy timeout or PostgreSQL unreachable,
+is tried again with a growing pause). Rows the database rejects are logged and counted
+(`o2o_writes_failed_total`), as a failing write always was.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from o2o.db import sqlite_locked
 from o2o.metrics import WRITE_BATCH_SIZE, WRITES_FAILED
 from o2o.writer_loop import LoopCommitter, embedded_file
 
@@ -37,6 +40,20 @@ Work = Callable[[Session], object]
 
 #: How soon the loop tries again to commit when the write lock was taken.
 _BUSY_RETRY_S = 0.001
+#: How long the writer thread waits before trying an unavailable database again (doubling).
+_UNAVAILABLE_FIRST_PAUSE_S, _UNAVAILABLE_MAX_PAUSE_S = 0.05, 5.0
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether a failed write says the database is unavailable, not that the rows are bad:
+    SQLite still locked when its busy timeout ran out, or PostgreSQL unreachable or its
+    connection lost (SQLAlchemy's OperationalError; constraint and type errors are other
+    classes)."""
+    if not isinstance(exc, sa.exc.OperationalError):
+        return False
+    if hasattr(exc.orig, "sqlite_errorcode"):  # a missing table is an OperationalError too
+        return sqlite_locked(exc)
+    return True
 
 
 class Batch:
@@ -349,12 +366,23 @@ class BatchWriter:
             batch._finish(self._write(ops))
 
     def _write(self, ops: list[tuple[str, Any]]) -> bool:
-        try:
-            self._commit(ops)
-            return True
-        except Exception:
-            log.warning("a batch of %d writes failed; writing them one by one", len(ops),
-                        exc_info=True)
+        pause = _UNAVAILABLE_FIRST_PAUSE_S
+        while True:
+            try:
+                self._commit(ops)
+                return True
+            except Exception as exc:
+                # Unavailable (locked past the busy timeout, the server gone): nothing is
+                # wrong with the rows, so they wait, and what is queued meanwhile waits
+                # behind them (bounded by max_queue). When closing, they are given up.
+                if not unavailable(exc) or self._closing:
+                    log.warning("a batch of %d writes failed; writing them one by one",
+                                len(ops), exc_info=True)
+                    break
+                log.warning("database unavailable (%s); %d writes wait %.1f s and are tried "
+                            "again", type(exc).__name__, len(ops), pause)
+            time.sleep(pause)
+            pause = min(pause * 2, _UNAVAILABLE_MAX_PAUSE_S)
         ok = True
         for op in ops:  # one bad write must not take the others with it
             try:

@@ -31,6 +31,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from o2o.db import sqlite_locked
+
 log = logging.getLogger("o2o.writer")
 
 
@@ -60,7 +62,7 @@ class LoopCommitter:
         try:
             tx = conn.begin()  # BEGIN IMMEDIATE (o2o.db), failing at once when locked
         except sa.exc.OperationalError as exc:
-            if _busy(exc):
+            if sqlite_locked(exc):
                 return False
             raise
         try:
@@ -93,11 +95,6 @@ class LoopCommitter:
             raw.execute("PRAGMA cache_size=-32768")
             self._conn = conn
         return self._conn
-
-
-def _busy(exc: sa.exc.OperationalError) -> bool:
-    code = getattr(exc.orig, "sqlite_errorcode", None)
-    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 #: How long a checkpoint's RESTART waits for readers and writers (holding new writers off).

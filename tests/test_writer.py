@@ -17,8 +17,9 @@ from o2o.analytics.events import event_row
 from o2o.analytics.models import Event
 from o2o.customers.models import Customer
 from o2o.customers.service import query_values
+from o2o.db import make_engine
 from o2o.metrics import WRITES_FAILED
-from o2o.writer import Batch, BatchWriter
+from o2o.writer import Batch, BatchWriter, unavailable
 from tests.factories_loop import NOW, a_customer, stall
 
 
@@ -176,3 +177,35 @@ def test_a_full_queue_drops_new_writes_with_a_finished_failed_batch(
         release.set()
         writer.close()
     assert _count(sessions, Event) == 1
+
+
+def test_only_an_unavailable_database_makes_rows_wait(sessions: sessionmaker[Session]) -> None:
+    engine: sa.Engine = sessions.kw["bind"]
+    # Bad rows (a missing table, a duplicate key) are tried one by one and dropped.
+    with pytest.raises(sa.exc.SQLAlchemyError) as missing, engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO no_such_table VALUES (1)"))
+    assert not unavailable(missing.value)
+    with pytest.raises(sa.exc.SQLAlchemyError) as duplicate, engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO regions (id, code, name, timezone, created_at, "
+                             "updated_at) VALUES (1, 'a', 'A', 'UTC', CURRENT_TIMESTAMP, "
+                             "CURRENT_TIMESTAMP), (1, 'b', 'B', 'UTC', CURRENT_TIMESTAMP, "
+                             "CURRENT_TIMESTAMP)"))
+    assert not unavailable(duplicate.value)
+    if engine.dialect.name == "postgresql":
+        gone = make_engine("postgresql+psycopg://o2o@127.0.0.1:1/o2o",
+                           connect_args={"connect_timeout": 2})
+        with pytest.raises(sa.exc.OperationalError) as refused:
+            gone.connect()
+        gone.dispose()
+    else:
+        holder = engine.connect()
+        holder.begin()
+        try:
+            with engine.connect() as conn:
+                conn.connection.dbapi_connection.execute("PRAGMA busy_timeout=0")
+                with pytest.raises(sa.exc.OperationalError) as refused:
+                    conn.begin()
+        finally:
+            holder.rollback()
+            holder.close()
+    assert unavailable(refused.value)

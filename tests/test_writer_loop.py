@@ -275,3 +275,29 @@ def test_the_loops_connection_settings_do_not_leak_into_the_pool(
             raw: Any = conn.connection.dbapi_connection
             assert raw.execute("PRAGMA busy_timeout").fetchone() == (30000,)
             assert raw.execute("PRAGMA wal_autocheckpoint").fetchone() == (1000,)
+
+
+def test_rows_wait_out_a_lock_held_past_the_busy_timeout_instead_of_being_dropped(
+        sqlite_template: Path, tmp_path: Path) -> None:
+    path = tmp_path / "o2o.db"
+    shutil.copy(sqlite_template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    # A busy timeout of 0.1 s stands for the real 30 s, which a long import outlasts.
+    sa.event.listen(engine, "connect",
+                    lambda raw, _record: raw.execute("PRAGMA busy_timeout=100"))
+    sessions = make_sessionmaker(engine)
+    writer = BatchWriter(sessions, delay_s=0.005, on_loop=False)
+    before = WRITES_FAILED.labels("events")._value.get()
+    holder = engine.connect()
+    holder.begin()  # the import's transaction
+    try:
+        batch = writer.submit(**_push(a_customer(), 1))
+        assert not batch.wait(1.0)  # ten busy timeouts later, still waiting
+        holder.rollback()  # the import ends
+        assert batch.wait(30)  # then written, not dropped
+    finally:
+        holder.close()
+        writer.close()
+    assert WRITES_FAILED.labels("events")._value.get() == before
+    assert _count(sessions, Event) == 1
+    engine.dispose()
