@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from api.auth import current_staff
 from o2o.catalog.runtime import Catalog
@@ -32,25 +32,24 @@ async def get_catalog(services: Annotated[Services, Depends(get_services)]) -> C
     return services.catalog
 
 
-def get_db(services: Annotated[Services, Depends(get_services)]) -> Iterator[Session]:
-    """A session per request; services commit their own unit of work, the rest rolls back."""
-    session = services.sessions()
+def _request_session(factory: sessionmaker[Session]) -> Iterator[Session]:
+    session = factory()
     try:
         yield session
     finally:
         session.rollback()
         session.close()
+
+
+def get_db(services: Annotated[Services, Depends(get_services)]) -> Iterator[Session]:
+    """A session per request; services commit their own unit of work, the rest rolls back."""
+    yield from _request_session(services.sessions)
 
 
 def get_read_db(services: Annotated[Services, Depends(get_services)]) -> Iterator[Session]:
     """A read-only session per request (reports): on SQLite it never takes the write lock,
     so a long report cannot hold up the WeChat writes, nor wait for them."""
-    session = read_only(services.sessions)()
-    try:
-        yield session
-    finally:
-        session.rollback()
-        session.close()
+    yield from _request_session(read_only(services.sessions))
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]

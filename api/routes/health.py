@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import ServicesDep
-from o2o.db import READ_ONLY
+from o2o.db import read_only
 from o2o.metrics import INDEX_AGE
 
 router = APIRouter(tags=["operations"])
@@ -21,8 +21,8 @@ def healthz(services: ServicesDep) -> JSONResponse:
     try:
         # Read-only: on SQLite the probe must not queue for the write lock behind an
         # import (and be reported dead), nor hold the WeChat writes up itself.
-        with services.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
-            conn.execute(sa.text("SELECT 1"))
+        with read_only(services.sessions)() as session:
+            session.execute(sa.text("SELECT 1"))
         checks["database"] = {"ok": True, "dialect": services.engine.dialect.name}
     except sa.exc.SQLAlchemyError as exc:
         ok = False
