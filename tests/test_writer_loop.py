@@ -26,11 +26,15 @@ from tests.factories_loop import a_customer
 from tests.test_writer import _count, _push
 
 
+def _sqlite_engine(template: Path, path: Path) -> sa.Engine:
+    """An engine on a fresh copy of the migrated template database."""
+    shutil.copy(template, path)
+    return make_engine(f"sqlite:///{path}")
+
+
 @pytest.fixture
 def sessions(sqlite_template: Path, tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    path = tmp_path / "o2o.db"
-    shutil.copy(sqlite_template, path)
-    engine = make_engine(f"sqlite:///{path}")
+    engine = _sqlite_engine(sqlite_template, tmp_path / "o2o.db")
     yield make_sessionmaker(engine)
     engine.dispose()
 
@@ -197,8 +201,7 @@ def test_the_wal_is_checkpointed_by_its_own_thread(
 
 def _wal_high_water(template: Path, path: Path, *, checkpoint_every: int) -> tuple[int, int]:
     """(WAL file size, checkpoints run) after 400 back-to-back commits on the loop."""
-    shutil.copy(template, path)
-    engine = make_engine(f"sqlite:///{path}")
+    engine = _sqlite_engine(template, path)
     sessions = make_sessionmaker(engine)
     writer = BatchWriter(sessions, delay_s=0.005)
     assert writer.committer is not None
@@ -292,9 +295,7 @@ def test_the_loops_connection_settings_do_not_leak_into_the_pool(
 
 def test_rows_wait_out_a_lock_held_past_the_busy_timeout_instead_of_being_dropped(
         sqlite_template: Path, tmp_path: Path) -> None:
-    path = tmp_path / "o2o.db"
-    shutil.copy(sqlite_template, path)
-    engine = make_engine(f"sqlite:///{path}")
+    engine = _sqlite_engine(sqlite_template, tmp_path / "o2o.db")
     # A busy timeout of 0.1 s stands for the real 30 s, which a long import outlasts.
     sa.event.listen(engine, "connect",
                     lambda raw, _record: raw.execute("PRAGMA busy_timeout=100"))
