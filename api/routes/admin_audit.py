@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Query
 from pydantic import AwareDatetime, BaseModel
 
-from api.deps import CurrentStaff, DbSession
+from api.deps import CurrentStaff, ReadDbSession
 from api.routes.admin_common import Limit, Offset, admin_router
 from o2o.audit.models import AuditEntry
 from o2o.audit.service import get_entry, list_entries
@@ -42,7 +42,7 @@ class AuditEntryRead(BaseModel):
 @router.get("/audit", summary="Who changed what, when (admin: all; manager: their regions "
                               "and their own changes)")
 def list_audit(
-    session: DbSession, principal: CurrentStaff,
+    session: ReadDbSession, principal: CurrentStaff,
     entity_type: Annotated[str | None, Query(max_length=32, description="outlet, promotion")]
     = None,
     entity_id: int | None = None,
@@ -62,6 +62,6 @@ def list_audit(
 
 
 @router.get("/audit/{entry_id}", summary="One audit entry")
-def read_audit_entry(entry_id: int, session: DbSession,
+def read_audit_entry(entry_id: int, session: ReadDbSession,
                      principal: CurrentStaff) -> AuditEntryRead:
     return AuditEntryRead.of(get_entry(session, principal=principal, entry_id=entry_id))

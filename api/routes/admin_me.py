@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from api.deps import CurrentStaff, DbSession
+from api.deps import CurrentStaff, ReadDbSession
 from api.routes.admin_common import admin_router
 from o2o.staff.service import scope_codes
 
@@ -20,7 +20,7 @@ class MeRead(BaseModel):
 
 
 @router.get("/me", summary="The caller: name, role and scope")
-def me(session: DbSession, principal: CurrentStaff) -> MeRead:
+def me(session: ReadDbSession, principal: CurrentStaff) -> MeRead:
     regions, outlets = scope_codes(session, principal)
     return MeRead(staff_id=principal.staff_id, name=principal.name, role=str(principal.role),
                   regions=regions, outlets=outlets)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Query, Response, status
 
-from api.deps import CatalogDep, CurrentStaff, DbSession
+from api.deps import CatalogDep, CurrentStaff, DbSession, ReadDbSession
 from api.routes.admin_common import IfMatch, Limit, Offset, admin_router, set_etag
 from o2o.catalog import admin_outlets as svc
 from o2o.catalog.models import OutletStatus
@@ -17,7 +17,7 @@ router = admin_router(tags=["admin: outlets"])
 
 @router.get("/outlets", summary="Outlets in your scope, filtered and paged")
 def list_outlets(
-    session: DbSession, principal: CurrentStaff,
+    session: ReadDbSession, principal: CurrentStaff,
     region: Annotated[str | None, Query(description="Region code")] = None,
     city: str | None = None, status: OutletStatus | None = None,
     q: Annotated[str | None, Query(max_length=100, description="Text in code, name or "
@@ -40,7 +40,7 @@ def create_outlet(outlet_in: OutletCreate, session: DbSession, principal: Curren
 
 
 @router.get("/outlets/{outlet_id}", summary="One outlet (ETag for later changes)")
-def read_outlet(outlet_id: int, session: DbSession, principal: CurrentStaff,
+def read_outlet(outlet_id: int, session: ReadDbSession, principal: CurrentStaff,
                 response: Response) -> OutletRead:
     row = svc.get_outlet(session, principal=principal, outlet_id=outlet_id)
     set_etag(response, row.version)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Query, Response, status
 from pydantic import BaseModel, ConfigDict
 
-from api.deps import CatalogDep, CurrentStaff, DbSession, SettingsDep
+from api.deps import CatalogDep, CurrentStaff, DbSession, ReadDbSession, SettingsDep
 from api.routes.admin_common import IfMatch, Limit, Offset, admin_router, set_etag
 from o2o.catalog import admin_promotions as svc
 from o2o.catalog.admin_preview import preview_promotion
@@ -25,7 +25,7 @@ router = admin_router(tags=["admin: promotions"])
 
 @router.get("/promotions", summary="Promotions you may see, highest priority first")
 def list_promotions(
-    session: DbSession, principal: CurrentStaff, status: PromotionStatus | None = None,
+    session: ReadDbSession, principal: CurrentStaff, status: PromotionStatus | None = None,
     outlet: Annotated[str | None, Query(description="Only those listing this outlet code")] = None,
     q: Annotated[str | None, Query(max_length=100, description="Text in code or title")] = None,
     limit: Limit = 50, offset: Offset = 0,
@@ -49,7 +49,7 @@ def create_promotion(promotion_in: PromotionCreate, session: DbSession,
 
 
 @router.get("/promotions/{promotion_id}", summary="One promotion (ETag for later changes)")
-def read_promotion(promotion_id: int, session: DbSession, principal: CurrentStaff,
+def read_promotion(promotion_id: int, session: ReadDbSession, principal: CurrentStaff,
                    response: Response) -> PromotionRead:
     row = svc.get_promotion(session, principal=principal, promotion_id=promotion_id)
     set_etag(response, row.version)
@@ -107,7 +107,7 @@ class PreviewRead(BaseModel):
 @router.get("/promotions/{promotion_id}/preview",
             summary="The exact WeChat card a customer near the outlet would get")
 def preview(
-    promotion_id: int, session: DbSession, principal: CurrentStaff, catalog: CatalogDep,
+    promotion_id: int, session: ReadDbSession, principal: CurrentStaff, catalog: CatalogDep,
     settings: SettingsDep,
     outlet: Annotated[str, Query(max_length=64, description="Outlet code")],
     distance_m: Annotated[float, Query(ge=0, le=20_037_600,

@@ -80,22 +80,37 @@ def authenticate(session: Session, raw: str | None, *, now: datetime | None = No
 
     Notes `last_used_at` (at most once a minute) and commits that alone.
     """
+    now = now or utcnow()
+    principal, due = identify(session, raw, now=now)
+    if due is not None:
+        touch(session, token_id=due, now=now)
+        session.commit()
+    return principal
+
+
+def identify(session: Session, raw: str | None, *, now: datetime) -> tuple[Principal, int | None]:
+    """Who a raw Bearer token belongs to, reading only (Unauthenticated for everyone else),
+    and the token's id when its `last_used_at` is due to be noted (else None)."""
     if not raw or not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
         raise Unauthenticated(INVALID)
     digest = hash_token(raw)
     row = session.scalar(sa.select(StaffToken).where(StaffToken.token_hash == digest))
-    now = now or utcnow()
     if row is None or not hmac.compare_digest(row.token_hash, digest):
         raise Unauthenticated(INVALID)
     if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
         raise Unauthenticated(INVALID)
     if not row.staff.active:
         raise Unauthenticated(INVALID)
-    principal = principal_for(row.staff)
-    if row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY:
-        row.last_used_at = now
-        session.commit()
-    return principal
+    due = row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY
+    return principal_for(row.staff), row.id if due else None
+
+
+def touch(session: Session, *, token_id: int, now: datetime) -> None:
+    """Note that a token was used at `now` (never moving `last_used_at` back)."""
+    session.execute(sa.update(StaffToken).where(
+        StaffToken.id == token_id,
+        sa.or_(StaffToken.last_used_at.is_(None), StaffToken.last_used_at < now))
+        .values(last_used_at=now))
 
 
 def revoke_token(session: Session, *, token_id: int | None = None, prefix: str | None = None,
