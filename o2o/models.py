@@ -1,6 +1,6 @@
 """Every table in one import, for Alembic and create_all."""
 
-from o2o.analytics.models import Event, EventRollup, EventType
+from o2o.analytics.models import Event, EventType
 from o2o.audit.models import AuditEntry
 from o2o.catalog.models import (
     CatalogChange,
@@ -19,7 +19,7 @@ from o2o.staff.models import Role, Staff, StaffToken, staff_outlets, staff_regio
 
 __all__ = [
     "AuditEntry", "Base", "CatalogChange", "Coupon", "CouponStatus", "Customer", "Event",
-    "EventRollup", "EventType", "Outlet", "OutletStatus", "Promotion", "PromotionScope",
+    "EventType", "Outlet", "OutletStatus", "Promotion", "PromotionScope",
     "PromotionStatus", "Region", "Role", "Staff", "StaffToken", "promotion_outlets",
     "staff_outlets", "staff_regions",
 ]

@@ -1,8 +1,8 @@
-"""The append-only event log and the aggregates that outlive raw events."""
+"""The append-only event log (what outlives raw events is in `o2o.analytics.rollup_models`)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -56,25 +56,3 @@ class Event(Base):
     #: Makes a step count once: WeChat retries, double clicks, one visit per day.
     dedup_key: Mapped[str | None] = mapped_column(sa.String(160), nullable=True, unique=True)
     props: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
-
-
-class EventRollup(Base):
-    """Daily counts per outlet, hour and type, kept when raw events age out."""
-
-    __tablename__ = "event_rollups"
-    __table_args__ = (
-        sa.UniqueConstraint("day", "hour", "type", "outlet_id", "region_id", "promotion_id",
-                            name="uq_event_rollups_key"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    #: Local day and hour in the outlet's timezone.
-    day: Mapped[date] = mapped_column(sa.Date, index=True)
-    hour: Mapped[int] = mapped_column(sa.SmallInteger)
-    type: Mapped[str] = mapped_column(sa.String(16))
-    outlet_id: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
-    region_id: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
-    promotion_id: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
-    count: Mapped[int] = mapped_column(sa.Integer, default=0)
-    uniques: Mapped[int] = mapped_column(sa.Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
