@@ -1,13 +1,15 @@
-"""The staff redemption API's input and output shapes."""
+"""The staff coupon API's input and output shapes."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from o2o.coupons.codes import display_code
 from o2o.coupons.models import Coupon
+from o2o.errors import O2OError
 
 
 class CouponRedeem(BaseModel):
@@ -21,7 +23,7 @@ class CouponRedeem(BaseModel):
 
 
 class CouponRead(BaseModel):
-    """A redeemed coupon, with what to hand over."""
+    """A coupon, with what to hand over."""
 
     code: str
     status: str
@@ -40,3 +42,26 @@ class CouponRead(BaseModel):
                    claimed_at=coupon.claimed_at, expires_at=coupon.expires_at,
                    redeemed_at=coupon.redeemed_at, redeemed_outlet_id=coupon.redeemed_outlet_id,
                    redeemed_by=coupon.redeemed_by)
+
+
+class Refusal(BaseModel):
+    """Why a coupon would not be redeemed: the error redeeming it would answer with."""
+
+    code: str
+    message: str
+    details: dict[str, Any] | list[Any] | None = None
+
+
+class CouponCheck(CouponRead):
+    """A coupon as the till sees it before honouring it at one outlet."""
+
+    outlet_id: int
+    redeemable: bool
+    refusal: Refusal | None
+
+    @classmethod
+    def at(cls, coupon: Coupon, *, outlet_id: int, refusal: O2OError | None) -> CouponCheck:
+        why = None if refusal is None else Refusal(
+            code=refusal.code, message=refusal.message, details=refusal.details)
+        return cls(**CouponRead.of(coupon).model_dump(), outlet_id=outlet_id,
+                   redeemable=refusal is None, refusal=why)

@@ -30,6 +30,7 @@ from o2o.coupons.errors import (
     CouponWrongOutlet,
 )
 from o2o.coupons.models import Coupon, CouponStatus
+from o2o.errors import O2OError
 from o2o.staff.policy import not_found
 from o2o.staff.principal import Principal
 
@@ -142,15 +143,9 @@ def redeem(session: Session, *, code: str, outlet_id: int | None, principal: Pri
         .execution_options(populate_existing=True)).first()
     if coupon is None:
         raise CouponUnknown("No coupon has this code; check it and try again.")
-    if coupon.status == CouponStatus.REDEEMED:
-        raise _already(coupon)
-    if not promotion_applies(coupon.promotion, outlet):
-        raise CouponWrongOutlet(
-            f"This coupon ({coupon.promotion.title}) is not valid at {outlet.name}.",
-            details={"promotion_id": coupon.promotion_id})
-    if coupon.expires_at <= now:
-        raise CouponExpired(f"This coupon expired on {coupon.expires_at:%Y-%m-%d %H:%M} UTC.",
-                            details={"expired_at": coupon.expires_at.isoformat()})
+    refusal = _refusal(coupon, outlet, now)
+    if refusal is not None:
+        raise refusal
     won = session.execute(
         sa.update(Coupon)
         .where(Coupon.id == coupon.id, Coupon.status == CouponStatus.CLAIMED)
@@ -168,6 +163,33 @@ def redeem(session: Session, *, code: str, outlet_id: int | None, principal: Pri
                  region_id=outlet.region_id, at=now, channel="store",
                  dedup_key=f"redemption:{coupon.id}", props={"staff_id": principal.staff_id})
     return coupon
+
+
+def check(session: Session, *, code: str, outlet_id: int | None, principal: Principal,
+          now: datetime) -> tuple[Coupon, Outlet, O2OError | None]:
+    """What the till sees before honouring a code: the coupon, the outlet asked about (the
+    caller's only one when not named), and the refusal redeeming it there would get now
+    (None: it would be redeemed). Reads only; the same scope and refusals as `redeem`."""
+    outlet = _redeeming_outlet(session, outlet_id, principal)
+    canonical = normalize_code(code)
+    coupon = None if canonical is None else session.scalars(
+        sa.select(Coupon).where(Coupon.code == canonical)).first()
+    if coupon is None:
+        raise CouponUnknown("No coupon has this code; check it and try again.")
+    return coupon, outlet, _refusal(coupon, outlet, now)
+
+
+def _refusal(coupon: Coupon, outlet: Outlet, now: datetime) -> O2OError | None:
+    if coupon.status == CouponStatus.REDEEMED:
+        return _already(coupon)
+    if not promotion_applies(coupon.promotion, outlet):
+        return CouponWrongOutlet(
+            f"This coupon ({coupon.promotion.title}) is not valid at {outlet.name}.",
+            details={"promotion_id": coupon.promotion_id})
+    if coupon.expires_at <= now:
+        return CouponExpired(f"This coupon expired on {coupon.expires_at:%Y-%m-%d %H:%M} UTC.",
+                             details={"expired_at": coupon.expires_at.isoformat()})
+    return None
 
 
 def _redeeming_outlet(session: Session, outlet_id: int | None, principal: Principal) -> Outlet:

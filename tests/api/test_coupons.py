@@ -109,3 +109,57 @@ def test_staff_only(client, shop, session: Session, headers: dict) -> None:  # t
     r = client.post(URL, json={"code": shop["fresh"].code}, headers=headers)
     assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
     assert _state(session) == (["claimed", "claimed"], 0)
+
+
+def _look(client, code: str, token: str | None, **query):  # type: ignore[no-untyped-def]
+    return client.get(f"/api/v1/coupons/{code}", params=query,
+                      headers=bearer(token) if token else {})
+
+
+def test_a_lookup_says_whether_the_till_may_honour_the_coupon_and_changes_nothing(  # type: ignore[no-untyped-def]
+        client, shop, session: Session) -> None:
+    code, stale_code = shop["fresh"].code, shop["stale"].code
+    expired_on = shop["stale"].expires_at.date().isoformat()
+    before = _state(session)  # and the test's session lets go of SQLite's lock
+    r = _look(client, f"{code[:5]}-{code[5:]}".lower(), shop["clerk"])  # as typed at the till
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["status"], body["redeemable"], body["refusal"], body["outlet_id"],
+            body["promotion_title"]) == ("claimed", True, None, shop["here"].id, "第二杯半价")
+    assert _state(session) == before  # looked at, not redeemed, no event
+    stale = _look(client, stale_code, shop["clerk"]).json()
+    assert stale["redeemable"] is False and stale["refusal"]["code"] == "coupon_expired"
+    assert stale["refusal"]["details"]["expired_at"].startswith(expired_on)
+    assert client.post(URL, json={"code": code}, headers=bearer(shop["clerk"])).status_code == 200
+    used = _look(client, code, shop["clerk"]).json()
+    assert used["status"] == "redeemed" and used["redeemable"] is False
+    assert used["refusal"]["code"] == "coupon_already_redeemed"
+    assert used["refusal"]["details"]["outlet_id"] == body["outlet_id"]
+
+
+def test_a_lookup_at_an_outlet_the_offer_does_not_cover_says_so(  # type: ignore[no-untyped-def]
+        client, shop, session: Session) -> None:
+    admin = make_token(session, "admin")
+    session.commit()
+    r = _look(client, shop["fresh"].code, admin, outlet_id=shop["there"].id)
+    assert r.status_code == 200 and r.json()["refusal"]["code"] == "coupon_wrong_outlet"
+    assert _look(client, shop["fresh"].code, admin).json()["error"]["code"] == "outlet_required"
+
+
+@pytest.mark.parametrize(("who", "code", "query", "status", "error"), [
+    ("stranger", "fresh", {"outlet_id": "here"}, 404, "not_found"),  # not their outlet
+    ("manager", "fresh", {"outlet_id": "here"}, 404, "not_found"),  # not their region
+    ("clerk", "ZZZZZ-ZZZZZ", {}, 404, "coupon_unknown"),
+    ("clerk", "no such code!", {}, 404, "coupon_unknown"),
+    ("clerk", "x" * 65, {}, 422, "validation_error"),
+    ("clerk", "fresh", {"outlet_id": "0"}, 422, "validation_error"),
+    (None, "fresh", {}, 401, "unauthenticated"),
+])
+def test_lookup_refusals(client, shop, session: Session, who, code, query, status,  # type: ignore[no-untyped-def]
+                         error) -> None:
+    code = shop[code].code if code in shop else code
+    query = {k: shop[v].id if v in shop else v for k, v in query.items()}
+    before = _state(session)
+    r = _look(client, code, shop[who] if who else None, **query)
+    assert (r.status_code, r.json()["error"]["code"]) == (status, error), r.text
+    assert _state(session) == before

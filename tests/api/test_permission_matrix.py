@@ -49,7 +49,7 @@ class Target:
 
     def path(self, template: str) -> str:
         return template.format(outlet_id=self.outlet_id, promotion_id=self.promotion_id,
-                               entry_id=self.entry_id)
+                               entry_id=self.entry_id, code=self.coupon_code)
 
 
 @dataclass
@@ -124,6 +124,8 @@ SPECS: dict[tuple[str, str], Spec] = {
         expect={**_all(200), "staff_in": 403, "staff_out": 403}),
     ("POST", "/api/v1/coupons/redeem"): Spec(
         expect=_all(200), body=lambda t: {"code": t.coupon_code, "outlet_id": t.outlet_id}),
+    ("GET", "/api/v1/coupons/{code}"): Spec(
+        expect=_all(200), query=lambda t: {"outlet_id": t.outlet_id}),
     ("GET", "/api/v1/analytics/scope"): Spec(expect={**ANALYTICS, "manager_out": 200}),
     **{("GET", f"/api/v1/analytics/{name}{ext}"): Spec(
         expect=ANALYTICS, query=lambda t: {"region_id": t.region_id})
