@@ -58,18 +58,27 @@ class LoopCommitter:
         is held elsewhere (nothing was written). Any other failure is raised, rolled back."""
         from o2o.writer import apply
 
+        if any(kind == "work" for kind, _ in ops):  # BatchWriter.submit never queues it here
+            raise ValueError("ORM work is committed by the writer thread, not on the loop")
         conn = self._connection()
+        # Customer and event rows are written on the DB-API cursor (o2o.db_prepared), so the
+        # transaction can be too: SQLAlchemy's begin and commit (an execution context for
+        # the BEGIN, events, bookkeeping) cost more than SQLite's own. Counted with
+        # cachegrind, a lone push's writes on the loop went from 933k to 826k instructions.
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
         try:
-            tx = conn.begin()  # BEGIN IMMEDIATE (o2o.db), failing at once when locked
-        except sa.exc.OperationalError as exc:
+            raw.execute("BEGIN IMMEDIATE")  # failing at once when locked (busy timeout 0)
+        except sqlite3.OperationalError as exc:
             if sqlite_locked(exc):
                 return False
             raise
         try:
             apply(conn, ops, self.sessions)
-            tx.commit()
+            raw.execute("COMMIT")
         except BaseException:
-            tx.rollback()
+            if raw.in_transaction:
+                raw.execute("ROLLBACK")
             raise
         self.checkpointer.note_commit()
         return True

@@ -146,6 +146,23 @@ def test_a_failing_batch_on_the_loop_is_retried_by_the_thread_one_write_at_a_tim
     assert asyncio.run(main()) == [False] * 3  # one batch: not everything was written
     assert WRITES_FAILED.labels("customer")._value.get() == before + 1
     assert _count(sessions, Customer) == 2 and _count(sessions, Event) == 2
+    # The failed transaction was rolled back: the loop's next batch commits on the loop.
+    assert writer.committer is not None
+    raw: Any = writer.committer._conn.connection.dbapi_connection  # type: ignore[union-attr]
+    assert not raw.in_transaction
+    calls = _spy_commits(writer)
+
+    async def again() -> bool:
+        return await writer.submit(**_push(a_customer(3), 3)).wait_async(10)
+
+    assert asyncio.run(again()) and calls == [(threading.current_thread().name, 2)]
+    assert _count(sessions, Customer) == 3
+
+
+def test_orm_work_is_never_committed_on_the_loop(writer: BatchWriter) -> None:
+    assert writer.committer is not None
+    with pytest.raises(ValueError, match="writer thread"):
+        writer.committer.commit([("work", lambda session: None)])
 
 
 def test_rows_queued_on_a_loop_that_never_runs_its_commit_are_written_by_close(
