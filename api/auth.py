@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from functools import partial
 from typing import Annotated
 
@@ -31,5 +32,6 @@ def current_staff(
     with read_only(services.sessions)() as session:
         principal, due = identify(session, raw, now=now)
     if due is not None:  # a note, not the caller's business: queued, never waited for
-        services.writer.submit(work=partial(touch, token_id=due, now=now))
+        with contextlib.suppress(RuntimeError):  # the writer has closed: shutting down
+            services.writer.submit(work=partial(touch, token_id=due, now=now))
     return principal

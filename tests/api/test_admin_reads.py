@@ -71,3 +71,10 @@ def test_a_tokens_use_is_noted_at_most_once_a_minute_and_never_backwards(  # typ
     assert client.get("/api/v1/me", headers=shop["headers"]).status_code == 200
     assert services.writer.flush(10)
     assert _last_used(services, shop["token"]) > first - timedelta(minutes=2)
+
+
+def test_a_token_still_works_while_the_server_shuts_its_writer_down(  # type: ignore[no-untyped-def]
+        client, services, shop) -> None:
+    services.writer.close()  # as at shutdown: the note of its use can no longer be queued
+    assert client.get("/api/v1/me", headers=shop["headers"]).status_code == 200
+    assert _last_used(services, shop["token"]) is None
