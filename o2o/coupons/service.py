@@ -136,14 +136,8 @@ def redeem(session: Session, *, code: str, outlet_id: int | None, principal: Pri
     (404, like any out-of-scope thing), the code is unknown, already redeemed (with when and
     where), not valid at this outlet, or expired.
     """
-    outlet = _redeeming_outlet(session, outlet_id, principal)
-    canonical = normalize_code(code)
-    coupon = None if canonical is None else session.scalars(
-        sa.select(Coupon).where(Coupon.code == canonical)
-        .execution_options(populate_existing=True)).first()
-    if coupon is None:
-        raise CouponUnknown("No coupon has this code; check it and try again.")
-    refusal = _refusal(coupon, outlet, now)
+    coupon, outlet, refusal = check(session, code=code, outlet_id=outlet_id,
+                                    principal=principal, now=now)
     if refusal is not None:
         raise refusal
     won = session.execute(
@@ -172,8 +166,10 @@ def check(session: Session, *, code: str, outlet_id: int | None, principal: Prin
     (None: it would be redeemed). Reads only; the same scope and refusals as `redeem`."""
     outlet = _redeeming_outlet(session, outlet_id, principal)
     canonical = normalize_code(code)
+    # populate_existing: the row as stored now, even if the session holds an older copy.
     coupon = None if canonical is None else session.scalars(
-        sa.select(Coupon).where(Coupon.code == canonical)).first()
+        sa.select(Coupon).where(Coupon.code == canonical)
+        .execution_options(populate_existing=True)).first()
     if coupon is None:
         raise CouponUnknown("No coupon has this code; check it and try again.")
     return coupon, outlet, _refusal(coupon, outlet, now)
