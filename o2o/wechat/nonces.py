@@ -68,8 +68,10 @@ class MemoryNonceBindings:
     def claim(self, binding: Binding, *, now: float) -> bool:
         with self._lock:
             held = self._entries.get(binding.key)
-            if held is not None and held[0] > now:
-                return held[1] == binding.digest
+            if held is not None:
+                if held[0] > now:
+                    return held[1] == binding.digest
+                del self._entries[binding.key]  # stale: claimed afresh, at the back
             self._entries[binding.key] = (binding.expires_at, binding.digest)
             while self._entries:
                 expires, _ = next(iter(self._entries.values()))
