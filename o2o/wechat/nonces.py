@@ -55,9 +55,11 @@ class MemoryNonceBindings:
     Claims arrive in about the order they expire (their timestamps are all within the
     window of arrival), so expiring from the front is O(1) per claim; an entry that outlives
     its time behind a later one is harmless, as its timestamp is refused as stale anyway.
+    About 330 bytes a claim: the default bound (~33 MB) holds a full window of pushes up to
+    about 150 a second; beyond that the oldest claims go early (use Redis at such rates).
     """
 
-    def __init__(self, *, max_entries: int = 200_000) -> None:
+    def __init__(self, *, max_entries: int = 100_000) -> None:
         self.max_entries = max_entries
         self._lock = threading.Lock()
         self._entries: OrderedDict[str, tuple[float, str]] = OrderedDict()
