@@ -61,6 +61,7 @@ def breakdown(keys: Keys, url: str, *, outlets: int, n: int = 200,
     settings = Settings(
         database_url=url, auto_migrate=False, load_demo_data=False,
         wechat_token=keys.token, wechat_aes_key=keys.aes_key, wechat_appid=keys.appid,
+        wechat_accept_plaintext=True,  # plain pushes are measured too
         wechat_secret="bench", signing_key="s" * 40, customer_hash_key="h" * 40)
     services = build_services(settings, migrate=False, load_demo=False, sync=False)
     try:

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     wechat_aes_key: str = PLACEHOLDER
     #: Earlier EncodingAESKeys (comma separated) that still decrypt during rotation.
     wechat_previous_aes_keys: str = ""
+    #: Also accept plain (明文) pushes although an EncodingAESKey is set: only while the
+    #: Official Account moves from 明文模式 to 兼容/安全模式. A plain push's signature does
+    #: not cover its body, so one captured push URL could carry any message.
+    wechat_accept_plaintext: bool = False
     wechat_appid: str = PLACEHOLDER
     wechat_secret: str = PLACEHOLDER
     wechat_timestamp_window_s: int = 300

@@ -16,6 +16,7 @@ from o2o.analytics.models import Event
 from o2o.geo.datum import Datum, from_wgs84, to_wgs84
 from o2o.models import Base
 from o2o.wechat.simulator import build_request, decode_reply, event_xml, location_xml
+from tests.conftest import TEST_AES_KEY
 from tests.factories import make_outlet
 from tests.factories_loop import make_coupon_promotion
 from tests.factories_staff import bearer, make_token
@@ -30,10 +31,10 @@ INSIDE = from_wgs84(31.231137, 121.474123, Datum.GCJ02)
 
 
 def _push(client, xml: str):  # type: ignore[no-untyped-def]
-    query, body = build_request(xml, token=TOKEN, openid=OPENID)
+    query, body = build_request(xml, token=TOKEN, aes_key=TEST_AES_KEY, appid=APPID)
     r = client.post("/wechat", params=query, content=body)
     assert r.status_code == 200, r.text
-    return decode_reply(r.content, token=TOKEN)
+    return decode_reply(r.content, token=TOKEN, aes_key=TEST_AES_KEY, appid=APPID, encrypted=True)
 
 
 def _path(url: str) -> str:

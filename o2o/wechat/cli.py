@@ -47,7 +47,14 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", default=simulator.DEFAULT_URL)
     parser.add_argument("--crs", choices=("gcj02", "wgs84", "bd09"), default="gcj02",
                         help="datum of the coordinates typed (WeChat sends GCJ-02; default)")
-    parser.add_argument("--encrypt", action="store_true", help="安全模式: AES-encrypt the push")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--encrypt", action="store_const", dest="mode", const="safe",
+                      help="安全模式: AES-encrypt the push (the default when a key is configured)")
+    mode.add_argument("--compat", action="store_const", dest="mode", const="compat",
+                      help="兼容模式: encrypted, with the fields repeated in clear")
+    mode.add_argument("--plain", action="store_const", dest="mode", const="plain",
+                      help="明文: unencrypted (refused by a server with a key, unless "
+                           "O2O_WECHAT_ACCEPT_PLAINTEXT is set)")
     parser.add_argument("--token", help="default: O2O_WECHAT_TOKEN (or the development token)")
     parser.add_argument("--aes-key", help="default: O2O_WECHAT_AES_KEY")
     parser.add_argument("--appid", help="default: O2O_WECHAT_APPID")
@@ -61,11 +68,13 @@ def run(args: argparse.Namespace) -> int:
         return _menu(args)
     settings = _settings()
     token = args.token or settings.wechat_token
-    aes_key = (args.aes_key or settings.wechat_aes_key) if args.encrypt else None
+    aes_key = None if args.mode == "plain" else (args.aes_key or settings.wechat_aes_key or None)
+    if aes_key is None and args.mode in ("safe", "compat"):
+        raise ConfigError("encrypting needs the EncodingAESKey (--aes-key or O2O_WECHAT_AES_KEY)")
     appid = args.appid or settings.wechat_appid
     xml = _push(args)
     reply = simulator.send(xml, url=args.url, token=token, aes_key=aes_key, appid=appid,
-                           openid=args.openid)
+                           openid=args.openid, compat=args.mode == "compat")
     if args.json:
         print(json.dumps({"kind": reply.kind, "text": reply.text,
                           "articles": [dict(a) for a in reply.articles]}, ensure_ascii=False))

@@ -164,7 +164,7 @@ class RedisReplyCache:
         while True:
             stored = self.client.get(reply_key)
             if stored is not None:
-                return _text(stored), True
+                return as_text(stored), True
             if self.client.set(lock_key, token, nx=True, px=self.lock_ms):
                 break
             if time.monotonic() >= deadline:
@@ -175,7 +175,7 @@ class RedisReplyCache:
             stored = self.client.get(reply_key)
             if stored is not None:
                 self._release(keys=[lock_key], args=[token])
-                return _text(stored), True
+                return as_text(stored), True
             reply = compute()
         except BaseException:
             self._release(keys=[lock_key], args=[token])
@@ -184,5 +184,6 @@ class RedisReplyCache:
         return reply, False
 
 
-def _text(value: str | bytes) -> str:
+def as_text(value: str | bytes) -> str:
+    """A value read from Redis as text (clients may or may not decode responses)."""
     return value.decode("utf-8") if isinstance(value, bytes) else value

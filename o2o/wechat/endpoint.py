@@ -1,10 +1,16 @@
-"""The Official Account endpoint without HTTP: verify, decrypt, de-duplicate, dispatch, wrap.
+"""The Official Account endpoint without HTTP: verify, decrypt, bind, de-duplicate, dispatch,
+wrap.
 
 The web view hands the query parameters and the raw body to `accept`, gets the reply from
 `answer` (on a worker thread when `blocking` says so), waits for the batch holding the
 push's writes within `wechat_write_wait_s`, and sends the reply back; a WeChatError from
 either step becomes a 4xx. Nothing here waits on WeChat's API, and a slow database never
 costs the answer.
+
+What a captured push URL (signature, timestamp, nonce) cannot do: carry a plain body while
+an EncodingAESKey is configured (unless `wechat_accept_plaintext` allows it during a
+migration), carry a message from another sender than the URL's `openid`, or carry any other
+message than the first one seen under its (timestamp, nonce) (nonces.py).
 """
 
 from __future__ import annotations
@@ -21,11 +27,24 @@ from o2o.metrics import WECHAT_REJECTED, WECHAT_REPLIES, WECHAT_WRITE_WAIT_EXPIR
 from o2o.services import Services
 from o2o.wechat.context import HandlerContext
 from o2o.wechat.dedup import MemoryReplyCache, RedisReplyCache, ReplyCache
-from o2o.wechat.errors import WeChatError
+from o2o.wechat.errors import NonceReused, WeChatError
 from o2o.wechat.handlers import build_registry
+from o2o.wechat.nonces import (
+    Binding,
+    MemoryNonceBindings,
+    NonceBindings,
+    RedisNonceBindings,
+    binding_of,
+)
 from o2o.wechat.parsing import Message, parse_message
 from o2o.wechat.registry import Registry
-from o2o.wechat.security import MessageCrypto, unwrap_request, verify_url, wrap_reply
+from o2o.wechat.security import (
+    MessageCrypto,
+    check_openid,
+    unwrap_request,
+    verify_url,
+    wrap_reply,
+)
 from o2o.writer import Batch
 
 log = logging.getLogger("o2o.wechat")
@@ -42,26 +61,35 @@ class Push:
     ctx: HandlerContext
     encrypted: bool
     now: float
+    binding: Binding
 
 
 class WeChatEndpoint:
-    """One per process: holds the crypto, the reply cache and the handler registry."""
+    """One per process: holds the crypto, the nonce bindings, the reply cache and the
+    handler registry."""
 
     def __init__(self, services: Services, *, registry: Registry[HandlerContext] | None = None,
-                 cache: ReplyCache | None = None,
+                 cache: ReplyCache | None = None, bindings: NonceBindings | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         s = services.settings
         self.services = services
         self.crypto = MessageCrypto(
             token=s.wechat_token, encoding_aes_key=s.wechat_aes_key, appid=s.wechat_appid,
             previous_keys=s.previous_aes_keys) if s.wechat_aes_key else None
+        #: With a key, plain pushes are forgeable from one captured URL: refuse them.
+        self.require_encrypted = self.crypto is not None and not s.wechat_accept_plaintext
         self.registry = registry or build_registry()
         if cache is None:
             cache = RedisReplyCache(services.redis) if services.redis is not None \
                 else MemoryReplyCache()
         self.cache = cache
-        #: A cache across processes waits on the network: keep it off the event loop.
-        self.cache_blocks = not isinstance(cache, MemoryReplyCache)
+        if bindings is None:
+            bindings = RedisNonceBindings(services.redis) if services.redis is not None \
+                else MemoryNonceBindings()
+        self.bindings = bindings
+        #: Stores across processes wait on the network: keep them off the event loop.
+        self.stores_block = not (isinstance(cache, MemoryReplyCache)
+                                 and isinstance(bindings, MemoryNonceBindings))
         self.clock = clock
 
     def verify(self, query: Mapping[str, str]) -> str:
@@ -76,7 +104,7 @@ class WeChatEndpoint:
 
     def blocking(self, push: Push) -> bool:
         """Whether answering may wait on I/O: run `answer` on a worker thread then."""
-        return self.registry.blocking(push.message) or self.cache_blocks
+        return self.registry.blocking(push.message) or self.stores_block
 
     def answer(self, push: Push) -> tuple[str, Batch | None]:
         """The reply, and the batch its writes commit in (None: nothing was written). The
@@ -94,15 +122,25 @@ class WeChatEndpoint:
         now = self.clock()
         unwrapped = unwrap_request(body, query, token=s.wechat_token, crypto=self.crypto,
                                    now=now, window_s=s.wechat_timestamp_window_s,
-                                   max_bytes=s.wechat_max_body_bytes)
+                                   max_bytes=s.wechat_max_body_bytes,
+                                   require_encrypted=self.require_encrypted)
         message = parse_message(unwrapped.xml, max_bytes=s.wechat_max_body_bytes)
+        check_openid(query, message.from_user)
+        # unwrap_request verified both in the signature, so they are present and bounded.
+        binding = binding_of(query["timestamp"], query["nonce"], unwrapped.xml,
+                             window_s=s.wechat_timestamp_window_s)
         ctx = HandlerContext(
             settings=s, catalog=self.services.catalog, sessions=self.services.sessions,
             writer=self.services.writer, now=datetime.fromtimestamp(now, UTC),
             customer_hash=customer_hash(message.from_user, s.customer_hash_key))
-        return Push(message, ctx, unwrapped.encrypted, now)
+        return Push(message, ctx, unwrapped.encrypted, now, binding)
 
     def _answer(self, push: Push) -> tuple[str, Batch | None]:
+        # Before anything is computed or written: a retry passes, another body does not.
+        if not self.bindings.claim(push.binding, now=push.now):
+            raise NonceReused("this timestamp and nonce already came with another message; "
+                              "a reused push URL is refused")
+
         def compute() -> str:
             xml = self.registry.respond(push.message, push.ctx, now=push.now)
             WECHAT_REPLIES.labels(_reply_type(xml)).inc()

@@ -24,6 +24,27 @@ class BadSignature(WeChatError, Unauthenticated):
     http_status = 403
 
 
+class PlaintextRefused(BadSignature):
+    """A plain (明文) push while an EncodingAESKey is configured and plain ones are not allowed."""
+
+    code = "wechat_plaintext_refused"
+    http_status = 403
+
+
+class NonceReused(WeChatError, Unauthenticated):
+    """A (timestamp, nonce) already seen with another body: a captured URL, not a retry."""
+
+    code = "wechat_nonce_reused"
+    http_status = 403
+
+
+class OpenIdMismatch(WeChatError, Unauthenticated):
+    """The `openid` WeChat adds to the URL is not the message's FromUserName."""
+
+    code = "wechat_openid_mismatch"
+    http_status = 403
+
+
 class StaleTimestamp(WeChatError, Unauthenticated):
     """`timestamp` missing, not a number, or outside the freshness window (replay guard)."""
 

@@ -2,7 +2,9 @@
 
 Modes, as WeChat sends them:
 - plain (明文): `?signature&timestamp&nonce`, body is the message; the signature covers
-  only token/timestamp/nonce, so freshness is what keeps a captured URL from being reused.
+  only token/timestamp/nonce, never the body. With an EncodingAESKey the endpoint refuses
+  plain pushes (`require_encrypted`) unless a migration setting allows them; freshness and
+  the (timestamp, nonce) binding (nonces.py) keep a captured URL from carrying another body.
 - compat (兼容模式) and safe (安全模式): `encrypt_type=aes&msg_signature=...`; the body has
   an Encrypt field (compat also repeats the fields in clear). Only the decrypted content is
   trusted: the clear copy is unauthenticated and ignored.
@@ -18,7 +20,7 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 from o2o.wechat.crypto import MessageCrypto
-from o2o.wechat.errors import BadCiphertext, BadSignature
+from o2o.wechat.errors import BadCiphertext, BadSignature, OpenIdMismatch, PlaintextRefused
 from o2o.wechat.parsing import DEFAULT_MAX_BYTES, decode_body
 from o2o.wechat.replies import SUCCESS
 from o2o.wechat.signing import DEFAULT_WINDOW_S, check_timestamp, verify_signature
@@ -26,6 +28,7 @@ from o2o.wechat.signing import DEFAULT_WINDOW_S, check_timestamp, verify_signatu
 __all__ = [
     "MessageCrypto",
     "Unwrapped",
+    "check_openid",
     "check_timestamp",
     "unwrap_request",
     "verify_signature",
@@ -56,7 +59,10 @@ def unwrap_request(body: str | bytes, query: Mapping[str, str], *, token: str,
     encrypt_type = (query.get("encrypt_type") or "raw").strip().lower()
     if encrypt_type == "raw" and not query.get("msg_signature"):
         if require_encrypted:
-            raise BadSignature("plaintext push refused: this endpoint requires 安全模式 (encryption)")
+            raise PlaintextRefused(
+                "plaintext (明文) push refused: an EncodingAESKey is configured, so pushes must "
+                "come encrypted (兼容模式 or 安全模式); O2O_WECHAT_ACCEPT_PLAINTEXT=true allows "
+                "plain ones while the Official Account migrates")
         verify_signature(token, query.get("signature"), timestamp, nonce)
         return Unwrapped(text, False)
     if encrypt_type not in ("aes", "raw"):
@@ -68,6 +74,14 @@ def unwrap_request(body: str | bytes, query: Mapping[str, str], *, token: str,
         verify_signature(token, query.get("signature"), timestamp, nonce)
     xml = crypto.decrypt(text, query.get("msg_signature"), timestamp, nonce, max_bytes=max_bytes)
     return Unwrapped(xml, True)
+
+
+def check_openid(query: Mapping[str, str], from_user: str) -> None:
+    """WeChat names the sender in the push URL (`openid`); when present it must be the
+    message's FromUserName, so a captured URL cannot carry another customer's message."""
+    openid = query.get("openid")
+    if openid is not None and openid != from_user:
+        raise OpenIdMismatch("the openid in the URL is not the message's FromUserName")
 
 
 def wrap_reply(xml: str, encrypted: bool, *, crypto: MessageCrypto | None = None,

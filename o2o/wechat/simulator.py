@@ -115,12 +115,13 @@ def _common(common: dict[str, Any]) -> dict[str, Any]:
 
 def build_request(xml: str, *, token: str, aes_key: str | None = None, appid: str | None = None,
                   timestamp: int | None = None, nonce: str | None = None,
-                  openid: str = OPENID, compat: bool = False) -> tuple[dict[str, str], bytes]:
-    """Sign a push as WeChat does; with aes_key, encrypt it (safe mode, or compat=True)."""
+                  openid: str | None = None, compat: bool = False) -> tuple[dict[str, str], bytes]:
+    """Sign a push as WeChat does, its URL naming the sender (`openid`, by default the
+    message's FromUserName); with aes_key, encrypt it (safe mode, or compat=True)."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
     nonce = nonce or str(secrets.randbelow(10**10))
     query = {"signature": signature_of(token, ts, nonce), "timestamp": ts, "nonce": nonce,
-             "openid": openid}
+             "openid": _field(xml, "FromUserName", OPENID) if openid is None else openid}
     if aes_key is None:
         return query, xml.encode("utf-8")
     if not appid:
@@ -133,17 +134,18 @@ def build_request(xml: str, *, token: str, aes_key: str | None = None, appid: st
         head, _, tail = xml.rpartition("</xml>")  # the root's end tag, not one inside CDATA
         body = f"{head}<Encrypt>{cdata(encrypt)}</Encrypt></xml>{tail}"
     else:
-        body = f"<xml><ToUserName>{cdata(_to_user(xml))}</ToUserName><Encrypt>{cdata(encrypt)}</Encrypt></xml>"
+        to_user = _field(xml, "ToUserName", ACCOUNT)
+        body = f"<xml><ToUserName>{cdata(to_user)}</ToUserName><Encrypt>{cdata(encrypt)}</Encrypt></xml>"
     return query, body.encode("utf-8")
 
 
-def _to_user(xml: str) -> str:
-    """The ToUserName of a push, or the simulator's account when the XML is unreadable."""
+def _field(xml: str, name: str, default: str) -> str:
+    """A top-level field of a push, or default when it is absent or the XML is unreadable."""
     try:
-        value = parse_xml_fields(xml).get("ToUserName")
+        value = parse_xml_fields(xml).get(name)
     except WeChatError:
-        return ACCOUNT
-    return value if isinstance(value, str) else ACCOUNT
+        return default
+    return value if isinstance(value, str) else default
 
 
 # -- replies ---------------------------------------------------------------------------------
@@ -223,12 +225,13 @@ def _articles(fields: Mapping[str, Any]) -> tuple[Mapping[str, str], ...]:
 
 
 def send(xml: str, *, url: str = DEFAULT_URL, token: str, aes_key: str | None = None,
-         appid: str | None = None, openid: str = OPENID, timeout: float = 5.0,
-         client: Any = None) -> DecodedReply:
+         appid: str | None = None, openid: str | None = None, compat: bool = False,
+         timeout: float = 5.0, client: Any = None) -> DecodedReply:
     """POST a push the way WeChat does (5 s deadline) and return the decoded reply."""
     import httpx
 
-    query, body = build_request(xml, token=token, aes_key=aes_key, appid=appid, openid=openid)
+    query, body = build_request(xml, token=token, aes_key=aes_key, appid=appid, openid=openid,
+                                compat=compat)
     owned = client is None
     http = httpx.Client(timeout=timeout) if owned else client
     try:

@@ -13,10 +13,11 @@ from o2o.geo.datum import Datum, from_wgs84
 from o2o.geo.distance import haversine_m
 from o2o.staff.models import Role
 from o2o.wechat.simulator import build_request, decode_reply, location_xml
+from tests.conftest import TEST_AES_KEY
 from tests.factories import make_outlet, make_promotion, make_region
 from tests.factories_staff import bearer, make_token
 
-TOKEN = "test-token"  # the `settings` fixture's WeChat token
+TOKEN, APPID = "test-token", "wxtestappid0001"  # the `settings` fixture's WeChat account
 OUTLET = (31.2310, 121.4740)  # WGS-84
 CUSTOMER = (31.2304, 121.4737)  # WGS-84, about 70 m away
 _msg_ids = itertools.count(5000)
@@ -36,13 +37,14 @@ def shop(services):
 
 
 def card(client) -> dict[str, str]:
-    """Share a location in chat (plain mode, as WeChat signs it) and read the one card."""
+    """Share a location in chat (安全模式, as WeChat sends it) and read the one card."""
     glat, glng = from_wgs84(*CUSTOMER, Datum.GCJ02)
     xml = location_xml(glat, glng, from_user="oCustomer", msg_id=next(_msg_ids))
-    query, body = build_request(xml, token=TOKEN, openid="oCustomer")
+    query, body = build_request(xml, token=TOKEN, aes_key=TEST_AES_KEY, appid=APPID)
     r = client.post("/wechat", params=query, content=body)
     assert r.status_code == 200, r.text
-    reply = decode_reply(r.content, token=TOKEN)
+    reply = decode_reply(r.content, token=TOKEN, aes_key=TEST_AES_KEY, appid=APPID,
+                         encrypted=True)
     assert reply.kind == "news"
     (article,) = reply.articles
     return dict(article)

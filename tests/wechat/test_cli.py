@@ -31,7 +31,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 @pytest.fixture
-def seen(monkeypatch: pytest.MonkeyPatch) -> list[Message]:
+def sent() -> list[httpx.Request]:
+    """The HTTP requests the simulator made (filled by `seen`)."""
+    return []
+
+
+@pytest.fixture
+def seen(monkeypatch: pytest.MonkeyPatch, sent: list[httpx.Request]) -> list[Message]:
     """Route the simulator's HTTP to an echoing endpoint built from this package."""
     received: list[Message] = []
     crypto = MessageCrypto(token=TOKEN, encoding_aes_key=AES_KEY, appid=APPID)
@@ -43,6 +49,7 @@ def seen(monkeypatch: pytest.MonkeyPatch) -> list[Message]:
         return TextReply(f"got {message.event or message.msg_type}")
 
     def handle(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
         unwrapped = unwrap_request(request.content, dict(request.url.params), token=TOKEN,
                                    crypto=crypto)
         xml = registry.respond(parse_message(unwrapped.xml), None)
@@ -69,6 +76,29 @@ def test_simulate_location(seen: list[Message], capsys: pytest.CaptureFixture[st
     assert capsys.readouterr().out.strip() == "got location"
     assert (seen[0].latitude, seen[0].longitude, seen[0].label, seen[0].from_user) == (
         31.2304, 121.4737, "人民广场", "o_me")
+
+
+@pytest.mark.parametrize(("flag", "encrypt_type", "clear_copy"), [
+    ([], "aes", False), (["--encrypt"], "aes", False), (["--compat"], "aes", True),
+    (["--plain"], None, True)])
+def test_simulate_encrypts_unless_told_otherwise(seen: list[Message], sent: list[httpx.Request],
+                                                 flag: list[str], encrypt_type: str | None,
+                                                 clear_copy: bool) -> None:
+    """With a key configured the push goes 安全模式, as a server with a key requires."""
+    assert run(["simulate", "text", "你好", "--openid", "o_me", *flag]) == 0
+    (request,) = sent
+    assert request.url.params.get("encrypt_type") == encrypt_type
+    assert ("<Content>" in request.content.decode()) is clear_copy
+    assert request.url.params["openid"] == seen[0].from_user == "o_me"
+
+
+def test_simulate_encrypt_without_a_key(seen: list[Message], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "_settings", lambda: SimpleNamespace(
+        wechat_token=TOKEN, wechat_aes_key="", wechat_appid=APPID))
+    with pytest.raises(ConfigError):
+        run(["simulate", "text", "x", "--encrypt"])
+    assert run(["simulate", "text", "x"]) == 0  # no key: plain, like WeChat's 明文模式
+    assert seen[0].content == "x"
 
 
 def test_simulate_text_encrypted_as_json(seen: list[Message], capsys: pytest.CaptureFixture[str]) -> None:
@@ -107,6 +137,35 @@ def test_simulate_converts_wgs84_to_gcj02(seen: list[Message]) -> None:
     # GCJ-02 in Shanghai is shifted roughly 0.002° north-east... never zero, never huge.
     dlat, dlng = seen[0].latitude - 31.2304, seen[0].longitude - 121.4737
     assert 0.0005 < abs(dlat) + abs(dlng) < 0.02
+
+
+@pytest.fixture
+def app_server(client, services, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Route the simulator to the real app on the suite's settings (TestClient is httpx)."""
+    from tests.factories import make_outlet
+
+    with services.sessions.begin() as s:
+        make_outlet(s, lat=31.2310, lng=121.4740, name="人民广场店")
+    services.catalog.load()
+    real_send = simulator.send
+
+    def send(xml: str, **kw: Any) -> simulator.DecodedReply:
+        return real_send(xml, **{**kw, "client": client, "url": "http://testserver/wechat"})
+
+    monkeypatch.setattr(cli.simulator, "send", send)
+    monkeypatch.setattr(cli, "_settings", lambda: services.settings)
+
+
+def test_the_readme_commands_against_the_app(app_server, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["simulate", "location", "31.2304", "121.4737"]) == 0
+    assert "人民广场店" in capsys.readouterr().out
+    assert run(["simulate", "location", "31.2304", "121.4737", "--encrypt"]) == 0
+    assert run(["simulate", "text", "优惠", "--compat"]) == 0
+    assert run(["simulate", "event", "subscribe"]) == 0
+    assert "位置" in capsys.readouterr().out
+    with pytest.raises(simulator.SimulatorError) as refused:  # the server has a key
+        run(["simulate", "text", "优惠", "--plain"])
+    assert "403" in refused.value.message and "wechat_plaintext_refused" in refused.value.message
 
 
 def test_menu_prints_json(capsys: pytest.CaptureFixture[str]) -> None:

@@ -35,11 +35,11 @@ def chain(services):  # type: ignore[no-untyped-def]
     return services
 
 
-def push(client, xml: str, *, mode: str = "plain"):  # type: ignore[no-untyped-def]
+def push(client, xml: str, *, mode: str = "safe"):  # type: ignore[no-untyped-def]
     """Send like WeChat does in `mode` (plain, compat, safe) and decode the reply."""
     aes = None if mode == "plain" else TEST_AES_KEY
     query, body = build_request(xml, token=TOKEN, aes_key=aes, appid=APPID,
-                                compat=mode == "compat", openid=OPENID)
+                                compat=mode == "compat")
     r = client.post("/wechat", params=query, content=body)
     assert r.status_code == 200, r.text
     return decode_reply(r.content, token=TOKEN, aes_key=aes, appid=APPID,
@@ -54,7 +54,10 @@ def events(services, type_: str | None = None) -> list[Event]:  # type: ignore[n
         return list(s.scalars(q))
 
 
-@pytest.mark.parametrize("mode", ["plain", "compat", "safe"])
+# Plain (明文) pushes are accepted only while O2O_WECHAT_ACCEPT_PLAINTEXT says so.
+@pytest.mark.parametrize(("mode", "settings"), [("plain", True), ("compat", False),
+                                                ("safe", False)],
+                         ids=["plain", "compat", "safe"], indirect=["settings"])
 def test_location_message_gets_one_card_for_the_nearest(client, chain, mode) -> None:
     reply = push(client, location_xml(*HERE, from_user=OPENID, msg_id=1001), mode=mode)
     assert reply.kind == "news"
@@ -156,10 +159,13 @@ def test_no_raw_openid_is_stored(client, chain) -> None:
 
 def test_wrong_signature_and_stale_timestamp_are_refused(client, chain) -> None:
     xml = location_xml(*HERE, from_user=OPENID, msg_id=6006)
-    query, body = build_request(xml, token="not-the-token")
-    assert client.post("/wechat", params=query, content=body).status_code in (401, 403)
-    query, body = build_request(xml, token=TOKEN, timestamp=int(time.time()) - 3600)
-    assert client.post("/wechat", params=query, content=body).status_code in (401, 403)
+    query, body = build_request(xml, token="not-the-token", aes_key=TEST_AES_KEY, appid=APPID)
+    r = client.post("/wechat", params=query, content=body)
+    assert (r.status_code, r.json()["error"]["code"]) == (403, "wechat_bad_signature")
+    query, body = build_request(xml, token=TOKEN, timestamp=int(time.time()) - 3600,
+                                aes_key=TEST_AES_KEY, appid=APPID)
+    r = client.post("/wechat", params=query, content=body)
+    assert (r.status_code, r.json()["error"]["code"]) == (403, "wechat_stale_timestamp")
     assert events(chain) == []
 
 

@@ -5,9 +5,16 @@ from __future__ import annotations
 import pytest
 
 from o2o.wechat.crypto import MessageCrypto
-from o2o.wechat.errors import BadCiphertext, BadSignature, BodyTooLarge, StaleTimestamp
+from o2o.wechat.errors import (
+    BadCiphertext,
+    BadSignature,
+    BodyTooLarge,
+    OpenIdMismatch,
+    PlaintextRefused,
+    StaleTimestamp,
+)
 from o2o.wechat.parsing import parse_message, parse_xml_fields
-from o2o.wechat.security import unwrap_request, verify_url, wrap_reply
+from o2o.wechat.security import check_openid, unwrap_request, verify_url, wrap_reply
 from o2o.wechat.signing import signature_of
 from o2o.wechat.simulator import build_request, message_xml
 
@@ -87,8 +94,22 @@ def test_encrypted_push_without_configured_key() -> None:
 
 def test_require_encrypted_refuses_plaintext(crypto: MessageCrypto) -> None:
     query, body = build_request(push(), token=TOKEN, timestamp=NOW)
-    with pytest.raises(BadSignature):
+    with pytest.raises(PlaintextRefused) as refused:
         unwrap_request(body, query, token=TOKEN, crypto=crypto, now=NOW, require_encrypted=True)
+    assert "明文" in refused.value.message and "O2O_WECHAT_ACCEPT_PLAINTEXT" in refused.value.message
+    for compat in (False, True):  # both encrypted modes still pass
+        query, body = build_request(push(), token=TOKEN, aes_key=AES_KEY, appid=APPID,
+                                    timestamp=NOW, compat=compat)
+        assert unwrap_request(body, query, token=TOKEN, crypto=crypto, now=NOW,
+                              require_encrypted=True).xml == push()
+
+
+def test_check_openid() -> None:
+    check_openid({"openid": "o_alice"}, "o_alice")
+    check_openid({}, "o_alice")  # not every push URL carries it
+    for other in ("o_bob", "", "o_alice "):
+        with pytest.raises(OpenIdMismatch):
+            check_openid({"openid": other}, "o_alice")
 
 
 def test_wrong_plain_signature_in_safe_mode_is_refused(crypto: MessageCrypto) -> None:

@@ -74,6 +74,13 @@ def test_plain_request_is_signed_like_wechat() -> None:
     assert body == b"<xml/>"
 
 
+def test_the_url_names_the_sender_like_wechat() -> None:
+    xml = message_xml("text", "x", from_user="o_alice")
+    assert build_request(xml, token=TOKEN)[0]["openid"] == "o_alice"
+    assert build_request(xml, token=TOKEN, aes_key=AES_KEY, appid=APPID)[0]["openid"] == "o_alice"
+    assert build_request(xml, token=TOKEN, openid="o_bob")[0]["openid"] == "o_bob"  # tests lie
+
+
 def test_encrypted_request_needs_appid() -> None:
     with pytest.raises(ValueError):
         build_request("<xml/>", token=TOKEN, aes_key=AES_KEY)
