@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import secrets
@@ -109,6 +110,22 @@ class Settings(BaseSettings):
         if value not in ("", PLACEHOLDER) and len(value) != 43:
             raise ValueError("O2O_WECHAT_AES_KEY must be the 43-character EncodingAESKey")
         return value
+
+    @field_validator("metrics_allow")
+    @classmethod
+    def _metrics_allow_shape(cls, value: str) -> str:
+        for entry in filter(None, (e.strip() for e in value.split(","))):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"O2O_METRICS_ALLOW: {entry!r} is not an address or "
+                                 "network (e.g. 10.0.0.0/8)") from None
+        return value
+
+    @property
+    def metrics_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(e.strip(), strict=False)
+                for e in self.metrics_allow.split(",") if e.strip()]
 
     @property
     def is_production(self) -> bool:
