@@ -145,8 +145,10 @@ class Settings(BaseSettings):
 
     @property
     def public_dev_token(self) -> bool:
-        """Is the WeChat token the development constant (anyone could sign pushes with it)?"""
-        return self.wechat_token == DEV_CONSTANTS["wechat_token"]
+        """Is the WeChat token (or will development fill it with) the public development
+        constant, with which anyone could sign pushes?"""
+        return not self.is_production and \
+            self.wechat_token in ("", PLACEHOLDER, DEV_CONSTANTS["wechat_token"])
 
     def checked(self) -> Settings:
         """Refuse placeholders in production; in development fill them and say how."""

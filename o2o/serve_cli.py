@@ -27,8 +27,8 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from o2o.services import build_services
 
+    refuse_public_dev_token(Settings(), args.host)  # before any secret is generated
     settings = get_settings()
-    refuse_public_dev_token(settings, args.host)
     hand_secrets_to_workers(settings)
     # Check, migrate and load the demo chain once, here, so a bad configuration fails
     # with one sentence before any worker starts, and workers never race to migrate.
