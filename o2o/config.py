@@ -170,7 +170,7 @@ class Settings(BaseSettings):
                         "set %s before going live", ", ".join(new), self.dev_secrets_file,
                         ", ".join(missing))
         else:
-            log.info("development mode: reusing development secrets from %s for %s",
+            log.debug("development mode: reusing development secrets from %s for %s",
                      self.dev_secrets_file, ", ".join(missing))
         return self.model_copy(update=filled)
 
@@ -189,8 +189,12 @@ def _dev_secrets(store: Path, wanted: list[tuple[str, int]]) -> tuple[dict[str, 
     values: dict[str, str] = {}
     if store.is_file():
         if store.stat().st_mode & 0o077:
+            try:
+                store.chmod(0o600)
+            except OSError as exc:
+                raise ConfigError(f"{store} is readable by others and cannot be narrowed to "
+                                  f"0600 ({exc.strerror}): fix its mode or remove it.") from None
             log.warning("%s was readable by others; narrowed to 0600", store)
-            store.chmod(0o600)
         values = dict(line.split("=", 1) for line in store.read_text().splitlines() if "=" in line)
     generated = [name for name, _ in wanted if name not in values]
     if not generated:

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 #: Rejected rows listed in a report; the count is always exact.
 MAX_ERRORS_SHOWN = 200
+
+
 @dataclass
 class ImportReport:
     """What happened (or would on a dry run), and every row that was refused."""
