@@ -1,6 +1,8 @@
 FROM python:3.11-slim
 WORKDIR /app
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# Production: refuses to start until every secret is set (see the README, Operations).
+ENV O2O_ENV=production
 COPY pyproject.toml README.md alembic.ini ./
 COPY o2o ./o2o
 COPY api ./api

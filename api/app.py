@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api import errors
+from api import body, errors
 from api.middleware import RequestContext
 from api.routes import ROUTERS
 from o2o import __version__
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     if services is not None:
         app.state.services = services
     errors.install(app)
+    body.install(app)
     for router in ROUTERS:
         app.include_router(router)
     if STATIC.is_dir():

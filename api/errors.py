@@ -43,17 +43,22 @@ def _body(code: str, message: str, details: object = None) -> dict[str, object]:
     return body
 
 
+def domain_response(exc: errors.O2OError) -> JSONResponse:
+    """The error envelope for a domain error, with its status (and the cause logged)."""
+    status = status_for(exc)
+    if status >= 500:
+        log.error("%s: %s", exc.code, exc.message)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(_body(exc.code, exc.message, exc.details), status_code=status,
+                        headers=headers)
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on the app."""
 
     @app.exception_handler(errors.O2OError)
     async def _domain(_request: Request, exc: errors.O2OError) -> JSONResponse:
-        status = status_for(exc)
-        if status >= 500:
-            log.error("%s: %s", exc.code, exc.message)
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return JSONResponse(_body(exc.code, exc.message, exc.details), status_code=status,
-                            headers=headers)
+        return domain_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -14,7 +14,9 @@ log = logging.getLogger("o2o.access")
 
 
 class RequestContext:
-    """Assigns a request id (or keeps a sane incoming X-Request-ID) and times the request."""
+    """Assigns the server's own request id (what logs, error bodies and the audit log carry,
+    and the X-Request-ID answered) and times the request. A client's X-Request-ID is only
+    noted beside it in the access log: a caller must not choose the id of an audit entry."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -24,8 +26,9 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        rid = incoming if incoming.isascii() and 8 <= len(incoming) <= 64 and \
-            incoming.replace("-", "").isalnum() else uuid.uuid4().hex
+        theirs = incoming if incoming.isascii() and 8 <= len(incoming) <= 64 and \
+            incoming.replace("-", "").isalnum() else ""
+        rid = uuid.uuid4().hex
         token = request_id_var.set(rid)
         status = {"code": 500}
         started = time.perf_counter()
@@ -44,5 +47,6 @@ class RequestContext:
             template = getattr(route, "path", None) or "unmatched"
             REQUEST_LATENCY.labels(scope["method"], template, str(status["code"])).observe(elapsed)
             # The path template, never the query string: it may carry positions or tokens.
-            log.info("%s %s %s %.1fms", scope["method"], template, status["code"], elapsed * 1e3)
+            log.info("%s %s %s %.1fms%s", scope["method"], template, status["code"],
+                     elapsed * 1e3, f" (client id {theirs})" if theirs else "")
             request_id_var.reset(token)

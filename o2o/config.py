@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
+import ipaddress
 import logging
+import os
 import secrets
 from enum import StrEnum
 from functools import lru_cache
@@ -26,6 +27,12 @@ SECRET_FIELDS = {
     "signing_key": "O2O_SIGNING_KEY",
     "customer_hash_key": "O2O_CUSTOMER_HASH_KEY",
 }
+#: Development values that are the same in every checkout: anyone can sign with them.
+DEV_CONSTANTS = {"wechat_token": "o2o-dev-token", "wechat_appid": "wxo2odevelopment"}
+#: Dev secrets generated per checkout and kept in `dev_secrets_file`: (file key, length).
+DEV_STORED = {"wechat_aes_key": ("aes", 43), "wechat_secret": ("wechat_secret", 48),
+              "signing_key": ("signing_key", 48),
+              "customer_hash_key": ("customer_hash_key", 48)}
 
 
 class Environment(StrEnum):
@@ -89,6 +96,17 @@ class Settings(BaseSettings):
     #: Migrate (and load the demo chain) when a worker starts; `o2o serve` does it once up
     #: front and turns it off for its workers.
     auto_migrate: bool = True
+    #: Where development keeps the secrets it generates (0600), so restarts keep links valid.
+    dev_secrets_file: Path = Path(".o2o-dev-secrets")
+
+    #: Largest request body any route accepts, in bytes (routes may set their own:
+    #: `wechat_max_body_bytes`, and after authentication `import_max_bytes`).
+    max_body_bytes: int = Field(1024 * 1024, ge=0)
+    import_max_bytes: int = Field(50 * 1024 * 1024, ge=0)
+    #: Who may read /metrics: a Bearer token (empty: none accepted) and/or client addresses
+    #: or networks, comma separated (empty: none). Default: this machine only.
+    metrics_token: str = ""
+    metrics_allow: str = "127.0.0.1,::1"
 
     @field_validator("wechat_aes_key")
     @classmethod
@@ -96,6 +114,22 @@ class Settings(BaseSettings):
         if value not in ("", PLACEHOLDER) and len(value) != 43:
             raise ValueError("O2O_WECHAT_AES_KEY must be the 43-character EncodingAESKey")
         return value
+
+    @field_validator("metrics_allow")
+    @classmethod
+    def _metrics_allow_shape(cls, value: str) -> str:
+        for entry in filter(None, (e.strip() for e in value.split(","))):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"O2O_METRICS_ALLOW: {entry!r} is not an address or "
+                                 "network (e.g. 10.0.0.0/8)") from None
+        return value
+
+    @property
+    def metrics_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(e.strip(), strict=False)
+                for e in self.metrics_allow.split(",") if e.strip()]
 
     @property
     def is_production(self) -> bool:
@@ -113,8 +147,15 @@ class Settings(BaseSettings):
         """Names of the env variables whose value is still missing or the placeholder."""
         return [env for field, env in SECRET_FIELDS.items() if getattr(self, field) in ("", PLACEHOLDER)]
 
+    @property
+    def public_dev_token(self) -> bool:
+        """Is the WeChat token (or will development fill it with) the public development
+        constant, with which anyone could sign pushes?"""
+        return not self.is_production and \
+            self.wechat_token in ("", PLACEHOLDER, DEV_CONSTANTS["wechat_token"])
+
     def checked(self) -> Settings:
-        """Refuse placeholders in production; in development fill them and say so loudly."""
+        """Refuse placeholders in production; in development fill them and say how."""
         missing = self.placeholder_secrets()
         if not missing:
             return self
@@ -122,36 +163,59 @@ class Settings(BaseSettings):
             raise ConfigError(
                 "Refusing to start in production: set real values for " + ", ".join(missing) + "."
             )
-        filled = {field: _dev_secret(field) for field in SECRET_FIELDS
-                  if getattr(self, field) in ("", PLACEHOLDER)}
-        log.warning(
-            "DEVELOPMENT MODE: generated throw-away secrets for %s; set them before going live",
-            ", ".join(missing),
-        )
+        fields = [f for f in SECRET_FIELDS if getattr(self, f) in ("", PLACEHOLDER)]
+        filled = {f: DEV_CONSTANTS[f] for f in fields if f in DEV_CONSTANTS}
+        stored, generated = _dev_secrets(self.dev_secrets_file,
+                                         [DEV_STORED[f] for f in fields if f in DEV_STORED])
+        filled |= {f: stored[DEV_STORED[f][0]] for f in fields if f in DEV_STORED}
+        new = [SECRET_FIELDS[f] for f in fields if f in DEV_STORED and DEV_STORED[f][0] in generated]
+        if new:
+            log.warning("DEVELOPMENT MODE: generated throw-away secrets for %s (kept in %s); "
+                        "set %s before going live", ", ".join(new), self.dev_secrets_file,
+                        ", ".join(missing))
+        else:
+            log.debug("development mode: reusing development secrets from %s for %s",
+                     self.dev_secrets_file, ", ".join(missing))
         return self.model_copy(update=filled)
 
 
-def _dev_secret(field: str) -> str:
-    """A development secret: stable per checkout for the WeChat fields, so the simulator works."""
-    if field == "wechat_aes_key":
-        return _stable("aes", 43)
-    if field in ("wechat_token", "wechat_appid"):
-        return {"wechat_token": "o2o-dev-token", "wechat_appid": "wxo2odevelopment"}[field]
-    return _stable(field, 48)
+ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 
-def _stable(name: str, length: int) -> str:
-    """Persist generated dev secrets in ./.o2o-dev-secrets so restarts keep links valid."""
-    store = Path(".o2o-dev-secrets")
+def _dev_secrets(store: Path, wanted: list[tuple[str, int]]) -> tuple[dict[str, str], list[str]]:
+    """The stored dev secrets (generating the missing ones) and the names generated now.
+
+    The file is written under a new name created 0600 with O_EXCL, then renamed into place:
+    never readable by others, not even for a moment; one found readable by others is
+    narrowed to 0600. When it cannot be written the values still hold for this process:
+    `o2o serve` hands them to its workers, so they never invent keys of their own.
+    """
     values: dict[str, str] = {}
-    if store.exists():
+    if store.is_file():
+        if store.stat().st_mode & 0o077:
+            try:
+                store.chmod(0o600)
+            except OSError as exc:
+                raise ConfigError(f"{store} is readable by others and cannot be narrowed to "
+                                  f"0600 ({exc.strerror}): fix its mode or remove it.") from None
+            log.warning("%s was readable by others; narrowed to 0600", store)
         values = dict(line.split("=", 1) for line in store.read_text().splitlines() if "=" in line)
-    if name not in values:
-        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-        values[name] = "".join(secrets.choice(alphabet) for _ in range(length))
-        with contextlib.suppress(OSError):
-            store.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
-    return values[name]
+    generated = [name for name, _ in wanted if name not in values]
+    if not generated:
+        return values, []
+    for name, length in wanted:
+        values.setdefault(name, "".join(secrets.choice(ALPHABET) for _ in range(length)))
+    temp = store.with_name(f"{store.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write("".join(f"{k}={v}\n" for k, v in values.items()))
+        os.replace(temp, store)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        log.warning("could not keep development secrets in %s (%s): they last as long as "
+                    "this process and its workers", store, exc.strerror or exc)
+    return values, generated
 
 
 @lru_cache(maxsize=1)

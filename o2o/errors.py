@@ -71,3 +71,10 @@ class ServiceUnavailable(O2OError):
     """A dependency (database, Redis) cannot be reached."""
 
     code = "service_unavailable"
+
+
+class ContentTooLarge(O2OError):
+    """A request body over the size its route accepts (refused before it is all read)."""
+
+    code = "content_too_large"
+    http_status = 413

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
+from typing import TYPE_CHECKING
+
 from prometheus_client import Counter, Gauge, Histogram
+
+if TYPE_CHECKING:
+    from o2o.config import Settings
 
 REQUEST_LATENCY = Histogram(
     "o2o_http_request_seconds", "HTTP request latency by route template",
@@ -23,3 +30,17 @@ WRITES_FAILED = Counter("o2o_writes_failed_total",
 WECHAT_WRITE_WAIT_EXPIRED = Counter(
     "o2o_wechat_write_wait_expired_total",
     "WeChat replies sent before their writes were committed (the database was too slow)")
+
+
+def may_read_metrics(settings: Settings, *, client: str | None, token: str | None) -> bool:
+    """Metrics tell who uses what: only the configured token, or an allowed address."""
+    if settings.metrics_token and token is not None and \
+            hmac.compare_digest(token.encode(), settings.metrics_token.encode()):
+        return True
+    try:
+        address = ipaddress.ip_address(client or "")
+    except ValueError:  # no client address, or a name (test clients): not on any list
+        return False
+    if address.version == 6 and address.ipv4_mapped is not None:  # ::ffff:127.0.0.1
+        address = address.ipv4_mapped
+    return any(address in network for network in settings.metrics_networks)

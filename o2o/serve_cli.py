@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 
-from o2o.config import Settings, get_settings
+from o2o.config import PLACEHOLDER, SECRET_FIELDS, Settings, get_settings
+from o2o.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +27,9 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from o2o.services import build_services
 
+    refuse_public_dev_token(Settings(), args.host)  # before any secret is generated
     settings = get_settings()
+    hand_secrets_to_workers(settings)
     # Check, migrate and load the demo chain once, here, so a bad configuration fails
     # with one sentence before any worker starts, and workers never race to migrate.
     services = build_services(settings, sync=False)
@@ -41,6 +45,33 @@ def run_serve(args: argparse.Namespace) -> int:
     uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port,
                 workers=args.workers, log_level="warning", access_log=False)
     return 0
+
+
+def refuse_public_dev_token(settings: Settings, host: str) -> None:
+    """Development's WeChat token is public: anyone who can reach the server could sign
+    pushes with it. Loopback is fine; any other address needs real secrets."""
+    if settings.public_dev_token and not _is_loopback(host):
+        raise ConfigError(
+            f"Refusing to listen on {host} with the public development WeChat token: set "
+            "O2O_WECHAT_TOKEN and the other secrets (and O2O_ENV=production), or listen on "
+            "127.0.0.1.")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+def hand_secrets_to_workers(settings: Settings) -> None:
+    """Put the secrets development filled in into the environment the workers inherit, so
+    every worker signs with the same keys even when the secrets file could not be written."""
+    for field, env in SECRET_FIELDS.items():
+        if os.environ.get(env, "") in ("", PLACEHOLDER):
+            os.environ[env] = getattr(settings, field)
 
 
 def _banner(settings: Settings, base: str, outlets: int) -> str:

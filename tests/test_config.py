@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import stat
 
 import pytest
 
@@ -48,3 +50,43 @@ def test_env_prefix(monkeypatch) -> None:
     s = Settings()
     assert s.database_url == "sqlite:///elsewhere.db"
     assert s.previous_aes_keys == ["a" * 43, "b" * 43]
+
+
+def _mode(path) -> int:  # type: ignore[no-untyped-def]
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_dev_secrets_are_kept_readable_by_their_owner_only(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    old = os.umask(0)  # even a permissive umask never makes the file readable by others
+    try:
+        Settings().checked()
+    finally:
+        os.umask(old)
+    assert _mode(tmp_path / ".o2o-dev-secrets") == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == [".o2o-dev-secrets"]  # no temp left
+
+
+def test_a_secrets_file_readable_by_others_is_narrowed_and_reused(tmp_path, monkeypatch,
+                                                                  caplog) -> None:
+    monkeypatch.chdir(tmp_path)
+    first = Settings().checked()
+    (tmp_path / ".o2o-dev-secrets").chmod(0o644)
+    with caplog.at_level(logging.WARNING, logger="o2o.config"):
+        again = Settings().checked()
+    assert again.signing_key == first.signing_key
+    assert _mode(tmp_path / ".o2o-dev-secrets") == 0o600 and "narrowed to 0600" in caplog.text
+
+
+def test_a_restart_reuses_the_secrets_quietly(tmp_path, monkeypatch, caplog) -> None:
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level(logging.INFO, logger="o2o.config"):
+        Settings().checked()
+    assert "generated throw-away secrets for O2O_WECHAT_AES_KEY, O2O_WECHAT_SECRET, " \
+           "O2O_SIGNING_KEY, O2O_CUSTOMER_HASH_KEY" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="o2o.config"):
+        Settings().checked()
+    assert "generated" not in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.INFO]
+    assert "reusing development secrets from .o2o-dev-secrets" in caplog.text

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 
-from api.auth import current_staff
+from api.auth import StaffRoute, current_staff
 from o2o.catalog.admin_common import MAX_LIMIT
 from o2o.errors import PreconditionFailed
 
@@ -18,8 +18,10 @@ ETAG_HELP = ('The ETag from your last read, e.g. W/"3". Required on every change
 
 
 def admin_router(*, tags: list[str]) -> APIRouter:
-    """An /api/v1 router whose every route needs a staff token (401 without one)."""
+    """An /api/v1 router whose every route needs a staff token (401 without one, before
+    the body is read)."""
     return APIRouter(prefix="/api/v1", tags=tags, dependencies=[Depends(current_staff)],
+                     route_class=StaffRoute,
                      responses={401: {"description": "Missing, invalid, expired or revoked "
                                                      "token"}})
 

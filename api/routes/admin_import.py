@@ -10,9 +10,10 @@ from typing import Annotated, Any, Literal
 from fastapi import File, Form, UploadFile
 from pydantic import BaseModel
 
+from api.body import body_limit
 from api.deps import CatalogDep, CurrentStaff, DbSession
 from api.routes.admin_common import admin_router
-from o2o.catalog.admin_import import MAX_IMPORT_BYTES, FileTooLarge, import_outlets
+from o2o.catalog.admin_import import import_outlets
 from o2o.catalog.importer import FORMATS
 
 router = admin_router(tags=["admin: outlets"])
@@ -29,6 +30,7 @@ class ImportResult(BaseModel):
 
 @router.post("/outlets/import", summary="Import outlets from CSV, GeoJSON or XLSX (upsert by "
                                         "code; all or nothing unless partial)")
+@body_limit("import_max_bytes")  # larger than other routes; read only after authentication
 def import_file(
     session: DbSession, principal: CurrentStaff, catalog: CatalogDep,
     file: Annotated[UploadFile, File(description="CSV, GeoJSON or XLSX")],
@@ -50,9 +52,7 @@ def import_file(
 
 
 def _save(upload: UploadFile, path: Path) -> None:
-    """Copy the spooled upload to a named file (the readers take paths), size-capped."""
+    """Copy the spooled upload to a named file (the readers take paths); its size was capped
+    as it arrived (O2O_IMPORT_MAX_BYTES; larger lists: `o2o import` on the server)."""
     with path.open("wb") as out:
         shutil.copyfileobj(upload.file, out, length=1 << 20)
-        if out.tell() > MAX_IMPORT_BYTES:
-            raise FileTooLarge(f"files up to {MAX_IMPORT_BYTES // (1024 * 1024)} MB; split "
-                               "larger lists or use `o2o import` on the server")

@@ -8,11 +8,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
+from api.auth import StaffRoute
 from api.deps import CurrentStaff, DbSession, ReadDbSession
 from o2o.coupons.schemas import CouponCheck, CouponRead, CouponRedeem
 from o2o.coupons.service import check, redeem
 
-router = APIRouter(prefix="/api/v1/coupons", tags=["coupons"])
+router = APIRouter(prefix="/api/v1/coupons", tags=["coupons"], route_class=StaffRoute)
 
 REFUSALS = {
     401: {"description": "Missing, invalid, expired or revoked staff token"},

@@ -21,7 +21,7 @@ from o2o.catalog.admin_outlets import outlet_snapshot
 from o2o.catalog.importer import OutletRecord, RowError, parse_mapping, read_rows, validate_rows
 from o2o.catalog.importer.load import ImportSummary, import_records
 from o2o.catalog.models import Outlet, Region
-from o2o.errors import O2OError, ValidationError
+from o2o.errors import ValidationError
 from o2o.staff.models import Role
 from o2o.staff.policy import require_role
 from o2o.staff.principal import Principal
@@ -31,13 +31,6 @@ if TYPE_CHECKING:
 
 #: Rejected rows listed in a report; the count is always exact.
 MAX_ERRORS_SHOWN = 200
-#: Largest file accepted (the 25,600-store Starbucks directory is about 5 MB as CSV).
-MAX_IMPORT_BYTES = 50 * 1024 * 1024
-
-
-class FileTooLarge(O2OError):
-    code = "file_too_large"
-    http_status = 413
 
 
 @dataclass
