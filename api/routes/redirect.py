@@ -1,4 +1,4 @@
-"""GET /r/<token>: count the click, then send the customer where the signed link says."""
+"""GET /r/<token>: count the click, then send the customer where the sealed link says."""
 
 from __future__ import annotations
 

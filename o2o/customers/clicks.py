@@ -1,6 +1,6 @@
-"""Tracked clicks: a signed `/r/<token>` link is counted once, then sent where it names.
+"""Tracked clicks: a sealed `/r/<token>` link is counted once, then sent where it names.
 
-The destination is built here from the signed fields (a page of ours, a map app link in
+The destination is built here from the sealed fields (a page of ours, a map app link in
 GCJ-02, the outlet's phone number): the token names a kind, never a URL, so nothing a
 customer or an attacker types can make this redirect point elsewhere.
 """
@@ -71,7 +71,7 @@ def follow(session: Session, *, settings: Settings, catalog: Catalog, token: str
 
 def destination(session: Session, *, settings: Settings, catalog: Catalog, link: Link,
                 now: datetime) -> str:
-    """The URL a redirect link leads to, from its signed fields only."""
+    """The URL a redirect link leads to, from its sealed fields only."""
     target = link.target
     if target == "nearby":
         position = _nearby_position(session, link, now)

@@ -1,4 +1,4 @@
-"""GET /r/<token>: a 302 to what the signed link names, one click recorded, no open redirect."""
+"""GET /r/<token>: a 302 to what the sealed link names, one click recorded, no open redirect."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Following tracked links: destinations built from signed fields, one click per double tap."""
+"""Following tracked links: destinations built from sealed fields, one click per double tap."""
 
 from __future__ import annotations
 
