@@ -77,7 +77,8 @@ class Settings(BaseSettings):
     #: The chain's name as customers see it in chat and on the H5 pages.
     brand_name: str = "晨汐茶咖"
 
-    #: Key for signing customer links (H5 pages, coupons, click redirects).
+    #: Key from which customer links (H5 pages, coupons, click redirects) and the coupon
+    #: cookie are sealed (AES-GCM, one HKDF-derived key per use).
     signing_key: str = PLACEHOLDER
     link_ttl_s: int = 7 * 24 * 3600
     #: Key of the HMAC that pseudonymises openids in analytics.

@@ -2,12 +2,15 @@
 
 Failures on these routes are friendly HTML pages with a 4xx status, never JSON and never a
 500 for a bad link (HtmlPage). Every page carries personal links, so nothing is cached or
-sent on as a Referer.
+sent on as a Referer. A page opened with WeChat's share markers is a forwarded copy: it
+shows, but acts for nobody. A coupon's code is shown only in the browser that claimed it,
+which the claim marks with an HttpOnly cookie scoped to the coupon pages.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,11 +24,12 @@ from fastapi.templating import Jinja2Templates
 from api.deps import CatalogDep, DbSession, ReadDbSession, SettingsDep
 from api.errors import status_for
 from o2o.config import Settings
+from o2o.coupons.binding import bind, bound_coupons
 from o2o.coupons.errors import CouponLimitReached
 from o2o.coupons.page import coupon_page
 from o2o.coupons.service import claim
 from o2o.customers.identity import customer_hash
-from o2o.customers.links import nearby_page_url, read_link
+from o2o.customers.links import PAGES, Link, nearby_page_url, opened_from_share, read_link
 from o2o.customers.pages import nearby_page, outlet_page
 from o2o.errors import O2OError
 from o2o.links import LinkInvalid
@@ -47,6 +51,8 @@ TROUBLE = {
                                  "获取最新的门店和优惠。"),
 }
 
+#: The cookie naming the coupons claimed in this browser (o2o/coupons/binding.py).
+COUPON_COOKIE = "o2o_coupons"
 #: What a customer reads when a claim is refused, by error code.
 CLAIM_TROUBLE = {
     "coupons_sold_out": "手慢了，优惠券已经领完了。",
@@ -107,11 +113,22 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _link(request: Request, settings: Settings, token: str, kind: str, now: datetime) -> Link:
+    """The page's link; opened from a forwarded copy, it acts for nobody."""
+    link = read_link(settings, token, kind, now=now.timestamp())
+    return replace(link, shared=True) if opened_from_share(request.query_params) else link
+
+
+def _claimed_here(request: Request, settings: Settings, now: datetime) -> frozenset[int]:
+    """The coupons this browser claimed (their codes may be shown here)."""
+    return bound_coupons(settings, request.cookies.get(COUPON_COOKIE), now=now)
+
+
 @router.get("/nearby/{token}", response_class=HTMLResponse)
 def nearby(request: Request, token: str, settings: SettingsDep, catalog: CatalogDep,
            session: DbSession) -> HTMLResponse:
     now = _now()
-    link = read_link(settings, token, "nearby", now=now.timestamp())
+    link = _link(request, settings, token, "nearby", now)
     page = nearby_page(session, settings=settings, catalog=catalog, link=link, now=now)
     session.commit()
     return render(request, "nearby.html", settings, page=page)
@@ -121,21 +138,21 @@ def nearby(request: Request, token: str, settings: SettingsDep, catalog: Catalog
 def outlet(request: Request, token: str, settings: SettingsDep, catalog: CatalogDep,
            session: ReadDbSession) -> HTMLResponse:
     now = _now()
-    link = read_link(settings, token, "outlet", now=now.timestamp())
+    link = _link(request, settings, token, "outlet", now)
     item = outlet_page(session, settings=settings, catalog=catalog, link=link, now=now)
     if item is None:
         return render(request, "error.html", settings, status_code=410, title="门店已下线",
                       hint="这家门店已不在列表中。请回到公众号重新发送位置，查找附近的其他门店。")
-    return render(request, "outlet.html", settings, o=item, can_claim=link.customer_hash
-                  is not None)
+    return render(request, "outlet.html", settings, o=item, can_claim=link.viewer is not None)
 
 
 @router.get("/coupon/{token}", response_class=HTMLResponse)
 def coupon(request: Request, token: str, settings: SettingsDep, catalog: CatalogDep,
            session: ReadDbSession) -> HTMLResponse:
     now = _now()
-    link = read_link(settings, token, "coupon", now=now.timestamp())
-    page = coupon_page(session, catalog=catalog, link=link, now=now)
+    link = _link(request, settings, token, "coupon", now)
+    page = coupon_page(session, catalog=catalog, link=link, now=now,
+                       revealed=_claimed_here(request, settings, now))
     return render(request, "coupon.html", settings, page=page,
                   claimed=request.query_params.get("claimed") == "1")
 
@@ -143,23 +160,36 @@ def coupon(request: Request, token: str, settings: SettingsDep, catalog: Catalog
 @router.post("/coupon/{token}", response_class=HTMLResponse)
 def claim_coupon(request: Request, token: str, settings: SettingsDep, catalog: CatalogDep,
                  session: DbSession) -> Response:
-    """Claim, then show the coupon (POST-redirect-GET: a reload does not claim again)."""
+    """Claim, then show the coupon (POST-redirect-GET: a reload does not claim again); the
+    claiming browser gets the cookie that lets it see the code."""
     now = _now()
-    link = read_link(settings, token, "coupon", now=now.timestamp())
+    link = _link(request, settings, token, "coupon", now)
     assert link.promotion_id is not None and link.customer_hash is not None
+    if link.viewer is None:  # a forwarded copy claims for nobody
+        page = coupon_page(session, catalog=catalog, link=link, now=now)
+        return render(request, "coupon.html", settings, status_code=403, page=page,
+                      problem=page.claim_note)
     try:
-        claim(session, promotion_id=link.promotion_id, customer_hash=link.customer_hash,
-              outlet_id=link.outlet_id, query_id=link.query_id, now=now, catalog=catalog)
+        coupon = claim(session, promotion_id=link.promotion_id, customer_hash=link.viewer,
+                       outlet_id=link.outlet_id, query_id=link.query_id, now=now,
+                       catalog=catalog)
     except CouponLimitReached:
         session.rollback()  # a second tap: they already hold it, show it
         return RedirectResponse(request.url.path, status_code=303)
     except O2OError as exc:
         session.rollback()
-        page = coupon_page(session, catalog=catalog, link=link, now=now)
+        page = coupon_page(session, catalog=catalog, link=link, now=now,
+                           revealed=_claimed_here(request, settings, now))
         return render(request, "coupon.html", settings, status_code=status_for(exc),
                       page=page, problem=CLAIM_TROUBLE.get(exc.code, "暂时无法领取，请稍后再试。"))
+    value, max_age = bind(settings, request.cookies.get(COUPON_COOKIE), coupon_id=coupon.id,
+                          expires_at=coupon.expires_at, now=now)
     session.commit()
-    return RedirectResponse(f"{request.url.path}?claimed=1", status_code=303)
+    response = RedirectResponse(f"{request.url.path}?claimed=1", status_code=303)
+    response.set_cookie(COUPON_COOKIE, value, max_age=max_age, path=PAGES["coupon"],
+                        secure=settings.public_base_url.startswith("https://"), httponly=True,
+                        samesite="lax")
+    return response
 
 
 @router.get("/demo", response_class=HTMLResponse)

@@ -1,7 +1,9 @@
 """What the customer H5 pages show, as plain data: the web layer only renders it.
 
 Each page is computed fresh from the live catalog (a link opened tomorrow shows tomorrow's
-hours and offers) and every outward link on it is a tracked one (`source="h5"`).
+hours and offers) and every outward link on it is a tracked one (`source="h5"`). A page
+opened from a forwarded copy (`link.shared`) shows the same outlets but acts for nobody: no
+claiming, no impressions, and its links stay marked as shared.
 """
 
 from __future__ import annotations
@@ -78,12 +80,12 @@ def nearby_page(session: Session, *, settings: Settings, catalog: Catalog, link:
     if not result.results:
         notice = nowhere_near_text(result.nearest_outside) if result.nearest_outside \
             else "暂时没有营业中的门店。"
-    held = _held_promotions(session, link.customer_hash,
+    held = _held_promotions(session, link.viewer,
                             {p.id for item in shown for p in item.promotions})
     items = [_outlet_item(settings, link, item.outlet, item.distance_m, item.open_now,
                           item.today, item.promotions, held, now) for item in shown]
     _note_impressions(session, link, shown, now)
-    return NearbyPage(items=items, notice=notice, can_claim=link.customer_hash is not None)
+    return NearbyPage(items=items, notice=notice, can_claim=link.viewer is not None)
 
 
 def outlet_page(session: Session, *, settings: Settings, catalog: Catalog, link: Link,
@@ -95,7 +97,7 @@ def outlet_page(session: Session, *, settings: Settings, catalog: Catalog, link:
     distance = haversine_m(link.lat, link.lng, view.lat, view.lng) \
         if link.lat is not None and link.lng is not None else None
     promos = tuple(catalog.promotions_for(view, now)) if view.status == "open" else ()
-    held = _held_promotions(session, link.customer_hash, {p.id for p in promos})
+    held = _held_promotions(session, link.viewer, {p.id for p in promos})
     return _outlet_item(settings, link, view, distance, view.is_open(now), view.today_text(now),
                         promos, held, now)
 
@@ -107,14 +109,14 @@ def _outlet_item(settings: Settings, link: Link, view: OutletView, distance_m: f
         return tracked_url(settings, target=target, query_id=link.query_id,
                            customer_hash=link.customer_hash, outlet_id=view.id,
                            promotion_id=promotion_id, lat=link.lat, lng=link.lng, source="h5",
-                           exp=link.exp)
+                           shared=link.shared, exp=link.exp)
 
     offers = []
     for promo in promos:
         claim_url = None
-        if promo.coupon_enabled and link.customer_hash is not None:
+        if promo.coupon_enabled and link.viewer is not None:
             claim_url = coupon_page_url(settings, query_id=link.query_id,
-                                        customer_hash=link.customer_hash,
+                                        customer_hash=link.viewer,
                                         promotion_id=promo.id, outlet_id=view.id, exp=link.exp)
         offers.append(OfferItem(title=promo.title, description=promo.description,
                                 claim_url=claim_url, held=promo.id in held))
@@ -142,10 +144,10 @@ def _note_impressions(session: Session, link: Link, shown: list[NearbyOutlet],
                       now: datetime) -> None:
     """Outlets listed on the page were shown to this customer (what visits are checked
     against); keyed like the reply's impressions, so a card and its list count once."""
-    if link.query_id is None or link.customer_hash is None:
+    if link.query_id is None or link.viewer is None:
         return
     for rank, item in enumerate(shown):
-        record_event(session, type=EventType.IMPRESSION, customer_hash=link.customer_hash,
+        record_event(session, type=EventType.IMPRESSION, customer_hash=link.viewer,
                      query_id=link.query_id, outlet_id=item.outlet.id,
                      region_id=item.outlet.region_id, distance_m=item.distance_m, at=now,
                      promotion_id=item.promotions[0].id if item.promotions else None,

@@ -17,7 +17,9 @@ from tests.factories import make_outlet, make_promotion
 from tests.factories_loop import a_customer, make_coupon_promotion
 
 QID = "e" * 32
-HERE = (31.2304, 121.4737)
+#: On the ~100 m grid a link keeps of a position, so the distances below are exact.
+HERE = (31.230, 121.474)
+SHARED = "?from=singlemessage&isappinstalled=0"
 CLOSED_ALL_WEEK = {d: [] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 
 
@@ -92,8 +94,7 @@ def test_tampered_and_truncated_links_get_a_friendly_400(client, services, shop,
         "coupon": coupon_page_url(services.settings, query_id=QID, customer_hash=a_customer(),
                                   promotion_id=shop["promo"].id),
     }[kind]
-    head, mac = url.rsplit(".", 1)
-    for bad in (head + "." + mac[::-1], url[:-10], head, url.replace(f"/h5/{kind}/", "/h5/"
+    for bad in (url[:-8] + url[-8:][::-1], url[:-10], url + "AAAA", url.replace(f"/h5/{kind}/", "/h5/"
                 + {"nearby": "outlet", "outlet": "coupon", "coupon": "nearby"}[kind] + "/"),
                 f"/h5/{kind}/%00%ff", f"/h5/{kind}/" + "A" * 5000):
         r = client.get(bad)
@@ -142,6 +143,7 @@ def test_claim_shows_the_code_and_qr_and_a_reload_does_not_claim_again(  # type:
     session.rollback()  # SQLite: a reading test session must not hold the write lock
     assert f"{code[:5]}-{code[5:]}" in page and "<svg" in page and "领取成功" in page
     assert "可使用" in page and "到店出示给店员核销" in page
+    assert f"{code[:5]}-{code[5:]}" in client.get(url).text  # and on coming back
     again = client.post(url, follow_redirects=False)  # double tap: shows the same coupon
     assert again.status_code == 303
     assert session.scalar(sa.select(sa.func.count()).select_from(Coupon)) == 1
@@ -202,3 +204,53 @@ def test_outlet_and_coupon_pages_open_while_another_transaction_writes(  # type:
         holder.close()
     assert [r.status_code for r in replies] == [200, 200]
     assert "人民广场店" in replies[0].text and "第二杯半价" in replies[1].text
+
+
+def test_a_coupon_code_is_shown_only_in_the_browser_that_claimed_it(  # type: ignore[no-untyped-def]
+        client, services, shop, session: Session) -> None:
+    """The link may be forwarded; the code may not: another browser, or this one on a copy
+    opened from a share, sees the coupon's status and why its code is not there."""
+    url = coupon_page_url(services.settings, query_id=QID, customer_hash=a_customer(),
+                          promotion_id=shop["promo"].id, outlet_id=shop["near"].id)
+    r = client.post(url, follow_redirects=False)
+    cookie = r.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/h5/coupon/" in cookie
+    assert "Max-Age=" in cookie and "Secure" not in cookie  # served over http in the test
+    code = session.scalars(sa.select(Coupon.code)).one()
+    session.rollback()
+    shown = f"{code[:5]}-{code[5:]}"
+    assert shown in client.get(url).text
+
+    forwarded = client.get(url + SHARED)
+    assert forwarded.status_code == 200
+    assert shown not in forwarded.text and "<svg" not in forwarded.text
+    assert "可使用" in forwarded.text and "从分享打开" in forwarded.text
+    assert "领取优惠券" not in forwarded.text and "再领一张" not in forwarded.text
+
+    mine = dict(client.cookies)
+    for jar in ({}, {"o2o_coupons": "A" * 60}, {"o2o_coupons": mine["o2o_coupons"][:-3]}):
+        client.cookies.clear()
+        client.cookies.update(jar)
+        other = client.get(url)
+        assert other.status_code == 200 and shown not in other.text and "<svg" not in other.text
+        assert "可使用" in other.text and "只在领取它的手机微信中显示" in other.text
+        assert "到店出示给店员核销" not in other.text
+
+
+def test_a_forwarded_page_claims_for_nobody(client, services, shop,  # type: ignore[no-untyped-def]
+                                           session: Session) -> None:
+    who = a_customer()
+    coupon = coupon_page_url(services.settings, query_id=QID, customer_hash=who,
+                             promotion_id=shop["promo"].id, outlet_id=shop["near"].id)
+    refused = client.post(coupon + SHARED, follow_redirects=False)
+    assert refused.status_code == 403 and "不能在这里领取" in refused.text
+    assert "set-cookie" not in refused.headers
+    nearby = client.get(nearby_page_url(services.settings, query_id=QID, customer_hash=who,
+                                        lat=HERE[0], lng=HERE[1]) + SHARED)
+    assert nearby.status_code == 200 and "第二杯半价" in nearby.text
+    assert "领取优惠券" not in nearby.text and "发送您的位置" in nearby.text
+    outlet = client.get(outlet_page_url(services.settings, query_id=QID, customer_hash=who,
+                                        outlet_id=shop["near"].id) + SHARED)
+    assert outlet.status_code == 200 and "领取优惠券" not in outlet.text
+    assert session.scalar(sa.select(sa.func.count()).select_from(Coupon)) == 0
+    assert session.scalar(sa.select(sa.func.count()).select_from(Event)) == 0

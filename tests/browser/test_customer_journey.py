@@ -1,5 +1,6 @@
 """A customer's phone, for real: open the nearby page from a reply link, follow an outlet,
-claim a coupon; screenshots of each step are kept in tests/artifacts/."""
+claim a coupon, see its code again later, and not on a forwarded copy or another phone;
+screenshots of each step are kept in tests/artifacts/."""
 
 from __future__ import annotations
 
@@ -65,6 +66,7 @@ def test_reply_link_to_claimed_coupon(live, browser, screenshot) -> None:  # typ
     browser.find_element(By.XPATH, "//button[normalize-space()='领取优惠券']").click()
     wait_for("claimed=1")
     assert "/h5/coupon/" in browser.current_url
+    coupon_page = browser.current_url.split("?")[0]
     code = browser.find_element(By.CSS_SELECTOR, ".coupon .code").text
     assert len(code) == 11 and code[5] == "-"
     qr = browser.find_element(By.CSS_SELECTOR, ".qr svg")
@@ -73,6 +75,21 @@ def test_reply_link_to_claimed_coupon(live, browser, screenshot) -> None:  # typ
 
     browser.back()  # a reload of the form or going back does not claim twice
     browser.refresh()
+    browser.get(coupon_page)  # coming back later, in the browser that claimed it
+    assert browser.find_element(By.CSS_SELECTOR, ".coupon .code").text == code
+    assert browser.execute_script("return document.cookie") == ""  # HttpOnly
+
+    # The same page forwarded in WeChat, or opened on another phone: status, never the code.
+    browser.get(coupon_page + "?from=singlemessage&isappinstalled=0")
+    assert not browser.find_elements(By.CSS_SELECTOR, ".coupon .code, .qr svg")
+    assert "可使用" in browser.find_element(By.TAG_NAME, "main").text
+    assert "从分享打开" in browser.find_element(By.TAG_NAME, "main").text
+    screenshot("4-coupon-forwarded")
+    browser.delete_all_cookies()
+    browser.get(coupon_page)
+    assert not browser.find_elements(By.CSS_SELECTOR, ".coupon .code, .qr svg")
+    assert "只在领取它的手机微信中显示" in browser.find_element(By.TAG_NAME, "main").text
+    screenshot("5-coupon-other-phone")
     with live.sessions() as s:
         steps = [(e.type.value, e.outlet_id) for e in s.scalars(
             sa.select(Event).where(Event.type.in_(["click", "claim"])).order_by(Event.id))]

@@ -1,7 +1,8 @@
-"""Following tracked links: destinations built from signed fields, one click per double tap."""
+"""Following tracked links: destinations built from sealed fields, one click per double tap."""
 
 from __future__ import annotations
 
+import struct
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -15,11 +16,13 @@ from sqlalchemy.orm import Session
 from o2o.analytics.events import record_event
 from o2o.analytics.models import Event
 from o2o.customers.clicks import CLICK_WINDOW_S, LinkGone, follow
-from o2o.customers.links import TARGETS, read_link, tracked_url
+from o2o.customers.link_codec import TARGET_CODES
+from o2o.customers.links import LABEL, read_link, tracked_url
 from o2o.customers.service import remember_location
-from o2o.links import LinkExpired, LinkInvalid, sign
+from o2o.links import LinkExpired, LinkInvalid, seal
 from tests.factories import make_outlet, make_promotion
 from tests.factories_loop import NOW, a_customer
+from tests.link_spellings import spellable, spellings
 
 QID = "f" * 32
 
@@ -37,9 +40,9 @@ def _token(url: str) -> str:
     return urlsplit(url).path.rsplit("/", 1)[1]
 
 
-def _go(session: Session, services, url: str, at=NOW):  # type: ignore[no-untyped-def]
+def _go(session: Session, services, url: str, at=NOW, shared=False):  # type: ignore[no-untyped-def]
     return follow(session, settings=services.settings, catalog=services.catalog,
-                  token=_token(url), now=at)
+                  token=_token(url), now=at, shared=shared)
 
 
 def _clicks(session: Session) -> list[Event]:
@@ -95,6 +98,45 @@ def test_a_double_tap_is_one_click_but_a_later_tap_is_another(session: Session, 
     assert {(c.customer_hash, c.query_id, c.outlet_id, c.promotion_id, c.channel)
             for c in clicks} == {(who, QID, shop["outlet"].id, shop["promo"].id, "wechat")}
     assert clicks[0].props == {"target": "map:amap"}
+
+
+def test_one_link_is_one_click_however_it_is_sealed_or_spelt(session: Session, services,  # type: ignore[no-untyped-def]
+                                                            shop) -> None:
+    """Clicks are de-duplicated on what the link says, not on the characters of its token."""
+    s, who, oid = services.settings, a_customer(), shop["outlet"].id
+    token = spellable(lambda q: _token(tracked_url(s, target="outlet", query_id=q,
+                                                   customer_hash=who, outlet_id=oid,
+                                                   now=NOW.timestamp())))
+    resealed = _token(tracked_url(s, target="outlet", query_id=read_link(
+        s, token, "redirect", now=NOW.timestamp()).query_id, customer_hash=who, outlet_id=oid,
+        now=NOW.timestamp()))
+    assert resealed != token  # a fresh nonce each time
+    for spelt in [*spellings(token).values(), resealed]:
+        try:
+            follow(session, settings=s, catalog=services.catalog, token=spelt, now=NOW)
+        except LinkInvalid:
+            continue
+    assert len(_clicks(session)) == 1
+
+
+def test_a_forwarded_copy_is_a_click_but_nobody_s(session: Session, services, shop) -> None:  # type: ignore[no-untyped-def]
+    s, who = services.settings, a_customer()
+    record_event(session, type="query", customer_hash=who, query_id=QID, lat=31.23,
+                 lng=121.47, at=NOW, dedup_key=f"query:{QID}")
+    remember_location(session, customer_hash=who, lat=30.1, lng=120.1, now=NOW, ttl_s=600)
+    followed = _go(session, services, tracked_url(s, target="outlet", query_id=QID,
+                                                  customer_hash=who, outlet_id=shop["outlet"].id,
+                                                  now=NOW.timestamp()), shared=True)
+    page = read_link(s, _token(followed.location), "outlet", now=NOW.timestamp())
+    assert page.shared and page.viewer is None
+    [click] = _clicks(session)
+    assert (click.customer_hash, click.query_id, click.outlet_id) == \
+        (None, None, shop["outlet"].id)
+    # Without the query's position, a shared list never falls back to where the customer
+    # has been since.
+    with pytest.raises(LinkGone):
+        _go(session, services, tracked_url(s, target="nearby", query_id="other",
+                                           customer_hash=who, now=NOW.timestamp()), shared=True)
 
 
 def test_taps_across_a_window_boundary_count_once(session: Session, services, shop) -> None:  # type: ignore[no-untyped-def]
@@ -156,16 +198,23 @@ def test_bad_and_expired_tokens_record_nothing(session: Session, services, shop)
 
 @hsettings(max_examples=30, deadline=None,
            suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(target=st.one_of(st.sampled_from(sorted(TARGETS)), st.text(max_size=40)),
-       extra=st.dictionaries(st.sampled_from(["u", "url", "next", "to", "la", "s"]),
-                             st.one_of(st.text(max_size=30), st.floats(allow_nan=False)),
-                             max_size=3))
-def test_no_signed_payload_leads_off_our_list(session: Session, services, shop, target: str,  # type: ignore[no-untyped-def]
-                                              extra: dict) -> None:
-    """Even a genuinely signed token with odd fields can only reach our own destinations."""
-    token = sign({"k": "r", "t": target, "o": shop["outlet"].id, "p": shop["promo"].id,
-                  "c": "c" * 64, "q": QID, **extra}, services.settings.signing_key, ttl_s=60,
-                 now=NOW.timestamp())
+@given(target=st.one_of(st.sampled_from(sorted(TARGET_CODES.values())),
+                       st.integers(0, 255)),
+       flags=st.integers(0, 255),
+       parts=st.lists(st.one_of(st.sampled_from(["query", "customer", "outlet", "promotion",
+                                                 "position"]), st.binary(max_size=8)),
+                      max_size=6))
+def test_no_sealed_payload_leads_off_our_list(session: Session, services, shop, target: int,  # type: ignore[no-untyped-def]
+                                              flags: int, parts: list) -> None:
+    """Even a genuinely sealed token with odd bytes can only reach our own destinations."""
+    pieces = {"query": b"\x90" + bytes.fromhex(QID), "customer": b"\xa0" + bytes(32),
+              "outlet": struct.pack(">I", shop["outlet"].id),
+              "promotion": struct.pack(">I", shop["promo"].id),
+              "position": struct.pack(">ii", 31_230, 121_474)}
+    body = bytes((ord("r"), flags, target)) + b"".join(
+        pieces[p] if isinstance(p, str) else p for p in parts)
+    token = seal(body, services.settings.signing_key, label=LABEL,
+                 exp=int(NOW.timestamp()) + 60)
     try:
         where = follow(session, settings=services.settings, catalog=services.catalog,
                        token=token, now=NOW).location
