@@ -3,8 +3,8 @@ database conflicts to domain errors, and the live catalog refresh after it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import logging
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
