@@ -14,7 +14,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import TypeVar
 
@@ -24,15 +24,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from o2o.catalog.changes import changes_since, latest_seq
 from o2o.catalog.hours import OpeningHours
 from o2o.catalog.models import Outlet, Promotion, PromotionStatus, Region
+from o2o.catalog.open_now import OpenNow, minute_of
 from o2o.catalog.views import (
     OutletView,
     PromotionView,
+    index_entry,
     outlet_view,
     promotion_view,
 )
 from o2o.db import read_only
 from o2o.errors import O2OError, ValidationError
-from o2o.geo.index import STATUS_CODE, IndexEntry, NearestIndex
+from o2o.geo.index import STATUS_CODE, NearestIndex
 from o2o.metrics import CATALOG_ROWS_SKIPPED, INDEX_AGE, INDEX_SIZE, INDEX_VERSION
 
 log = logging.getLogger("o2o.catalog")
@@ -56,6 +58,7 @@ class Catalog:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.index = NearestIndex()
+        self.open_now = OpenNow()
         self._outlets: dict[int, OutletView] = {}
         self._by_code: dict[str, int] = {}
         self._promotions: tuple[PromotionView, ...] = ()
@@ -74,6 +77,17 @@ class Catalog:
 
     def outlets(self) -> Iterable[OutletView]:
         return self._outlets.values()
+
+    def open_index(self, at: datetime) -> NearestIndex:
+        """The index of the outlets open at `at` (see o2o.catalog.open_now); the sync thread
+        builds the current and next minute's ahead, so a request rarely builds one."""
+        minute = minute_of(at)
+        index = self.open_now.get(minute)
+        if index is None:
+            with self._lock:
+                index = self.open_now.get(minute) or self.open_now.build(
+                    minute, self._outlets.values())
+        return index
 
     def promotions(self) -> tuple[PromotionView, ...]:
         return self._promotions
@@ -109,6 +123,7 @@ class Catalog:
                            tags=[v.tags for v in views.values()])
         promos = self._load_promotions(session)
         self.index, self._outlets = index, views
+        self.open_now.clear()
         self._by_code = {v.code: v.id for v in views.values()}
         self._promotions = promos
         self.seq = seq
@@ -187,6 +202,7 @@ class Catalog:
     def _patch_outlets(self, session: Session, ids: set[int]) -> None:
         fresh = dict(self._views(session, Outlet.id.in_(ids) & Outlet.deleted_at.is_(None)))
         outlets, by_code = dict(self._outlets), dict(self._by_code)
+        self.open_now.patch({oid: fresh.get(oid) for oid in ids})
         for oid in ids:
             old = outlets.pop(oid, None)
             if old is not None:
@@ -196,7 +212,7 @@ class Catalog:
                 self.index.remove(oid)
                 continue
             outlets[oid], by_code[view.code] = view, oid
-            self.index.upsert(_entry(view))
+            self.index.upsert(index_entry(view))
         self._outlets, self._by_code = outlets, by_code
 
     def _note_gaps(self, changes: list) -> None:
@@ -236,6 +252,9 @@ class Catalog:
         while not self._stop.wait(self._poll_s):
             try:
                 self.refresh()
+                now = time.time()
+                for at in (now, now + 60):  # this minute's and the next one's, ahead of need
+                    self.open_index(datetime.fromtimestamp(at, UTC))
             except Exception:  # keep serving from memory; say why, try again next tick
                 log.exception("catalog refresh failed; serving the last good snapshot")
             INDEX_AGE.set(self.age_s)
@@ -275,12 +294,8 @@ def _parse_tags(text: str | None) -> frozenset[str]:
 
 
 def _checked(view: OutletView) -> OutletView:
-    """The view, once the index has accepted it as an entry (degrees, status)."""
-    _entry(view)
+    """The view, once the index has accepted it as an entry (degrees, status, tags)."""
+    index_entry(view)
     return view
-
-
-def _entry(view: OutletView) -> IndexEntry:
-    return IndexEntry(id=view.id, lat=view.lat, lng=view.lng, status=view.status, tags=view.tags)
 
 
