@@ -13,8 +13,9 @@ version and sees exactly the points alive at that version.
 
 Tags have no ceiling: each tag has a sorted list of the tree positions carrying it, all in one
 array (`tag_pos`). A tag filter is a (m, 3) array of (tag, start, end) slices of it, rarest
-first: a subtree is skipped unless the rarest tag has a position in its range, a leaf visits
-only that tag's positions, and the other tags are checked by binary search. Pending rows keep
+first: each node carries its share of the rarest tag's slice (split by one binary search as
+the search descends), an empty share prunes the node, a leaf visits only those points, and
+the other tags are checked by binary search. Pending rows keep
 their tag ids in a per-row list (`p_tag_start`, `p_tags`). An untagged query passes m = 0 and
 runs the plain loop.
 """
@@ -203,14 +204,10 @@ def _pending_tags_ok(p_tag_start, p_tags, want, s):
 
 
 @njit(inline="always")
-def _node_ok(masks, node, lo, hi, status_mask, tag_pos, want):
-    """Whether the subtree under `node` (tree positions lo..hi) may hold a matching point."""
-    if masks[node] & status_mask == 0:
-        return False
-    if want.shape[0] == 0:
-        return True
-    q = _lower_bound(tag_pos, want[0, 1], want[0, 2], lo)
-    return q < want[0, 2] and tag_pos[q] < hi
+def _push_node(st_node, st_lo, st_hi, st_d2, st_q, sp, node, lo, hi, d2, q):
+    """Put a node (tree positions lo..hi, tag list from q on) on the search stack."""
+    st_node[sp], st_lo[sp], st_hi[sp], st_d2[sp], st_q[sp] = node, lo, hi, d2, q
+    return sp + 1
 
 
 @njit(cache=True, nogil=True)
@@ -235,15 +232,20 @@ def knn(lat, lng, max_d2, status_mask, want, version, depth,
     st_lo = np.empty(_STACK, np.int64)
     st_hi = np.empty(_STACK, np.int64)
     st_d2 = np.empty(_STACK)
+    # With a tag filter, a node's points of the rarest wanted tag are tag_pos[q:q_end], where
+    # q is kept per node and q_end is where the next position >= hi is: a child's slice is
+    # found by one binary search inside its parent's, and an empty slice prunes the child.
+    st_q = np.zeros(_STACK, np.int64)
+    tagged = want.shape[0] > 0
+    t_end = want[0, 2] if tagged else 0
     sp = 0
     bound = max_d2  # the k-th best squared chord so far, or the radius until k are found
-    tagged = want.shape[0] > 0
-    if n > 0 and _node_ok(masks, 0, 0, n, status_mask, tag_pos, want):
-        st_node[0], st_lo[0], st_hi[0], st_d2[0] = 0, 0, n, _box_d2(bbox, 0, x, y, z)
-        sp = 1
+    if n > 0 and masks[0] & status_mask != 0 and (not tagged or want[0, 1] < t_end):
+        sp = _push_node(st_node, st_lo, st_hi, st_d2, st_q, sp, 0, 0, n,
+                        _box_d2(bbox, 0, x, y, z), want[0, 1] if tagged else 0)
     while sp > 0:
         sp -= 1
-        node, lo, hi, nd2 = st_node[sp], st_lo[sp], st_hi[sp], st_d2[sp]
+        node, lo, hi, nd2, q = st_node[sp], st_lo[sp], st_hi[sp], st_d2[sp], st_q[sp]
         if nd2 > bound:
             continue
         if node >= first_leaf:
@@ -254,9 +256,7 @@ def knn(lat, lng, max_d2, status_mask, want, version, depth,
                         size = _push(heap_d, heap_r, size, k, d2, j)
                         bound = heap_d[0] if size == k else max_d2
                 continue
-            # Only the points of the rarest wanted tag in this leaf, found in its list.
-            q = _lower_bound(tag_pos, want[0, 1], want[0, 2], lo)
-            while q < want[0, 2] and tag_pos[q] < hi:
+            while q < t_end and tag_pos[q] < hi:  # only the leaf's points of the rarest tag
                 j = tag_pos[q]
                 q += 1
                 d2 = (pts[j, 0] - x) ** 2 + (pts[j, 1] - y) ** 2 + (pts[j, 2] - z) ** 2
@@ -268,22 +268,23 @@ def knn(lat, lng, max_d2, status_mask, want, version, depth,
         mid = lo + (hi - lo) // 2
         a, b = 2 * node + 1, 2 * node + 2
         da, db = _box_d2(bbox, a, x, y, z), _box_d2(bbox, b, x, y, z)
-        ok_a = da <= bound and _node_ok(masks, a, lo, mid, status_mask, tag_pos, want)
-        ok_b = db <= bound and _node_ok(masks, b, mid, hi, status_mask, tag_pos, want)
+        ok_a = da <= bound and masks[a] & status_mask != 0
+        ok_b = db <= bound and masks[b] & status_mask != 0
+        q_mid = q
+        if tagged:
+            q_mid = _lower_bound(tag_pos, q, t_end, mid)
+            ok_a = ok_a and q_mid > q
+            ok_b = ok_b and q_mid < t_end and tag_pos[q_mid] < hi
         if da <= db:  # push the farther child first so the nearer one is searched first
             if ok_b:
-                st_node[sp], st_lo[sp], st_hi[sp], st_d2[sp] = b, mid, hi, db
-                sp += 1
+                sp = _push_node(st_node, st_lo, st_hi, st_d2, st_q, sp, b, mid, hi, db, q_mid)
             if ok_a:
-                st_node[sp], st_lo[sp], st_hi[sp], st_d2[sp] = a, lo, mid, da
-                sp += 1
+                sp = _push_node(st_node, st_lo, st_hi, st_d2, st_q, sp, a, lo, mid, da, q)
         else:
             if ok_a:
-                st_node[sp], st_lo[sp], st_hi[sp], st_d2[sp] = a, lo, mid, da
-                sp += 1
+                sp = _push_node(st_node, st_lo, st_hi, st_d2, st_q, sp, a, lo, mid, da, q)
             if ok_b:
-                st_node[sp], st_lo[sp], st_hi[sp], st_d2[sp] = b, mid, hi, db
-                sp += 1
+                sp = _push_node(st_node, st_lo, st_hi, st_d2, st_q, sp, b, mid, hi, db, q_mid)
     # Pending changes last: by now the bound is tight and most are rejected on distance alone.
     for s in range(p_count):
         d2 = (p_pts[s, 0] - x) ** 2 + (p_pts[s, 1] - y) ** 2 + (p_pts[s, 2] - z) ** 2

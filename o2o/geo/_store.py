@@ -22,6 +22,7 @@ from o2o.geo import _kdtree
 STATUSES = ("open", "temporarily_closed", "closed")
 STATUS_CODE = {name: code for code, name in enumerate(STATUSES)}
 LEAF_SIZE = 16
+WANTS_KEPT = 256  # tag filters remembered per base
 
 
 def unit_vectors(lats: np.ndarray, lngs: np.ndarray) -> np.ndarray:
@@ -103,11 +104,11 @@ class Vocabulary:
             self.names.append(tag)
         return np.array(sorted(self.ids[t] for t in tags), np.int64)
 
-    def want(self, tags: Iterable[str], tag_start: np.ndarray) -> np.ndarray | None:
+    def want(self, tags: frozenset[str], tag_start: np.ndarray) -> np.ndarray | None:
         """The kernel's tag filter: (tag, start, end) of each tag's slice of the base's
         position lists, rarest first; None if a tag is unknown (then nothing can match)."""
         rows = []
-        for tag in set(tags):
+        for tag in tags:
             tag_id = self.ids.get(tag)
             if tag_id is None:
                 return None
@@ -176,7 +177,8 @@ class Base:
     """
 
     __slots__ = ("attrs", "bbox", "depth", "ids", "lats", "lngs", "masks", "pos_by_id", "pts",
-                 "row_start", "row_tags", "sorted_ids", "tag_pos", "tag_start")  # fmt: skip
+                 "row_start", "row_tags", "sorted_ids", "tag_pos", "tag_start",
+                 "wants")  # fmt: skip
 
     def __init__(self, ids: np.ndarray, lats: np.ndarray, lngs: np.ndarray, status: np.ndarray,
                  row_start: np.ndarray, row_tags: np.ndarray, n_tags: int) -> None:  # fmt: skip
@@ -200,6 +202,19 @@ class Base:
         order = np.argsort(self.ids, kind="stable")
         self.sorted_ids = self.ids[order]
         self.pos_by_id = order.astype(np.int32 if n < 2**31 else np.int64)
+        self.wants: dict[frozenset[str], np.ndarray] = {}
+
+    def want(self, vocab: Vocabulary, tags: frozenset[str]) -> np.ndarray | None:
+        """The kernel's filter for `tags` (see Vocabulary.want), remembered for this base: a
+        tag's ids and slices never change while it lives. Bounded, as callers choose tags."""
+        found = self.wants.get(tags)
+        if found is None:
+            found = vocab.want(tags, self.tag_start)
+            if found is not None:
+                if len(self.wants) >= WANTS_KEPT:
+                    self.wants = {}
+                self.wants[tags] = found
+        return found
 
     def position(self, id_: int, *, alive_at: int | None = None) -> int | None:
         """Tree position of the row with this id if it is alive (now, or at a version)."""
@@ -217,7 +232,8 @@ class Base:
 
     def nbytes(self) -> int:
         """Bytes held by the arrays."""
-        return sum(getattr(self, name).nbytes for name in self.__slots__ if name != "depth")
+        return sum(getattr(self, name).nbytes for name in self.__slots__
+                   if name not in ("depth", "wants"))
 
 
 class Pending:

@@ -193,7 +193,8 @@ class NearestIndex:
             mask = _status_mask((statuses,) if isinstance(statuses, str) else statuses)
         want: np.ndarray | None = _UNTAGGED
         if tags:
-            want = snap.vocab.want((tags,) if isinstance(tags, str) else tags, snap.base.tag_start)
+            wanted = frozenset((tags,) if isinstance(tags, str) else tags)
+            want = snap.base.want(snap.vocab, wanted)
         max_d2 = _max_chord2(max_distance_m)
         if k == 0 or mask == 0 or snap.size == 0 or want is None:
             return []
