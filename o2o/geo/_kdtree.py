@@ -66,7 +66,7 @@ def _select(perm, key, lo, hi, nth):
             return
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # a worker builds the open-now index while serving
 def build_tree(xyz, attrs, depth):
     """Return (perm, bbox, masks): tree order, node boxes (min xyz, max xyz), node status
     OR-masks."""
