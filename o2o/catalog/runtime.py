@@ -79,8 +79,9 @@ class Catalog:
         return self._outlets.values()
 
     def open_index(self, at: datetime) -> NearestIndex:
-        """The index of the outlets open at `at` (see o2o.catalog.open_now); the sync thread
-        builds the current and next minute's ahead, so a request rarely builds one."""
+        """The index of the outlets open at `at` (see o2o.catalog.open_now). Loads and the
+        sync thread build the current and next minute's ahead; another minute (an explicit
+        `at`, or no sync thread) is built here on first use."""
         minute = minute_of(at)
         index = self.open_now.get(minute)
         if index is None:
@@ -124,6 +125,7 @@ class Catalog:
         promos = self._load_promotions(session)
         self.index, self._outlets = index, views
         self.open_now.clear()
+        self._prebuild_open()
         self._by_code = {v.code: v.id for v in views.values()}
         self._promotions = promos
         self.seq = seq
@@ -234,6 +236,14 @@ class Catalog:
         for seq in [s for s, t in self._gaps.items() if t < cutoff]:
             del self._gaps[seq]
 
+    def _prebuild_open(self) -> None:
+        """This minute's and the next one's open-now index, before a request needs them."""
+        now = time.time()
+        for at in (now, now + 60):
+            minute = minute_of(datetime.fromtimestamp(at, UTC))
+            if self.open_now.get(minute) is None:
+                self.open_now.build(minute, self._outlets.values())
+
     def _synced(self) -> None:
         self.synced_at = time.monotonic()
         INDEX_SIZE.set(len(self._outlets))
@@ -252,9 +262,8 @@ class Catalog:
         while not self._stop.wait(self._poll_s):
             try:
                 self.refresh()
-                now = time.time()
-                for at in (now, now + 60):  # this minute's and the next one's, ahead of need
-                    self.open_index(datetime.fromtimestamp(at, UTC))
+                with self._lock:
+                    self._prebuild_open()
             except Exception:  # keep serving from memory; say why, try again next tick
                 log.exception("catalog refresh failed; serving the last good snapshot")
             INDEX_AGE.set(self.age_s)
