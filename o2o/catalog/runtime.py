@@ -42,7 +42,7 @@ log = logging.getLogger("o2o.catalog")
 GAP_TIMEOUT_S = 30.0
 #: What a stored row that cannot be served raises while it is turned into a view: bad JSON,
 #: hours or times that do not parse, an unknown time zone or status, degrees out of range.
-BAD_ROW_ERRORS = (O2OError, ValueError, TypeError, KeyError, LookupError, ArithmeticError)
+BAD_ROW_ERRORS = (O2OError, ValueError, TypeError, LookupError, ArithmeticError)
 T = TypeVar("T")
 
 
