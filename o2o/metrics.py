@@ -21,6 +21,10 @@ WECHAT_REJECTED = Counter("o2o_wechat_rejected_total", "WeChat requests refused"
 INDEX_SIZE = Gauge("o2o_index_outlets", "Outlets in this worker's nearest index")
 INDEX_AGE = Gauge("o2o_index_age_seconds", "Seconds since this worker's index last synced")
 INDEX_VERSION = Gauge("o2o_catalog_seq", "Last catalog change applied by this worker")
+CATALOG_ROWS_SKIPPED = Counter(
+    "o2o_catalog_rows_skipped_total",
+    "Stored rows this worker could not serve and left out of its live catalog (each row "
+    "and reason counted once), by entity", ["entity"])
 WRITE_BATCH_SIZE = Histogram(
     "o2o_write_batch_size", "Writes committed together by the reply path's group commit",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 1024),

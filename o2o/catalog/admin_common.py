@@ -3,6 +3,7 @@ database conflicts to domain errors, and the live catalog refresh after it."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from o2o.catalog.runtime import Catalog
 
 MAX_LIMIT = 200
+log = logging.getLogger("o2o.catalog")
 
 
 class PreconditionRequired(O2OError):
@@ -85,7 +87,8 @@ def count(session: Session, query: sa.Select) -> int:
 @contextmanager
 def unit_of_work(session: Session, *, kind: str, catalog: Catalog | None) -> Iterator[None]:
     """Run the block and commit, or roll it all back and say why in domain terms; then make
-    this worker's catalog current at once (the others follow the change feed)."""
+    this worker's catalog current at once (the others follow the change feed). A failure
+    there is logged, never raised: the write is stored and the caller must hear so."""
     try:
         yield
         session.commit()
@@ -101,5 +104,11 @@ def unit_of_work(session: Session, *, kind: str, catalog: Catalog | None) -> Ite
     except BaseException:
         session.rollback()
         raise
+    # Committed: from here on nothing may fail the write, or a caller would be told "refused"
+    # about a change that is stored (issue 19). Every check belongs before the commit.
     if catalog is not None:
-        catalog.refresh()
+        try:
+            catalog.refresh()
+        except Exception:  # the change feed brings it on the next poll; say why now
+            log.exception("%s committed; this worker's catalog will catch up from the feed",
+                          kind)

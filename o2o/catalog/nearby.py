@@ -77,18 +77,15 @@ def find_nearby(
                               details=[{"field": "radius_m", "message": "must be > 0"}])
     at = at or datetime.now(UTC)
     wlat, wlng = to_wgs84(lat, lng, datum)
-    predicate = None
-    if open_now:
-        def predicate(oid: int) -> bool:
-            view = catalog.outlet(oid)
-            return view is not None and view.is_open(at) is True
-    hits = catalog.index.nearest(wlat, wlng, k, max_distance_m=radius_m, tags=tags or None,
-                                 predicate=predicate)
+    # "Open now" searches the index of this minute's open outlets: exact, and no hours
+    # check per outlet, however little is open (see o2o.catalog.open_now).
+    index = catalog.open_index(at) if open_now else catalog.index
+    hits = index.nearest(wlat, wlng, k, max_distance_m=radius_m, tags=tags or None)
     result = NearbyResult(lat=wlat, lng=wlng, at=at,
                           results=[_item(catalog, h.id, h.distance_m, at) for h in hits
                                    if catalog.outlet(h.id) is not None])
     if not result.results and radius_m is not None:
-        beyond = catalog.index.nearest(wlat, wlng, 1, tags=tags or None, predicate=predicate)
+        beyond = index.nearest(wlat, wlng, 1, tags=tags or None)
         if beyond and catalog.outlet(beyond[0].id) is not None:
             return NearbyResult(lat=wlat, lng=wlng, at=at,
                                 nearest_outside=_item(catalog, beyond[0].id,

@@ -13,9 +13,10 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 from functools import cache
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,19 +24,26 @@ from sqlalchemy.orm import Session, sessionmaker
 from o2o.catalog.changes import changes_since, latest_seq
 from o2o.catalog.hours import OpeningHours
 from o2o.catalog.models import Outlet, Promotion, PromotionStatus, Region
+from o2o.catalog.open_now import OpenNow, minute_of
 from o2o.catalog.views import (
     OutletView,
     PromotionView,
+    index_entry,
     outlet_view,
     promotion_view,
 )
 from o2o.db import read_only
-from o2o.geo.index import STATUS_CODE, IndexEntry, NearestIndex
-from o2o.metrics import INDEX_AGE, INDEX_SIZE, INDEX_VERSION
+from o2o.errors import O2OError, ValidationError
+from o2o.geo.index import STATUS_CODE, NearestIndex
+from o2o.metrics import CATALOG_ROWS_SKIPPED, INDEX_AGE, INDEX_SIZE, INDEX_VERSION
 
 log = logging.getLogger("o2o.catalog")
 
 GAP_TIMEOUT_S = 30.0
+#: What a stored row that cannot be served raises while it is turned into a view: bad JSON,
+#: hours or times that do not parse, an unknown time zone or status, degrees out of range.
+BAD_ROW_ERRORS = (O2OError, ValueError, TypeError, LookupError, ArithmeticError)
+T = TypeVar("T")
 
 
 class Catalog:
@@ -50,11 +58,13 @@ class Catalog:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.index = NearestIndex()
+        self.open_now = OpenNow()
         self._outlets: dict[int, OutletView] = {}
         self._by_code: dict[str, int] = {}
         self._promotions: tuple[PromotionView, ...] = ()
         self.seq = 0
         self._gaps: dict[int, float] = {}
+        self._skipped: set[tuple[str, int, str]] = set()  # (entity, id, reason) logged once
         self.synced_at = 0.0
 
     # ---- reading -------------------------------------------------------------------------
@@ -67,6 +77,18 @@ class Catalog:
 
     def outlets(self) -> Iterable[OutletView]:
         return self._outlets.values()
+
+    def open_index(self, at: datetime) -> NearestIndex:
+        """The index of the outlets open at `at` (see o2o.catalog.open_now). Loads and the
+        sync thread build the current and next minute's ahead; another minute (an explicit
+        `at`, or no sync thread) is built here on first use."""
+        minute = minute_of(at)
+        index = self.open_now.get(minute)
+        if index is None:
+            with self._lock:
+                index = self.open_now.get(minute) or self.open_now.build(
+                    minute, self._outlets.values())
+        return index
 
     def promotions(self) -> tuple[PromotionView, ...]:
         return self._promotions
@@ -94,24 +116,16 @@ class Catalog:
 
     def _load(self, session: Session) -> None:
         seq = latest_seq(session)
-        # Plain rows of the needed columns, streamed: a million ORM objects would cost
-        # minutes and gigabytes for state the catalog never writes back.
-        regions = {r.id: r for r in session.scalars(sa.select(Region))}
-        rows = session.execute(sa.select(*VIEW_COLUMNS).where(Outlet.deleted_at.is_(None))
-                               .execution_options(yield_per=10_000))
-        # Per load, so an edited timetable is compiled afresh and nothing outlives the load.
-        hours_of, tags_of = cache(_compile_hours), cache(_parse_tags)
-        views = {row.id: outlet_view(row, regions.get(row.region_id),
-                                     hours=hours_of((row.hours, row.exceptions, row.timezone)),
-                                     tags=tags_of(row.tags))
-                 for row in rows}
+        views = dict(self._views(session, Outlet.deleted_at.is_(None)))
         index = NearestIndex()
         index.build_arrays([v.id for v in views.values()], [v.lat for v in views.values()],
                            [v.lng for v in views.values()],
                            status=[STATUS_CODE[v.status] for v in views.values()],
                            tags=[v.tags for v in views.values()])
-        promos = _load_promotions(session)
+        promos = self._load_promotions(session)
         self.index, self._outlets = index, views
+        self.open_now.clear()
+        self._prebuild_open()
         self._by_code = {v.code: v.id for v in views.values()}
         self._promotions = promos
         self.seq = seq
@@ -119,6 +133,47 @@ class Catalog:
         self._synced()
         log.info("catalog loaded: %d outlets, %d promotions, seq %d",
                  len(views), len(promos), seq)
+
+    def _views(self, session: Session, where: sa.ColumnElement[bool]) -> Iterator[tuple[int, OutletView]]:
+        """(id, view) of every servable outlet row matching `where`; bad rows are skipped."""
+        # Plain rows of the needed columns, streamed: a million ORM objects would cost
+        # minutes and gigabytes for state the catalog never writes back.
+        regions = {r.id: r for r in session.scalars(sa.select(Region))}
+        rows = session.execute(sa.select(*VIEW_COLUMNS).where(where)
+                               .execution_options(yield_per=10_000))
+        # Per call, so an edited timetable is compiled afresh and nothing outlives the load.
+        hours_of, tags_of = cache(_compile_hours), cache(_parse_tags)
+        for row in rows:
+            view = self._servable("outlet", row.id, lambda row=row: _checked(outlet_view(
+                row, regions.get(row.region_id),
+                hours=hours_of((row.hours, row.exceptions, row.timezone)),
+                tags=tags_of(row.tags))))
+            if view is not None:
+                yield row.id, view
+
+    def _load_promotions(self, session: Session) -> tuple[PromotionView, ...]:
+        rows = session.scalars(
+            sa.select(Promotion).where(Promotion.status == PromotionStatus.PUBLISHED)).all()
+        views = [v for r in rows
+                 if (v := self._servable("promotion", r.id, lambda r=r: promotion_view(r)))]
+        # Highest priority first; newer first among equals, so a fresh offer wins a tie.
+        views.sort(key=lambda p: (-p.priority, -p.id))
+        return tuple(views)
+
+    def _servable(self, entity: str, entity_id: int, make: Callable[[], T]) -> T | None:
+        """What `make` builds from a stored row, or None if the row cannot be served (it got
+        past validation somehow): logged once with its id and reason, counted, never fatal,
+        so one bad row cannot stop a start or a refresh."""
+        try:
+            return make()
+        except BAD_ROW_ERRORS as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            if (entity, entity_id, reason) not in self._skipped:
+                self._skipped.add((entity, entity_id, reason))
+                CATALOG_ROWS_SKIPPED.labels(entity).inc()
+                log.error("catalog: %s %d left out, it cannot be served: %s",
+                          entity, entity_id, reason)
+            return None
 
     def refresh(self) -> int:
         """Apply changes newer than what this worker has; returns how many were applied."""
@@ -142,24 +197,24 @@ class Catalog:
             if kinds.get("outlet"):
                 self._patch_outlets(session, kinds["outlet"])
             if kinds.get("promotion") or kinds.get("outlet"):
-                self._promotions = _load_promotions(session)
+                self._promotions = self._load_promotions(session)
             self._synced()
             return len(changes)
 
     def _patch_outlets(self, session: Session, ids: set[int]) -> None:
-        rows = {r.id: r for r in session.scalars(sa.select(Outlet).where(Outlet.id.in_(ids)))}
+        fresh = dict(self._views(session, Outlet.id.in_(ids) & Outlet.deleted_at.is_(None)))
         outlets, by_code = dict(self._outlets), dict(self._by_code)
+        self.open_now.patch({oid: fresh.get(oid) for oid in ids})
         for oid in ids:
-            row = rows.get(oid)
             old = outlets.pop(oid, None)
             if old is not None:
                 by_code.pop(old.code, None)
-            if row is None or row.deleted_at is not None:
+            view = fresh.get(oid)
+            if view is None:  # deleted, or no longer servable
                 self.index.remove(oid)
                 continue
-            view = outlet_view(row)
             outlets[oid], by_code[view.code] = view, oid
-            self.index.upsert(_entry(view))
+            self.index.upsert(index_entry(view))
         self._outlets, self._by_code = outlets, by_code
 
     def _note_gaps(self, changes: list) -> None:
@@ -181,6 +236,14 @@ class Catalog:
         for seq in [s for s, t in self._gaps.items() if t < cutoff]:
             del self._gaps[seq]
 
+    def _prebuild_open(self) -> None:
+        """This minute's and the next one's open-now index, before a request needs them."""
+        now = time.time()
+        for at in (now, now + 60):
+            minute = minute_of(datetime.fromtimestamp(at, UTC))
+            if self.open_now.get(minute) is None:
+                self.open_now.build(minute, self._outlets.values())
+
     def _synced(self) -> None:
         self.synced_at = time.monotonic()
         INDEX_SIZE.set(len(self._outlets))
@@ -199,6 +262,8 @@ class Catalog:
         while not self._stop.wait(self._poll_s):
             try:
                 self.refresh()
+                with self._lock:
+                    self._prebuild_open()
             except Exception:  # keep serving from memory; say why, try again next tick
                 log.exception("catalog refresh failed; serving the last good snapshot")
             INDEX_AGE.set(self.age_s)
@@ -214,7 +279,8 @@ class Catalog:
 #: distinct timetables and tag sets; each is decoded and compiled once, not per outlet).
 VIEW_COLUMNS = (Outlet.id, Outlet.code, Outlet.name, Outlet.address, Outlet.city,
                 Outlet.district, Outlet.phone, Outlet.lat, Outlet.lng, Outlet.timezone,
-                Outlet.region_id, Outlet.status, Outlet.reopen_on,
+                Outlet.region_id, sa.type_coerce(Outlet.status, sa.String).label("status"),
+                Outlet.reopen_on,
                 sa.cast(Outlet.hours, sa.Text).label("hours"),
                 sa.cast(Outlet.exceptions, sa.Text).label("exceptions"),
                 sa.cast(Outlet.tags, sa.Text).label("tags"), Outlet.image_url,
@@ -230,17 +296,15 @@ def _compile_hours(key: tuple[str | None, str | None, str]) -> OpeningHours | No
 
 
 def _parse_tags(text: str | None) -> frozenset[str]:
-    return frozenset(json.loads(text) if text else ())
+    tags = json.loads(text) if text else []
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise ValidationError(f"tags must be a list of strings, not {text}")
+    return frozenset(tags)
 
 
-def _entry(view: OutletView) -> IndexEntry:
-    return IndexEntry(id=view.id, lat=view.lat, lng=view.lng, status=view.status, tags=view.tags)
+def _checked(view: OutletView) -> OutletView:
+    """The view, once the index has accepted it as an entry (degrees, status, tags)."""
+    index_entry(view)
+    return view
 
 
-def _load_promotions(session: Session) -> tuple[PromotionView, ...]:
-    rows = session.scalars(
-        sa.select(Promotion).where(Promotion.status == PromotionStatus.PUBLISHED)).all()
-    views = [promotion_view(r) for r in rows]
-    # Highest priority first; newer first among equals, so a fresh offer wins a tie.
-    views.sort(key=lambda p: (-p.priority, -p.id))
-    return tuple(views)

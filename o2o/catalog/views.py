@@ -9,6 +9,7 @@ from typing import Any, Literal
 from o2o.catalog.hours import OpeningHours
 from o2o.catalog.models import Outlet, Promotion, Region
 from o2o.catalog.schedule import Schedule, parse_hhmm
+from o2o.geo.index import IndexEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,11 @@ def outlet_view(row: Any, region: Region | None = None, *,
         reopen_on=row.reopen_on, tags=tags, image_url=row.image_url,
         geofence_radius_m=row.geofence_radius_m, geofence_wkt=row.geofence_wkt, hours=hours,
     )
+
+
+def index_entry(view: OutletView) -> IndexEntry:
+    """The outlet as the nearest index sees it (its checks: degrees, status, tags)."""
+    return IndexEntry(id=view.id, lat=view.lat, lng=view.lng, status=view.status, tags=view.tags)
 
 
 def promotion_view(row: Promotion) -> PromotionView:

@@ -3,13 +3,21 @@
 The tree is implicit and complete: node i has children 2i+1 and 2i+2, every range is split at
 its count midpoint, so node ranges are recomputed while descending and never stored. Points
 are stored in tree order, so a leaf is a contiguous slice. Each node keeps a tight bounding
-box plus the OR of its points' status bits and tag bits, so a filtered search skips subtrees
-that cannot match. Chord distance between unit vectors is monotone in great-circle distance,
-which is what makes Euclidean k-NN here exact on the sphere.
+box plus the OR of its points' status bits, so a filtered search skips subtrees that cannot
+match. Chord distance between unit vectors is monotone in great-circle distance, which is
+what makes Euclidean k-NN here exact on the sphere.
 
-Per-point attributes (one int64 row each): status code, tag bits, and `dead_at`, the index
-version at which the point stopped being visible (NEVER while it lives). A reader passes its
-snapshot version and sees exactly the points alive at that version.
+Per-point attributes (one int64 row each): status code and `dead_at`, the index version at
+which the point stopped being visible (NEVER while it lives). A reader passes its snapshot
+version and sees exactly the points alive at that version.
+
+Tags have no ceiling: each tag has a sorted list of the tree positions carrying it, all in one
+array (`tag_pos`). A tag filter is a (m, 3) array of (tag, start, end) slices of it, rarest
+first: each node carries its share of the rarest tag's slice (split by one binary search as
+the search descends), an empty share prunes the node, a leaf visits only those points, and
+the other tags are checked by binary search. Pending rows keep
+their tag ids in a per-row list (`p_tag_start`, `p_tags`). An untagged query passes m = 0 and
+runs the plain loop.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from numba import njit
 
 EARTH_RADIUS_M = 6371008.8  # mean Earth radius (IUGG), the one every distance here uses
 NEVER = np.iinfo(np.int64).max
-ATTR_STATUS, ATTR_TAGS, ATTR_DEAD = 0, 1, 2
+ATTR_STATUS, ATTR_DEAD = 0, 1
 _STACK = 128  # depth of a complete tree over 2**63 points is < 64; two entries per level
 
 
@@ -58,9 +66,10 @@ def _select(perm, key, lo, hi, nth):
             return
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # a worker builds the open-now index while serving
 def build_tree(xyz, attrs, depth):
-    """Return (perm, bbox, masks): tree order, node boxes (min xyz, max xyz), node OR-masks."""
+    """Return (perm, bbox, masks): tree order, node boxes (min xyz, max xyz), node status
+    OR-masks."""
     n = xyz.shape[0]
     n_nodes = (1 << (depth + 1)) - 1
     first_leaf = (1 << depth) - 1
@@ -86,7 +95,7 @@ def build_tree(xyz, attrs, depth):
         node_lo[2 * node + 1], node_hi[2 * node + 1] = lo, mid
         node_lo[2 * node + 2], node_hi[2 * node + 2] = mid, hi
     bbox = np.empty((n_nodes, 6))
-    masks = np.zeros((n_nodes, 2), np.int64)
+    masks = np.zeros(n_nodes, np.int64)
     for node in range(first_leaf, n_nodes):
         for d in range(3):
             bbox[node, d] = np.inf
@@ -96,15 +105,13 @@ def build_tree(xyz, attrs, depth):
             for d in range(3):
                 bbox[node, d] = min(bbox[node, d], xyz[p, d])
                 bbox[node, d + 3] = max(bbox[node, d + 3], xyz[p, d])
-            masks[node, 0] |= np.int64(1) << attrs[p, ATTR_STATUS]
-            masks[node, 1] |= attrs[p, ATTR_TAGS]
+            masks[node] |= np.int64(1) << attrs[p, ATTR_STATUS]
     for node in range(first_leaf - 1, -1, -1):
         a, b = 2 * node + 1, 2 * node + 2
         for d in range(3):
             bbox[node, d] = min(bbox[a, d], bbox[b, d])
             bbox[node, d + 3] = max(bbox[a, d + 3], bbox[b, d + 3])
-        masks[node, 0] = masks[a, 0] | masks[b, 0]
-        masks[node, 1] = masks[a, 1] | masks[b, 1]
+        masks[node] = masks[a] | masks[b]
     return perm, bbox, masks
 
 
@@ -155,25 +162,58 @@ def _push(heap_d, heap_r, size, k, d2, ref):
 
 
 @njit(inline="always")
-def _visible(attrs, j, status_mask, tag_want, version):
-    """Whether point j passes the status and tag filters and is alive at `version`."""
-    return (
-        (status_mask >> attrs[j, ATTR_STATUS]) & 1 == 1
-        and attrs[j, ATTR_TAGS] & tag_want == tag_want
-        and attrs[j, ATTR_DEAD] > version
-    )
+def _visible(attrs, j, status_mask, version):
+    """Whether point j passes the status filter and is alive at `version`."""
+    return (status_mask >> attrs[j, ATTR_STATUS]) & 1 == 1 and attrs[j, ATTR_DEAD] > version
 
 
 @njit(inline="always")
-def _node_ok(masks, node, status_mask, tag_want):
-    """Whether the subtree under `node` may hold a point passing the filters."""
-    return masks[node, 0] & status_mask != 0 and masks[node, 1] & tag_want == tag_want
+def _lower_bound(arr, start, end, value):
+    """First index in the sorted arr[start:end] whose value is >= value (end if none)."""
+    while start < end:
+        mid = (start + end) >> 1
+        if arr[mid] < value:
+            start = mid + 1
+        else:
+            end = mid
+    return start
+
+
+@njit(inline="always")
+def _tags_ok(tag_pos, want, first, j):
+    """Whether base point j carries every wanted tag from want[first] on."""
+    for i in range(first, want.shape[0]):
+        q = _lower_bound(tag_pos, want[i, 1], want[i, 2], j)
+        if q == want[i, 2] or tag_pos[q] != j:
+            return False
+    return True
+
+
+@njit(inline="always")
+def _pending_tags_ok(p_tag_start, p_tags, want, s):
+    """Whether pending row s carries every wanted tag (its own list is short: a scan)."""
+    for i in range(want.shape[0]):
+        found = False
+        for q in range(p_tag_start[s], p_tag_start[s + 1]):
+            if p_tags[q] == want[i, 0]:
+                found = True
+                break
+        if not found:
+            return False
+    return True
+
+
+@njit(inline="always")
+def _push_node(st_node, st_lo, st_hi, st_d2, st_q, sp, node, lo, hi, d2, q):
+    """Put a node (tree positions lo..hi, tag list from q on) on the search stack."""
+    st_node[sp], st_lo[sp], st_hi[sp], st_d2[sp], st_q[sp] = node, lo, hi, d2, q
+    return sp + 1
 
 
 @njit(cache=True, nogil=True)
-def knn(lat, lng, max_d2, status_mask, tag_want, version, depth,
-        pts, bbox, masks, attrs, ids, p_pts, p_attrs, p_ids, p_count,
-        out_ids, out_m):  # fmt: skip
+def knn(lat, lng, max_d2, status_mask, want, version, depth,
+        pts, bbox, masks, attrs, ids, tag_pos, p_pts, p_attrs, p_ids, p_count,
+        p_tag_start, p_tags, out_ids, out_m):  # fmt: skip
     """Fill out_ids/out_m with the visible points nearest to (lat, lng); return how many.
 
     k is len(out_ids). Results are nearest first, distances in metres on the mean sphere.
@@ -192,46 +232,64 @@ def knn(lat, lng, max_d2, status_mask, tag_want, version, depth,
     st_lo = np.empty(_STACK, np.int64)
     st_hi = np.empty(_STACK, np.int64)
     st_d2 = np.empty(_STACK)
+    # With a tag filter, a node's points of the rarest wanted tag are tag_pos[q:q_end], where
+    # q is kept per node and q_end is where the next position >= hi is: a child's slice is
+    # found by one binary search inside its parent's, and an empty slice prunes the child.
+    st_q = np.zeros(_STACK, np.int64)
+    tagged = want.shape[0] > 0
+    t_end = want[0, 2] if tagged else 0
     sp = 0
     bound = max_d2  # the k-th best squared chord so far, or the radius until k are found
-    if n > 0 and _node_ok(masks, 0, status_mask, tag_want):
-        st_node[0], st_lo[0], st_hi[0], st_d2[0] = 0, 0, n, _box_d2(bbox, 0, x, y, z)
-        sp = 1
+    if n > 0 and masks[0] & status_mask != 0 and (not tagged or want[0, 1] < t_end):
+        sp = _push_node(st_node, st_lo, st_hi, st_d2, st_q, sp, 0, 0, n,
+                        _box_d2(bbox, 0, x, y, z), want[0, 1] if tagged else 0)
     while sp > 0:
         sp -= 1
-        node, lo, hi, nd2 = st_node[sp], st_lo[sp], st_hi[sp], st_d2[sp]
+        node, lo, hi, nd2, q = st_node[sp], st_lo[sp], st_hi[sp], st_d2[sp], st_q[sp]
         if nd2 > bound:
             continue
         if node >= first_leaf:
-            for j in range(lo, hi):
+            if not tagged:
+                for j in range(lo, hi):
+                    d2 = (pts[j, 0] - x) ** 2 + (pts[j, 1] - y) ** 2 + (pts[j, 2] - z) ** 2
+                    if d2 <= bound and _visible(attrs, j, status_mask, version):
+                        size = _push(heap_d, heap_r, size, k, d2, j)
+                        bound = heap_d[0] if size == k else max_d2
+                continue
+            while q < t_end and tag_pos[q] < hi:  # only the leaf's points of the rarest tag
+                j = tag_pos[q]
+                q += 1
                 d2 = (pts[j, 0] - x) ** 2 + (pts[j, 1] - y) ** 2 + (pts[j, 2] - z) ** 2
-                if d2 <= bound and _visible(attrs, j, status_mask, tag_want, version):
+                if d2 <= bound and _visible(attrs, j, status_mask, version) and \
+                        _tags_ok(tag_pos, want, 1, j):
                     size = _push(heap_d, heap_r, size, k, d2, j)
                     bound = heap_d[0] if size == k else max_d2
             continue
         mid = lo + (hi - lo) // 2
         a, b = 2 * node + 1, 2 * node + 2
         da, db = _box_d2(bbox, a, x, y, z), _box_d2(bbox, b, x, y, z)
-        ok_a = da <= bound and _node_ok(masks, a, status_mask, tag_want)
-        ok_b = db <= bound and _node_ok(masks, b, status_mask, tag_want)
+        ok_a = da <= bound and masks[a] & status_mask != 0
+        ok_b = db <= bound and masks[b] & status_mask != 0
+        q_mid = q
+        if tagged:
+            q_mid = _lower_bound(tag_pos, q, t_end, mid)
+            ok_a = ok_a and q_mid > q
+            ok_b = ok_b and q_mid < t_end and tag_pos[q_mid] < hi
         if da <= db:  # push the farther child first so the nearer one is searched first
             if ok_b:
-                st_node[sp], st_lo[sp], st_hi[sp], st_d2[sp] = b, mid, hi, db
-                sp += 1
+                sp = _push_node(st_node, st_lo, st_hi, st_d2, st_q, sp, b, mid, hi, db, q_mid)
             if ok_a:
-                st_node[sp], st_lo[sp], st_hi[sp], st_d2[sp] = a, lo, mid, da
-                sp += 1
+                sp = _push_node(st_node, st_lo, st_hi, st_d2, st_q, sp, a, lo, mid, da, q)
         else:
             if ok_a:
-                st_node[sp], st_lo[sp], st_hi[sp], st_d2[sp] = a, lo, mid, da
-                sp += 1
+                sp = _push_node(st_node, st_lo, st_hi, st_d2, st_q, sp, a, lo, mid, da, q)
             if ok_b:
-                st_node[sp], st_lo[sp], st_hi[sp], st_d2[sp] = b, mid, hi, db
-                sp += 1
+                sp = _push_node(st_node, st_lo, st_hi, st_d2, st_q, sp, b, mid, hi, db, q_mid)
     # Pending changes last: by now the bound is tight and most are rejected on distance alone.
     for s in range(p_count):
         d2 = (p_pts[s, 0] - x) ** 2 + (p_pts[s, 1] - y) ** 2 + (p_pts[s, 2] - z) ** 2
-        if d2 <= bound and _visible(p_attrs, s, status_mask, tag_want, version):
+        if d2 <= bound and _visible(p_attrs, s, status_mask, version) and \
+                (not tagged or _pending_tags_ok(p_tag_start, p_tags, want, s)):
             size = _push(heap_d, heap_r, size, k, d2, -(s + 1))
             bound = heap_d[0] if size == k else max_d2
     order = np.argsort(heap_d[:size], kind="mergesort")

@@ -21,13 +21,8 @@ from o2o.geo import _kdtree
 
 STATUSES = ("open", "temporarily_closed", "closed")
 STATUS_CODE = {name: code for code, name in enumerate(STATUSES)}
-MAX_TAGS = 64
 LEAF_SIZE = 16
-
-
-def signed64(bits: int) -> int:
-    """A 64-bit mask as the int64 value numpy and numba store (bit 63 makes it negative)."""
-    return bits - (1 << 64) if bits >= 1 << 63 else bits
+WANTS_KEPT = 256  # tag filters remembered per base
 
 
 def unit_vectors(lats: np.ndarray, lngs: np.ndarray) -> np.ndarray:
@@ -89,82 +84,107 @@ def status_codes(status: Any, n: int) -> np.ndarray:
 
 
 class Vocabulary:
-    """Tag name -> bit. Append-only while shared; a copy grows when a writer meets a new tag."""
+    """Tag name <-> tag id, without a ceiling. Shared by snapshots and only ever appended to
+    (by the one writer), so a reader may meet ids newer than its snapshot's base: those have
+    no positions there. A compaction starts a fresh, renumbered one."""
 
-    __slots__ = ("bits",)
+    __slots__ = ("ids", "names")
 
-    def __init__(self, bits: dict[str, int] | None = None) -> None:
-        self.bits: dict[str, int] = dict(bits or {})
+    def __init__(self, names: Iterable[str] = ()) -> None:
+        self.names: list[str] = list(names)
+        self.ids: dict[str, int] = {name: i for i, name in enumerate(self.names)}
 
-    def with_tags(self, tags: frozenset[str]) -> Vocabulary:
-        """This vocabulary, or a grown copy if some of `tags` are new."""
-        new = [t for t in sorted(tags) if t not in self.bits]
-        if not new:
-            return self
-        if len(self.bits) + len(new) > MAX_TAGS:
-            raise ValidationError(f"at most {MAX_TAGS} distinct tags are supported by the index")
-        grown = Vocabulary(self.bits)
-        for tag in new:
-            grown.bits[tag] = len(grown.bits)
-        return grown
+    def __len__(self) -> int:
+        return len(self.names)
 
-    def mask(self, tags: frozenset[str] | set[str] | list[str] | tuple[str, ...]) -> int | None:
-        """Signed bit mask for tags, or None if one is unknown (then nothing can match)."""
-        bits = 0
+    def add(self, tags: frozenset[str]) -> np.ndarray:
+        """Sorted ids of `tags`, giving new tags the next ids."""
+        for tag in sorted(tags - self.ids.keys()):
+            self.ids[tag] = len(self.names)
+            self.names.append(tag)
+        return np.array(sorted(self.ids[t] for t in tags), np.int64)
+
+    def want(self, tags: frozenset[str], tag_start: np.ndarray) -> np.ndarray | None:
+        """The kernel's tag filter: (tag, start, end) of each tag's slice of the base's
+        position lists, rarest first; None if a tag is unknown (then nothing can match)."""
+        rows = []
         for tag in tags:
-            bit = self.bits.get(tag)
-            if bit is None:
+            tag_id = self.ids.get(tag)
+            if tag_id is None:
                 return None
-            bits |= 1 << bit
-        return signed64(bits)
+            start, end = (int(tag_start[tag_id]), int(tag_start[tag_id + 1])) \
+                if tag_id + 1 < len(tag_start) else (0, 0)
+            rows.append((tag_id, start, end))
+        rows.sort(key=lambda r: r[2] - r[1])
+        return np.array(rows, np.int64).reshape(-1, 3)
 
-    def names(self, mask: int) -> frozenset[str]:
-        """The tag names of a stored mask."""
-        mask &= (1 << 64) - 1
-        return frozenset(tag for tag, bit in self.bits.items() if mask >> bit & 1)
+    def tag_names(self, tag_ids: np.ndarray) -> frozenset[str]:
+        return frozenset(self.names[i] for i in tag_ids.tolist())
 
 
-def tag_columns(tags: Iterable[Iterable[str] | str | None] | None, n: int) -> tuple[Vocabulary, np.ndarray]:  # fmt: skip
-    """A vocabulary and per-row tag masks from per-row tag collections (a str is one tag)."""
-    bits = np.zeros(n, np.int64)
+def tag_columns(tags: Iterable[Iterable[str] | str | None] | None,
+                n: int) -> tuple[Vocabulary, np.ndarray, np.ndarray]:
+    """A vocabulary and per-row tag ids as (row_start, row_tags) from per-row collections."""
     vocab = Vocabulary()
     if tags is None:
-        return vocab, bits
+        return vocab, np.zeros(n + 1, np.int64), np.zeros(0, np.int64)
     rows = list(tags)
     if len(rows) != n:
         raise ValidationError("tags must have one collection per id")
-    for i, row in enumerate(rows):
-        if row:
-            names = frozenset([row]) if isinstance(row, str) else frozenset(row)
-            vocab = vocab.with_tags(names)
-            bits[i] = vocab.mask(names) or 0
-    return vocab, bits
+    known: dict[frozenset[str], np.ndarray] = {}  # a chain has few distinct tag sets
+    per_row = []
+    for row in rows:
+        names = frozenset([row] if isinstance(row, str) else row or ())
+        ids = known.get(names)
+        if ids is None:
+            if not all(isinstance(t, str) for t in names):
+                raise ValidationError("tags must be strings", details=[{"field": "tags"}])
+            ids = known[names] = vocab.add(names)
+        per_row.append(ids)
+    lengths = np.fromiter((len(ids) for ids in per_row), np.int64, n)
+    flat = np.concatenate(per_row) if per_row else np.zeros(0, np.int64)
+    return vocab, _starts(lengths), flat.astype(np.int64)
 
 
-def renumber_tags(vocab: Vocabulary, bits: np.ndarray) -> tuple[Vocabulary, np.ndarray]:
-    """Drop tags no live row uses and pack the rest into low bits (frees room for new tags)."""
-    used = int(np.bitwise_or.reduce(bits)) if len(bits) else 0
-    fresh, out = Vocabulary(), np.zeros_like(bits)
-    for tag, bit in sorted(vocab.bits.items(), key=lambda item: item[1]):
-        if used >> bit & 1:
-            new_bit = fresh.bits[tag] = len(fresh.bits)
-            on = (bits >> np.int64(bit)) & 1
-            out |= on << np.int64(new_bit) if new_bit < 63 else on * np.int64(signed64(1 << 63))
-    return fresh, out
+def _starts(lengths: np.ndarray) -> np.ndarray:
+    """CSR offsets from per-row lengths."""
+    out = np.zeros(len(lengths) + 1, np.int64)
+    np.cumsum(lengths, out=out[1:])
+    return out
+
+
+def gather_rows(start: np.ndarray, flat: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(lengths, flat values) of the listed rows of a CSR (start, flat), in that order."""
+    lengths = start[1:][rows] - start[:-1][rows]
+    if not lengths.sum():
+        return lengths, np.zeros(0, np.int64)
+    offsets = _starts(lengths)
+    idx = np.repeat(start[:-1][rows] - offsets[:-1], lengths) + np.arange(offsets[-1])
+    return lengths, flat[idx]
+
+
+def renumber(vocab: Vocabulary, tag_ids: np.ndarray) -> tuple[Vocabulary, np.ndarray]:
+    """Keep only the tags in use, numbered densely (what a compaction does with churn)."""
+    used, inverse = np.unique(tag_ids, return_inverse=True)
+    return Vocabulary(vocab.names[i] for i in used.tolist()), inverse.astype(np.int64)
 
 
 class Base:
-    """A built k-d tree and its columns, all in tree order; only `attrs[:, DEAD]` changes later."""
+    """A built k-d tree and its columns, all in tree order; only `attrs[:, DEAD]` changes later.
+
+    Tags are kept twice, both O(tag assignments): per row (`row_start`, `row_tags`) to read an
+    entry back, and per tag (`tag_start`, `tag_pos`: sorted tree positions) for the kernel.
+    """
 
     __slots__ = ("attrs", "bbox", "depth", "ids", "lats", "lngs", "masks", "pos_by_id", "pts",
-                 "sorted_ids")  # fmt: skip
+                 "row_start", "row_tags", "sorted_ids", "tag_pos", "tag_start",
+                 "wants")  # fmt: skip
 
-    def __init__(self, ids: np.ndarray, lats: np.ndarray, lngs: np.ndarray,
-                 status: np.ndarray, tags: np.ndarray) -> None:  # fmt: skip
+    def __init__(self, ids: np.ndarray, lats: np.ndarray, lngs: np.ndarray, status: np.ndarray,
+                 row_start: np.ndarray, row_tags: np.ndarray, n_tags: int) -> None:  # fmt: skip
         n = len(ids)
-        attrs = np.empty((n, 3), np.int64)
+        attrs = np.empty((n, 2), np.int64)
         attrs[:, _kdtree.ATTR_STATUS] = status
-        attrs[:, _kdtree.ATTR_TAGS] = tags
         attrs[:, _kdtree.ATTR_DEAD] = _kdtree.NEVER
         xyz = unit_vectors(lats, lngs)
         self.depth = _kdtree.tree_depth(n, LEAF_SIZE)
@@ -173,9 +193,28 @@ class Base:
         self.attrs = np.ascontiguousarray(attrs[perm])
         self.ids = np.ascontiguousarray(ids[perm])
         self.lats, self.lngs = lats[perm], lngs[perm]
+        lengths, self.row_tags = gather_rows(row_start, row_tags, perm)
+        self.row_start = _starts(lengths)
+        positions = np.repeat(np.arange(n, dtype=np.int64), lengths)
+        order = np.lexsort((positions, self.row_tags))
+        self.tag_pos = np.ascontiguousarray(positions[order])
+        self.tag_start = _starts(np.bincount(self.row_tags, minlength=n_tags).astype(np.int64))
         order = np.argsort(self.ids, kind="stable")
         self.sorted_ids = self.ids[order]
         self.pos_by_id = order.astype(np.int32 if n < 2**31 else np.int64)
+        self.wants: dict[frozenset[str], np.ndarray] = {}
+
+    def want(self, vocab: Vocabulary, tags: frozenset[str]) -> np.ndarray | None:
+        """The kernel's filter for `tags` (see Vocabulary.want), remembered for this base: a
+        tag's ids and slices never change while it lives. Bounded, as callers choose tags."""
+        found = self.wants.get(tags)
+        if found is None:
+            found = vocab.want(tags, self.tag_start)
+            if found is not None:
+                if len(self.wants) >= WANTS_KEPT:
+                    self.wants = {}
+                self.wants[tags] = found
+        return found
 
     def position(self, id_: int, *, alive_at: int | None = None) -> int | None:
         """Tree position of the row with this id if it is alive (now, or at a version)."""
@@ -188,27 +227,42 @@ class Base:
                 return pos
         return None
 
+    def tag_ids(self, row: int) -> np.ndarray:
+        return self.row_tags[self.row_start[row] : self.row_start[row + 1]]
+
     def nbytes(self) -> int:
         """Bytes held by the arrays."""
-        return sum(getattr(self, name).nbytes for name in self.__slots__ if name != "depth")
+        return sum(getattr(self, name).nbytes for name in self.__slots__
+                   if name not in ("depth", "wants"))
 
 
 class Pending:
-    """Append-only rows for changes since the base was built; capacity fixed at creation."""
+    """Append-only rows for changes since the base was built; capacity fixed at creation
+    (rows, and tag ids over all rows: when either is full the index compacts)."""
 
-    __slots__ = ("attrs", "ids", "lats", "lngs", "pts")
+    __slots__ = ("attrs", "ids", "lats", "lngs", "pts", "row_start", "row_tags")
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, tag_capacity: int | None = None) -> None:
         self.pts = np.zeros((capacity, 3))
-        self.attrs = np.zeros((capacity, 3), np.int64)
+        self.attrs = np.zeros((capacity, 2), np.int64)
         self.ids = np.zeros(capacity, np.int64)
         self.lats = np.zeros(capacity)
         self.lngs = np.zeros(capacity)
+        self.row_start = np.zeros(capacity + 1, np.int64)
+        self.row_tags = np.zeros(tag_capacity if tag_capacity is not None else 8 * capacity,
+                                 np.int64)
 
     @property
     def capacity(self) -> int:
         """How many rows fit before the index must compact."""
         return len(self.ids)
+
+    def fits(self, row: int, n_tags: int) -> bool:
+        """Whether row `row` with `n_tags` tags can still be appended."""
+        return row < self.capacity and self.row_start[row] + n_tags <= len(self.row_tags)
+
+    def tag_ids(self, row: int) -> np.ndarray:
+        return self.row_tags[self.row_start[row] : self.row_start[row + 1]]
 
     def nbytes(self) -> int:
         """Bytes held by the arrays."""

@@ -33,7 +33,8 @@ from o2o.geo._store import (
     Snapshot,
     Vocabulary,
     check_arrays,
-    renumber_tags,
+    gather_rows,
+    renumber,
     status_codes,
     tag_columns,
     unit_vector,
@@ -45,6 +46,7 @@ __all__ = ["OPEN_ONLY", "STATUSES", "Hit", "IndexEntry", "NearestIndex"]
 OPEN_ONLY = frozenset({"open"})
 _DEAD, _NEVER = _kdtree.ATTR_DEAD, _kdtree.NEVER
 _EMPTY = np.zeros(0, np.int64)
+_UNTAGGED = np.zeros((0, 3), np.int64)  # the kernel's tag filter when no tag is asked for
 _BUFFERS = threading.local()  # per-thread output arrays for small k: no allocation per query
 _new_tuple = tuple.__new__  # builds Hit rows without a Python-level __new__ call each
 
@@ -78,6 +80,9 @@ class IndexEntry:
         if not isinstance(self.tags, frozenset):  # accept any collection, or one tag as a str
             tags = (self.tags,) if isinstance(self.tags, str) else self.tags
             object.__setattr__(self, "tags", frozenset(tags))
+        if not all(isinstance(tag, str) for tag in self.tags):
+            raise ValidationError(f"outlet {self.id}: tags must be strings",
+                                  details=[{"field": "tags"}])
 
 
 class Hit(NamedTuple):
@@ -125,12 +130,12 @@ class NearestIndex:
         self._status_masks: dict[frozenset[str], int] = {OPEN_ONLY: 1}
         empty = np.zeros(0)
         self._snap = Snapshot(
-            Base(_EMPTY, empty, empty, _EMPTY, _EMPTY), Pending(pending_capacity), 0, 0,
-            Vocabulary(), 0,
+            Base(_EMPTY, empty, empty, _EMPTY, np.zeros(1, np.int64), _EMPTY, 0),
+            Pending(pending_capacity), 0, 0, Vocabulary(), 0,
         )  # fmt: skip
         # Compile (or load from numba's cache) the query kernel now, not on a customer's first
         # query: a cold compile takes seconds and WeChat gives a reply 5 s.
-        _search(0.0, 0.0, 4.0, 1, 0, self._snap, 1)
+        _search(0.0, 0.0, 4.0, 1, _UNTAGGED, self._snap, 1)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -155,10 +160,9 @@ class NearestIndex:
             rows, row = snap.base, snap.base.position(id_, alive_at=snap.version)
             if row is None:
                 return None
-        status, bits = rows.attrs[row, _kdtree.ATTR_STATUS], rows.attrs[row, _kdtree.ATTR_TAGS]
         return IndexEntry(
-            id_, float(rows.lats[row]), float(rows.lngs[row]), STATUSES[status],
-            snap.vocab.names(int(bits)),
+            id_, float(rows.lats[row]), float(rows.lngs[row]),
+            STATUSES[rows.attrs[row, _kdtree.ATTR_STATUS]], snap.vocab.tag_names(rows.tag_ids(row)),
         )  # fmt: skip
 
     def nearest(
@@ -187,9 +191,10 @@ class NearestIndex:
         mask = self._status_masks.get(statuses) if isinstance(statuses, frozenset) else None
         if mask is None:
             mask = _status_mask((statuses,) if isinstance(statuses, str) else statuses)
-        want: int | None = 0
-        if tags is not None:
-            want = snap.vocab.mask(frozenset((tags,) if isinstance(tags, str) else tags))
+        want: np.ndarray | None = _UNTAGGED
+        if tags:
+            wanted = frozenset((tags,) if isinstance(tags, str) else tags)
+            want = snap.base.want(snap.vocab, wanted)
         max_d2 = _max_chord2(max_distance_m)
         if k == 0 or mask == 0 or snap.size == 0 or want is None:
             return []
@@ -231,8 +236,8 @@ class NearestIndex:
         ids_a, lats_a, lngs_a = check_arrays(ids, lats, lngs)
         n = len(ids_a)
         codes = status_codes(status, n)
-        vocab, bits = tag_columns(tags, n)
-        base = Base(ids_a, lats_a, lngs_a, codes, bits)
+        vocab, row_start, row_tags = tag_columns(tags, n)
+        base = Base(ids_a, lats_a, lngs_a, codes, row_start, row_tags, len(vocab))
         with self._lock:
             self._publish_new_base(base, vocab, self._snap.version + 1)
 
@@ -240,26 +245,24 @@ class NearestIndex:
         """Insert or replace one outlet; visible to the next query, no full rebuild."""
         with self._lock:
             snap = self._snap
-            try:
-                vocab = snap.vocab.with_tags(entry.tags)
-            except ValidationError:
-                snap = self._compact(snap, fresh_vocab=True)
-                vocab = snap.vocab.with_tags(entry.tags)
-            bits = vocab.mask(entry.tags) or 0
             code = STATUS_CODE[entry.status]
             pos, slot = snap.base.position(entry.id), self._slots.get(entry.id)
-            if _same(snap.base, pos, entry, code, bits) or _same(snap.pending, slot, entry, code, bits):
+            if _same(snap, snap.base, pos, entry, code) or _same(snap, snap.pending, slot, entry, code):
                 return
-            if snap.count == snap.pending.capacity:
-                snap = self._compact(snap)
+            if not snap.pending.fits(snap.count, len(entry.tags)):
+                snap = self._compact(snap, tag_room=len(entry.tags))
                 pos, slot = snap.base.position(entry.id), None
+            tag_ids = snap.vocab.add(entry.tags)  # appends; readers of this vocab still agree
             version, row, pend = snap.version + 1, snap.count, snap.pending
             pend.pts[row] = unit_vector(entry.lat, entry.lng)
-            pend.attrs[row] = (code, bits, _NEVER)
+            pend.attrs[row] = (code, _NEVER)
             pend.ids[row], pend.lats[row], pend.lngs[row] = entry.id, entry.lat, entry.lng
+            first = pend.row_start[row]
+            pend.row_tags[first : first + len(tag_ids)] = tag_ids
+            pend.row_start[row + 1] = first + len(tag_ids)
             existed = self._kill(snap, pos, slot, version)
             self._slots[entry.id] = row
-            self._snap = Snapshot(snap.base, pend, row + 1, version, vocab, snap.size + (not existed))
+            self._snap = Snapshot(snap.base, pend, row + 1, version, snap.vocab, snap.size + (not existed))
 
     def remove(self, id_: int) -> bool:
         """Remove one outlet; False if it was not there."""
@@ -287,28 +290,36 @@ class NearestIndex:
             return True
         return False
 
-    def _compact(self, snap: Snapshot, *, fresh_vocab: bool = False) -> Snapshot:
-        """Rebuild the tree from every live row; same content and version, empty buffer."""
-        parts = [(snap.base, slice(None)), (snap.pending, slice(0, snap.count))]
+    def _compact(self, snap: Snapshot, *, tag_room: int = 0) -> Snapshot:
+        """Rebuild the tree from every live row, tags renumbered to those still in use; same
+        content and version, an empty buffer with room for `tag_room` tags in one row."""
+        parts = [(snap.base, len(snap.base.ids)), (snap.pending, snap.count)]
         cols: dict[str, list[np.ndarray]] = {"ids": [], "lats": [], "lngs": [], "attrs": []}
-        for rows, sl in parts:
-            live = rows.attrs[sl, _DEAD] > snap.version
+        lengths, tag_ids = [], []
+        for rows, count in parts:
+            live = np.flatnonzero(rows.attrs[:count, _DEAD] > snap.version)
             for name in cols:
-                cols[name].append(getattr(rows, name)[sl][live])
+                cols[name].append(getattr(rows, name)[live])
+            row_lengths, row_tags = gather_rows(rows.row_start, rows.row_tags, live)
+            lengths.append(row_lengths)
+            tag_ids.append(row_tags)
         ids, lats, lngs, attrs = (np.concatenate(cols[name]) for name in cols)
-        vocab, bits = snap.vocab, attrs[:, _kdtree.ATTR_TAGS]
-        if fresh_vocab:
-            vocab, bits = renumber_tags(snap.vocab, bits)
-        base = Base(ids, lats, lngs, attrs[:, _kdtree.ATTR_STATUS].copy(), bits)
-        return self._publish_new_base(base, vocab, snap.version)
+        vocab, flat_tags = renumber(snap.vocab, np.concatenate(tag_ids))
+        row_start = np.zeros(len(ids) + 1, np.int64)
+        np.cumsum(np.concatenate(lengths), out=row_start[1:])
+        base = Base(ids, lats, lngs, attrs[:, _kdtree.ATTR_STATUS].copy(), row_start,
+                    flat_tags, len(vocab))
+        return self._publish_new_base(base, vocab, snap.version, tag_room)
 
-    def _publish_new_base(self, base: Base, vocab: Vocabulary, version: int) -> Snapshot:
+    def _publish_new_base(self, base: Base, vocab: Vocabulary, version: int,
+                          tag_room: int = 0) -> Snapshot:
         self._slots, self._dead_base = {}, 0
-        self._snap = Snapshot(base, Pending(self._capacity), 0, version, vocab, len(base.ids))
+        pending = Pending(self._capacity, max(8 * self._capacity, tag_room))
+        self._snap = Snapshot(base, pending, 0, version, vocab, len(base.ids))
         return self._snap
 
 
-def _search(lat: float, lng: float, max_d2: float, mask: int, want: int, snap: Snapshot,
+def _search(lat: float, lng: float, max_d2: float, mask: int, want: np.ndarray, snap: Snapshot,
             k: int) -> tuple[list[int], list[float]]:  # fmt: skip
     """One kernel call: ids and metres of up to k visible points."""
     base, pend = snap.base, snap.pending
@@ -324,14 +335,15 @@ def _search(lat: float, lng: float, max_d2: float, mask: int, want: int, snap: S
     out_ids, out_m = pair
     count = _kdtree.knn(
         lat, lng, max_d2, mask, want, snap.version, base.depth, base.pts, base.bbox, base.masks,
-        base.attrs, base.ids, pend.pts, pend.attrs, pend.ids, snap.count, out_ids, out_m,
+        base.attrs, base.ids, base.tag_pos, pend.pts, pend.attrs, pend.ids, snap.count,
+        pend.row_start, pend.row_tags, out_ids, out_m,
     )  # fmt: skip
     if count == k:
         return out_ids.tolist(), out_m.tolist()
     return out_ids[:count].tolist(), out_m[:count].tolist()
 
 
-def _search_with_predicate(lat: float, lng: float, max_d2: float, mask: int, want: int,
+def _search_with_predicate(lat: float, lng: float, max_d2: float, mask: int, want: np.ndarray,
                            snap: Snapshot, k: int, predicate: Callable[[int], bool]) -> list[Hit]:  # fmt: skip
     """Widen the candidate list until k pass the predicate or no candidates are left."""
     verdict: dict[int, bool] = {}
@@ -352,11 +364,11 @@ def _search_with_predicate(lat: float, lng: float, max_d2: float, mask: int, wan
         wanted = min(wanted * 4, snap.size)
 
 
-def _same(rows: Base | Pending, row: int | None, entry: IndexEntry, code: int, bits: int) -> bool:
+def _same(snap: Snapshot, rows: Base | Pending, row: int | None, entry: IndexEntry,
+          code: int) -> bool:
     """Whether the live row already holds exactly this entry (then an upsert is a no-op)."""
     if row is None:
         return False
-    a = rows.attrs[row]
-    return (float(rows.lats[row]), float(rows.lngs[row]), int(a[0]), int(a[1])) == (
-        entry.lat, entry.lng, code, bits,
-    )  # fmt: skip
+    return (float(rows.lats[row]), float(rows.lngs[row]), int(rows.attrs[row, 0])) == (
+        entry.lat, entry.lng, code,
+    ) and snap.vocab.tag_names(rows.tag_ids(row)) == entry.tags  # fmt: skip

@@ -292,3 +292,18 @@ def test_a_stale_row_cannot_overwrite_at_flush(sessions, world):
                           outlet_in=OutletUpdate(phone="second"), expected_version=1)
     with sessions() as s:
         assert s.get(Outlet, e1_id).phone == "first"
+
+
+def test_a_failed_refresh_after_the_commit_does_not_refuse_the_write(session, world, tmp_path,
+                                                                     caplog):
+    """Once committed, the caller hears "done" even if this worker's catalog cannot refresh
+    (issue 19: a refresh error once came back as a 422 for a change that was stored)."""
+    unreachable = sa.orm.sessionmaker(bind=sa.create_engine(
+        f"sqlite:///{tmp_path / 'missing' / 'o2o.db'}"))  # no such directory: cannot connect
+    row = update_outlet(session, principal=world["admin"], outlet_id=world["e1"].id,
+                        outlet_in=OutletUpdate(name="东一新店"), expected_version=1,
+                        catalog=Catalog(unreachable))
+    assert row.version == 2
+    session.expire_all()
+    assert session.get(Outlet, world["e1"].id).name == "东一新店"
+    assert "will catch up from the feed" in caplog.text

@@ -156,16 +156,22 @@ def test_compaction_keeps_content_and_answers() -> None:
     assert [h.id for h in index.nearest(lat + 0.1, lng, k=1)] == [19]
 
 
-def test_more_than_64_tags_over_time_by_renumbering() -> None:
-    index = NearestIndex()
+def test_no_ceiling_on_distinct_tags() -> None:
+    """Issue 19: a 65th distinct tag once failed the write's refresh and every later start."""
+    index = NearestIndex(pending_capacity=8)
     index.build([IndexEntry(1, 0.0, 0.0, tags=frozenset({"keep"}))])
     for i in range(100):  # each tag lives on one outlet, which is then re-tagged
         index.upsert(IndexEntry(2, 0.0, 1.0, tags=frozenset({f"t{i}"})))
     assert index.get(2) == IndexEntry(2, 0.0, 1.0, tags=frozenset({"t99"}))
     assert [h.id for h in index.nearest(0.0, 0.0, tags={"keep"})] == [1]
     assert [h.id for h in index.nearest(0.0, 0.0, tags={"t99"})] == [2]
-    with pytest.raises(ValidationError):
-        index.upsert(IndexEntry(3, 0.0, 2.0, tags=frozenset(f"x{i}" for i in range(70))))
+    assert index.nearest(0.0, 0.0, tags={"t98"}) == []  # the old tag went with the re-tag
+    many = frozenset(f"x{i}" for i in range(5000))  # more than a pending buffer's tag room
+    index.upsert(IndexEntry(3, 0.0, 2.0, tags=many))
+    assert index.get(3) == IndexEntry(3, 0.0, 2.0, tags=many)
+    assert [h.id for h in index.nearest(0.0, 0.0, tags={"x0", "x4999"})] == [3]
+    index.build([IndexEntry(i, 0.0, i / 100, tags=frozenset({f"own{i}"})) for i in range(300)])
+    assert [h.id for h in index.nearest(0.0, 0.0, tags="own250")] == [250]
 
 
 def test_bad_input_is_rejected() -> None:

@@ -160,3 +160,29 @@ def test_deep_tree_matches_numpy_brute_force() -> None:
         assert len({h.id for h in hits}) == 10
         by_id = dict(zip(ids.tolist(), d.tolist(), strict=True))
         assert [by_id[h.id] for h in hits] == pytest.approx(d[order].tolist(), abs=1e-4)
+
+
+def test_500_distinct_tags_filter_exactly_in_base_and_pending() -> None:
+    """No ceiling on distinct tags: 500 across 20k outlets, some added after the build (in the
+    pending buffer and through compactions), every filtered answer equals brute force."""
+    rng = np.random.default_rng(19)
+    n, names = 20_000, [f"t{i}" for i in range(500)]
+    lats = np.degrees(np.arcsin(rng.uniform(-1, 1, n)))
+    lngs = rng.uniform(-180, 180, n)
+    tags = [frozenset(rng.choice(names[:400], rng.integers(0, 4), replace=False).tolist())
+            for _ in range(n)]
+    index = NearestIndex(pending_capacity=64)
+    index.build_arrays(np.arange(n), lats, lngs, tags=tags)
+    for j, i in enumerate(rng.choice(n, 300, replace=False).tolist()):  # 100 new tags later
+        tags[i] = frozenset([names[400 + j % 100], *rng.choice(names, 2).tolist()])
+        index.upsert(IndexEntry(i, float(lats[i]), float(lngs[i]), tags=tags[i]))
+    assert len({t for row in tags for t in row}) == 500
+    for q in range(200):
+        lat, lng = float(np.degrees(np.arcsin(rng.uniform(-1, 1)))), float(rng.uniform(-180, 180))
+        want = frozenset(rng.choice(names, 1 + q % 2, replace=False).tolist())
+        d = haversine_m_array(lat, lng, lats, lngs)
+        ok = np.flatnonzero([want <= row for row in tags])
+        expected = ok[np.argsort(d[ok], kind="stable")][:5]
+        hits = index.nearest(lat, lng, k=5, tags=want)
+        assert [h.distance_m for h in hits] == pytest.approx(d[expected].tolist(), abs=1e-4)
+        assert all(want <= tags[h.id] for h in hits)
