@@ -1,7 +1,19 @@
-""""Which outlets are nearest to me, and how far": the query every channel shares."""
+""""Which outlets are nearest to me, and how far": the query every channel shares.
+
+One rule decides "nearest" for the chat reply, the nearby API, the H5 pages and the demo:
+
+- the query point is converted to WGS-84 (WeChat and Chinese maps send GCJ-02) and kept to
+  `POSITION_DECIMALS` (~10 m, below GPS noise), so a reply and the page its link opens
+  measure from the very same point;
+- distances are great-circle on the index's sphere, shown through `format_distance_zh`;
+- outlets open now (or with unknown hours) within `PREFER_OPEN_WITHIN_M` come first, nearest
+  first; the rest follow by distance, marked closed. When a closed outlet is nearer than the
+  first one listed, `closed_nearer` names it so every surface can say so.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -9,11 +21,16 @@ from urllib.parse import quote
 
 from o2o.catalog.runtime import Catalog
 from o2o.catalog.views import OutletView, PromotionView, outlet_dict
+from o2o.customers.links import LINK_DECIMALS
 from o2o.errors import ValidationError
 from o2o.geo.datum import Datum, from_wgs84, to_wgs84
 from o2o.geo.distance import format_distance_zh
 
 MAX_K = 50
+#: Decimals of the WGS-84 query point (4 is ~10 m): the precision a nearby link keeps.
+POSITION_DECIMALS = LINK_DECIMALS
+#: An outlet open now within this distance is a better answer than a nearer closed one.
+PREFER_OPEN_WITHIN_M = 10_000.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +52,8 @@ class NearbyResult:
     at: datetime
     results: list[NearbyOutlet] = field(default_factory=list)
     nearest_outside: NearbyOutlet | None = None
+    #: The nearest outlet, closed right now, when it is nearer than the first result.
+    closed_nearer: NearbyOutlet | None = None
 
 
 def validate_point(lat: float, lng: float, crs: str) -> Datum:
@@ -67,7 +86,8 @@ def find_nearby(
     tags: frozenset[str] | None = None,
     at: datetime | None = None,
 ) -> NearbyResult:
-    """Exact great-circle k-nearest outlets open for business, with today's offers."""
+    """The k nearest outlets open for business by the module's rule, with today's offers;
+    `open_now` keeps only those open right now."""
     datum = validate_point(lat, lng, crs)
     if not 1 <= k <= MAX_K:
         raise ValidationError(f"k must be between 1 and {MAX_K}",
@@ -76,24 +96,46 @@ def find_nearby(
         raise ValidationError("radius_m must be positive",
                               details=[{"field": "radius_m", "message": "must be > 0"}])
     at = at or datetime.now(UTC)
-    wlat, wlng = to_wgs84(lat, lng, datum)
-    predicate = None
+    wlat, wlng = (round(v, POSITION_DECIMALS) for v in to_wgs84(lat, lng, datum))
+    tags = tags or None
+    near = catalog.index.nearest(wlat, wlng, k, max_distance_m=radius_m, tags=tags)
     if open_now:
-        def predicate(oid: int) -> bool:
-            view = catalog.outlet(oid)
-            return view is not None and view.is_open(at) is True
-    hits = catalog.index.nearest(wlat, wlng, k, max_distance_m=radius_m, tags=tags or None,
-                                 predicate=predicate)
-    result = NearbyResult(lat=wlat, lng=wlng, at=at,
-                          results=[_item(catalog, h.id, h.distance_m, at) for h in hits
-                                   if catalog.outlet(h.id) is not None])
-    if not result.results and radius_m is not None:
-        beyond = catalog.index.nearest(wlat, wlng, 1, tags=tags or None, predicate=predicate)
+        hits = catalog.index.nearest(wlat, wlng, k, max_distance_m=radius_m, tags=tags,
+                                     predicate=_opening(catalog, at, strict=True))
+    else:
+        within = PREFER_OPEN_WITHIN_M if radius_m is None else min(radius_m,
+                                                                   PREFER_OPEN_WITHIN_M)
+        hits = catalog.index.nearest(wlat, wlng, k, max_distance_m=within, tags=tags,
+                                     predicate=_opening(catalog, at, strict=False))
+        # The k nearest overall hold the nearest k outlets not already listed.
+        listed = {h.id for h in hits}
+        hits += [h for h in near if h.id not in listed][: k - len(hits)]
+    results = [_item(catalog, h.id, h.distance_m, at) for h in hits
+               if catalog.outlet(h.id) is not None]
+    closed_nearer = None
+    if results and near and near[0].distance_m < results[0].distance_m \
+            and _opening(catalog, at, strict=False)(near[0].id) is False \
+            and catalog.outlet(near[0].id) is not None:
+        closed_nearer = _item(catalog, near[0].id, near[0].distance_m, at)
+    if not results and radius_m is not None:
+        strict = _opening(catalog, at, strict=True) if open_now else None
+        beyond = catalog.index.nearest(wlat, wlng, 1, tags=tags, predicate=strict)
         if beyond and catalog.outlet(beyond[0].id) is not None:
             return NearbyResult(lat=wlat, lng=wlng, at=at,
                                 nearest_outside=_item(catalog, beyond[0].id,
                                                       beyond[0].distance_m, at))
-    return result
+    return NearbyResult(lat=wlat, lng=wlng, at=at, results=results, closed_nearer=closed_nearer)
+
+
+def _opening(catalog: Catalog, at: datetime, *, strict: bool) -> Callable[[int], bool]:
+    """Open at `at` (strict), or not known to be closed (hours unknown count as open)."""
+    def predicate(oid: int) -> bool:
+        view = catalog.outlet(oid)
+        if view is None:
+            return False
+        state = view.is_open(at)
+        return state is True if strict else state is not False
+    return predicate
 
 
 def _item(catalog: Catalog, outlet_id: int, distance_m: float, at: datetime) -> NearbyOutlet:
@@ -109,6 +151,13 @@ def nowhere_near_text(item: NearbyOutlet) -> str:
     where = item.outlet.city or item.outlet.district or item.outlet.address
     return (f"附近没有门店。离您最近的是{where}的{item.outlet.name}，"
             f"距离 {format_distance_zh(item.distance_m)}。")
+
+
+def closed_nearer_text(item: NearbyOutlet) -> str:
+    """'南京东路二店更近（400 米），现在休息中，明天 08:00 开门。'"""
+    when = item.outlet.next_change_text(item.at)
+    return (f"{item.outlet.name}更近（{format_distance_zh(item.distance_m)}），现在休息中"
+            f"{'，' + when if when else ''}。")
 
 
 def map_links(view: OutletView) -> dict[str, str]:
@@ -149,4 +198,7 @@ def result_json(result: NearbyResult, crs: Datum | str) -> dict[str, Any]:
     if result.nearest_outside is not None:
         body["nearest_outside_radius"] = item_json(result.nearest_outside, crs)
         body["message"] = nowhere_near_text(result.nearest_outside)
+    if result.closed_nearer is not None:
+        body["closed_nearer"] = item_json(result.closed_nearer, crs)
+        body["message"] = closed_nearer_text(result.closed_nearer)
     return body

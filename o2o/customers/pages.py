@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from o2o.analytics.events import record_event
 from o2o.analytics.models import EventType
-from o2o.catalog.nearby import NearbyOutlet, find_nearby, nowhere_near_text
+from o2o.catalog.nearby import NearbyOutlet, closed_nearer_text, find_nearby, nowhere_near_text
 from o2o.catalog.runtime import Catalog
 from o2o.catalog.views import OutletView, PromotionView
 from o2o.config import Settings
@@ -74,7 +74,7 @@ def nearby_page(session: Session, *, settings: Settings, catalog: Catalog, link:
     result = find_nearby(catalog, lat=link.lat, lng=link.lng, crs="wgs84", k=NEARBY_PAGE_K,
                          radius_m=settings.wechat_radius_m, at=now)
     shown = result.results or ([result.nearest_outside] if result.nearest_outside else [])
-    notice = None
+    notice = closed_nearer_text(result.closed_nearer) if result.closed_nearer else None
     if not result.results:
         notice = nowhere_near_text(result.nearest_outside) if result.nearest_outside \
             else "暂时没有营业中的门店。"
