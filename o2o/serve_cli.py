@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
+import sys
+from pathlib import Path
 
 from o2o.config import Settings, get_settings
 
@@ -52,8 +55,20 @@ def _banner(settings: Settings, base: str, outlets: int) -> str:
         f"  Health            {base}/healthz",
         f"  Nearby (JSON)     {base}/api/v1/nearby?lat=31.2304&lng=121.4737&crs=gcj02",
         f"  Demo H5 page      {base}/h5/demo",
-        f"  Try it            o2o simulate location 31.2304 121.4737 --url {base}/wechat",
+        f"  Try it            {o2o_command()} simulate location 31.2304 121.4737 "
+        f"--url {base}/wechat",
     ])
+
+
+def o2o_command() -> str:
+    """`o2o` as a shell can run it without the venv on PATH: the script beside this
+    interpreter (relative when under the current directory), else `python -m o2o.cli`."""
+    script = Path(sys.executable).with_name("o2o")
+    if not script.is_file():
+        return f"{shlex.quote(sys.executable)} -m o2o.cli"
+    cwd = Path.cwd()
+    shown = script.relative_to(cwd) if script.is_relative_to(cwd) else script
+    return shlex.quote(str(shown))
 
 
 def run_migrate(args: argparse.Namespace) -> int:

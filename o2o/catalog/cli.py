@@ -71,8 +71,9 @@ def run_import(args: argparse.Namespace) -> int:
     if len(rejected) > MAX_ERRORS_SHOWN:
         print(f"  ... and {len(rejected) - MAX_ERRORS_SHOWN} more", file=sys.stderr)
     if rejected and not args.partial:
-        print(f"{len(rejected)} rows rejected; nothing imported (use --partial to import the "
-              f"{len(records)} good rows)", file=sys.stderr)
+        hint = (f"use --partial to import the {len(records)} good rows" if records else
+                "no row is valid: check the file's headers against --columns and --crs")
+        print(f"{len(rejected)} rows rejected; nothing imported ({hint})", file=sys.stderr)
         return 1
     settings = get_settings()
     engine = make_engine(settings.database_url)
