@@ -61,14 +61,12 @@ def _banner(settings: Settings, base: str, outlets: int) -> str:
 
 
 def o2o_command() -> str:
-    """`o2o` as a shell can run it without the venv on PATH: the script beside this
-    interpreter (relative when under the current directory), else `python -m o2o.cli`."""
+    """`o2o` as any shell can run it, venv on PATH or not, from any directory: the script
+    beside this interpreter, else `python -m o2o.cli`."""
     script = Path(sys.executable).with_name("o2o")
     if not script.is_file():
         return f"{shlex.quote(sys.executable)} -m o2o.cli"
-    cwd = Path.cwd()
-    shown = script.relative_to(cwd) if script.is_relative_to(cwd) else script
-    return shlex.quote(str(shown))
+    return shlex.quote(str(script))
 
 
 def run_migrate(args: argparse.Namespace) -> int:
