@@ -255,3 +255,13 @@ def test_hours_accept_the_compact_text_and_the_object(client, services, shop):
         assert "Mo-Fr 07:00-22:00; Sa,Su 08:00-23:30" in message, message
         assert '{"mon": [["07:00", "22:00"]]' in message, message
     assert client.get(url, headers=shop["admin"]).json()["version"] == 3
+
+
+def test_if_match_is_required_exactly_on_changes_to_what_was_read(client):
+    """What the README promises: PATCH, PUT and DELETE need If-Match; creating does not."""
+    paths = client.get("/openapi.json").json()["paths"]
+    for path, operations in paths.items():
+        for method, op in operations.items():
+            if_match = [p for p in op.get("parameters", []) if p["name"] == "If-Match"]
+            assert bool(if_match) == (method in ("patch", "put", "delete")), (method, path)
+            assert all(p["required"] is False for p in if_match)  # 428 says it, not 422
