@@ -41,10 +41,16 @@ def unavailable(reason: str) -> None:
     pytest.skip(f"{SKIP_MARK}: {reason}")
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> Iterator[None]:
     """End a run that skipped for want of a service with what is missing and the one
-    command that installs it (the README's "Running the whole suite")."""
+    command that installs it (the README's "Running the whole suite"), after pytest's own
+    summary so it is the last thing read."""
+    yield
+    _missing_services_summary(terminalreporter)
+
+
+def _missing_services_summary(terminalreporter: pytest.TerminalReporter) -> None:
     missing: dict[str, int] = {}
     for report in terminalreporter.stats.get("skipped", []):
         reason = str(report.longrepr)
