@@ -55,12 +55,12 @@ def _banner(settings: Settings, base: str, outlets: int) -> str:
         f"  Health            {base}/healthz",
         f"  Nearby (JSON)     {base}/api/v1/nearby?lat=31.2304&lng=121.4737&crs=gcj02",
         f"  Demo H5 page      {base}/h5/demo",
-        f"  Try it            {o2o_command()} simulate location 31.2304 121.4737 "
+        f"  Try it            {_o2o_command()} simulate location 31.2304 121.4737 "
         f"--url {base}/wechat",
     ])
 
 
-def o2o_command() -> str:
+def _o2o_command() -> str:
     """`o2o` as any shell can run it, venv on PATH or not, from any directory: the script
     beside this interpreter, else `python -m o2o.cli`."""
     script = Path(sys.executable).with_name("o2o")
