@@ -4,7 +4,12 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+# What the full suite uses beyond Python (Debian): PostGIS, Redis, headless Chromium and its
+# driver, a CJK font for the screenshots. Without them those tests skip and say so.
+SYSTEM_PACKAGES := postgresql-15-postgis-3 redis-server chromium chromium-driver fonts-wqy-microhei
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test lint bench clean deps
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,5 +29,10 @@ lint: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python -m benchmarks.bench_nearest
 
+deps:
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache o2o.db
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis tests/artifacts *.egg-info \
+		o2o.db o2o.db-wal o2o.db-shm o2o.db-journal .o2o-dev-secrets

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from o2o import errors
 from o2o.logs import request_id_var
@@ -23,6 +25,24 @@ STATUS = {
     errors.ServiceUnavailable: 503,
     errors.ConfigError: 500,
 }
+
+
+#: Starlette's routing errors, as (code, message) in the project's words.
+HTTP_ERRORS = {
+    404: ("not_found", "Nothing at {path}; the API is listed at /docs."),
+    405: ("method_not_allowed", "{method} is not allowed on {path}; see /docs."),
+}
+
+
+def _problem(error: dict[str, Any]) -> dict[str, str]:
+    """One input problem as {field, message}. Broken JSON is the body's problem, at a
+    character position (which pydantic reports where a field name would be)."""
+    loc = [str(p) for p in error.get("loc", ()) if p != "body"]
+    if error.get("type") == "json_invalid":
+        why = (error.get("ctx") or {}).get("error", "JSON decode error")
+        at = f" at character {loc[0]}" if loc else ""
+        return {"field": "body", "message": f"not valid JSON{at}: {why}"}
+    return {"field": ".".join(loc), "message": error.get("msg", "invalid")}
 
 
 def status_for(exc: errors.O2OError) -> int:
@@ -62,13 +82,17 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [
-            {"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"),
-             "message": e.get("msg", "invalid")}
-            for e in exc.errors()
-        ]
+        details = [_problem(e) for e in exc.errors()]
         message = "; ".join(f"{d['field']}: {d['message']}" for d in details) or "invalid input"
         return JSONResponse(_body("validation_error", message, details), status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        """Routing's own refusals (no such path, wrong method) in the same envelope."""
+        code, message = HTTP_ERRORS.get(exc.status_code, ("http_error", str(exc.detail)))
+        return JSONResponse(_body(code, message.format(method=request.method,
+                                                       path=request.url.path)),
+                            status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -63,3 +63,6 @@ def configure(fmt: str = "plain", level: str = "INFO") -> None:
     # Client libraries log every request with its full URL (signatures, tokens): not ours.
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Alembic narrates every step ("Context impl SQLiteImpl.") on each import or start;
+    # `o2o migrate` says what it did, and a failed migration still raises.
+    logging.getLogger("alembic").setLevel(logging.WARNING)

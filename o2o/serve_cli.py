@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
+import shlex
+import sys
+from pathlib import Path
 
 from o2o.config import PLACEHOLDER, SECRET_FIELDS, Settings, get_settings
 from o2o.errors import ConfigError
@@ -83,8 +86,18 @@ def _banner(settings: Settings, base: str, outlets: int) -> str:
         f"  Health            {base}/healthz",
         f"  Nearby (JSON)     {base}/api/v1/nearby?lat=31.2304&lng=121.4737&crs=gcj02",
         f"  Demo H5 page      {base}/h5/demo",
-        f"  Try it            o2o simulate location 31.2304 121.4737 --url {base}/wechat",
+        f"  Try it            {_o2o_command()} simulate location 31.2304 121.4737 "
+        f"--url {base}/wechat",
     ])
+
+
+def _o2o_command() -> str:
+    """`o2o` as any shell can run it, venv on PATH or not, from any directory: the script
+    beside this interpreter, else `python -m o2o.cli`."""
+    script = Path(sys.executable).with_name("o2o")
+    if not script.is_file():
+        return f"{shlex.quote(sys.executable)} -m o2o.cli"
+    return shlex.quote(str(script))
 
 
 def run_migrate(args: argparse.Namespace) -> int:

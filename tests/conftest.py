@@ -29,11 +29,42 @@ TEST_AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 chars, tests 
 BACKENDS = ["sqlite", "postgis"]
 
 
+SKIP_MARK = "!!! SKIPPED (service unavailable)"
+#: What each kind of unavailable service is, by a word of its skip reason.
+SERVICES = {"Postg": "PostgreSQL/PostGIS", "Redis": "Redis", "Chromium": "headless Chromium"}
+
+
 def unavailable(reason: str) -> None:
     """Skip loudly, or fail when the run requires every service (CI)."""
     if REQUIRE:
         pytest.fail(f"required service unavailable: {reason}")
-    pytest.skip(f"!!! SKIPPED (service unavailable): {reason}")
+    pytest.skip(f"{SKIP_MARK}: {reason}")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> Iterator[None]:
+    """End a run that skipped for want of a service with what is missing and the one
+    command that installs it (the README's "Running the whole suite"), after pytest's own
+    summary so it is the last thing read."""
+    yield
+    _missing_services_summary(terminalreporter)
+
+
+def _missing_services_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    missing: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = str(report.longrepr)
+        if SKIP_MARK in reason:
+            name = next((v for k, v in SERVICES.items() if k in reason), "a service")
+            missing[name] = missing.get(name, 0) + 1
+    if not missing:
+        return
+    counts = ", ".join(f"{n} need {name}" for name, n in sorted(missing.items()))
+    terminalreporter.write_sep("=", f"{sum(missing.values())} tests skipped ({counts})",
+                               yellow=True)
+    terminalreporter.write_line("Install them with `make deps` (Debian, as root or via sudo), "
+                                "start PostgreSQL and Redis, and run `make test` again; see "
+                                "README.md, \"Running the whole suite\".")
 
 
 @pytest.fixture(scope="session")

@@ -61,3 +61,11 @@ def test_migrate_both_ways(tmp_path, direction) -> None:
     assert result.returncode == 0, result.stderr
     tables = set(sa.inspect(make_engine(env["O2O_DATABASE_URL"])).get_table_names())
     assert ("outlets" in tables) == (direction == "upgrade")
+
+
+def test_simulate_does_not_repeat_the_servers_dev_secrets_warning(tmp_path) -> None:
+    result = run("simulate", "text", "优惠", "--url", "http://127.0.0.1:9/wechat",
+                 cwd=str(tmp_path))
+    assert one_sentence(result).startswith("o2o: could not reach http://127.0.0.1:9/wechat")
+    assert result.stderr.strip().count("\n") == 0, result.stderr  # that sentence and nothing else
+

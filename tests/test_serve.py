@@ -44,8 +44,33 @@ def test_serve_from_an_empty_directory(tmp_path) -> None:
                            params={"lat": 31.2304, "lng": 121.4737, "k": 3}, timeout=5).json()
         assert len(nearby["results"]) == 3
         assert (tmp_path / "o2o.db").exists()  # the embedded default lives where it was run
+        banner = _banner(proc)
+        reply = _try_it(banner, tmp_path, env)
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=30)
+    out = banner + out
     assert f"WeChat endpoint   {base}/wechat" in out
-    assert "Traceback" not in out
+    assert "离您最近：" in reply  # the banner's "Try it", run as printed, gets the nearest outlet
+    # Nothing that reads like trouble on a first start: no traceback, no error, no
+    # migration narration.
+    assert "Traceback" not in out and "ERROR" not in out and "alembic" not in out, out
+
+
+def _banner(proc: subprocess.Popen[str]) -> str:
+    """The lines printed before serving, up to the "Try it" one."""
+    lines = []
+    while not lines or "Try it" not in lines[-1]:
+        line = proc.stdout.readline()
+        assert line, "".join(lines)
+        lines.append(line)
+    return "".join(lines)
+
+
+def _try_it(banner: str, cwd, env: dict[str, str]) -> str:  # type: ignore[no-untyped-def]
+    """Run the banner's "Try it" command in a shell without the venv on PATH."""
+    command = banner.splitlines()[-1].split("Try it", 1)[1].strip()
+    result = subprocess.run(command, shell=True, cwd=cwd, capture_output=True, text=True,
+                            env={**env, "PATH": "/usr/bin:/bin"}, timeout=60)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    return result.stdout

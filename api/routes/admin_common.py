@@ -13,8 +13,8 @@ from o2o.catalog.admin_common import MAX_LIMIT
 from o2o.errors import PreconditionFailed
 
 _ETAG = re.compile(r'^\s*(?:W/)?"(\d{1,18})"\s*$')
-ETAG_HELP = ('The ETag from your last read, e.g. W/"3". Required on every change: a stale one '
-             "gets 412, none gets 428.")
+ETAG_HELP = ('The ETag from your last read, e.g. W/"3". Required to change or delete what was '
+             "read (PATCH, PUT .../status, DELETE): a stale one gets 412, none gets 428.")
 
 
 def admin_router(*, tags: list[str]) -> APIRouter:

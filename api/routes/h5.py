@@ -32,10 +32,12 @@ from o2o.customers.identity import customer_hash
 from o2o.customers.links import PAGES, Link, nearby_page_url, opened_from_share, read_link
 from o2o.customers.pages import nearby_page, outlet_page
 from o2o.errors import O2OError
+from o2o.geo.datum import Datum, to_wgs84
 from o2o.links import LinkInvalid
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
-#: The demo entry's position: People's Square, Shanghai (WGS-84).
+#: The demo entry's position: People's Square, Shanghai, in GCJ-02 like the README's
+#: `o2o simulate location 31.2304 121.4737` (what WeChat would send from there).
 DEMO_POSITION = (31.2304, 121.4737)
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
@@ -197,8 +199,8 @@ def demo(settings: SettingsDep) -> Response:
     """The nearby page for a fixed Shanghai position, for the README and a first look.
     In development a demo customer can claim coupons; in production nobody can from here."""
     who = None if settings.is_production else customer_hash("demo", settings.customer_hash_key)
-    url = nearby_page_url(settings, query_id=None, customer_hash=who, lat=DEMO_POSITION[0],
-                          lng=DEMO_POSITION[1])
+    lat, lng = to_wgs84(*DEMO_POSITION, Datum.GCJ02)  # nearby links carry WGS-84
+    url = nearby_page_url(settings, query_id=None, customer_hash=who, lat=lat, lng=lng)
     return RedirectResponse(_relative(url, settings.public_base_url.rstrip("/")),
                             status_code=302)
 

@@ -132,7 +132,7 @@
         list.append(next.cells.length ? C.table(["位置（格中心）", "查询", "人数", "最近门店"],
           next.cells.map((c) => [`${c.lat.toFixed(3)}, ${c.lng.toFixed(3)}`, C.fmt(c.queries),
             C.fmt(c.uniques), c.nearest_distance_m === null ? "—"
-              : `${c.nearest_outlet} ${(c.nearest_distance_m / 1000).toFixed(1)} 公里`]))
+              : `${c.nearest_outlet} ${c.nearest_distance_text}`]))
           : Object.assign(document.createElement("p"), { className: "empty",
                                                           textContent: "没有这样的网格。" }));
       }),

@@ -169,8 +169,7 @@
                                        fill: `rgba(224, 145, 47, ${(0.15 + 0.85 * c.queries / max).toFixed(3)})` });
       if (next.has(c.cell)) poly.classList.add("next");
       poly.append(el("svg:title", {}, `${fmt(c.queries)} 次查询 / ${fmt(c.uniques)} 人；最近门店 ` +
-                      `${c.nearest_outlet || "—"} ${c.nearest_distance_m === null ? ""
-                      : (c.nearest_distance_m / 1000).toFixed(1) + " 公里"}`));
+                      `${c.nearest_outlet || "—"} ${c.nearest_distance_text || ""}`));
       chart.append(poly);
       if (c.boundary.length && Math.abs(c.boundary[0][0] - c.lat) * scale < 4) {
         // A cell smaller than a few pixels: mark its centre so it can be seen at all.

@@ -22,6 +22,7 @@ from o2o.analytics.scope import Scope, check_range, regions_in_view
 from o2o.analytics.source import begin_snapshot
 from o2o.analytics.zones import ZoneBook, local_day_hour, widened_utc_range
 from o2o.errors import ValidationError
+from o2o.geo.distance import format_distance_zh
 
 MIN_RES = 4
 MAX_CELLS = 5000
@@ -59,7 +60,10 @@ class DemandCell:
                 "recorded_distance_m": self.recorded_distance_m,
                 "nearest_outlet_id": self.nearest_outlet_id,
                 "nearest_outlet": self.nearest_outlet,
-                "nearest_distance_m": self.nearest_distance_m}
+                "nearest_distance_m": self.nearest_distance_m,
+                # Said the way a customer's reply says it: one rounding for every reader.
+                "nearest_distance_text": None if self.nearest_distance_m is None
+                else format_distance_zh(self.nearest_distance_m)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,6 +58,11 @@ def check_version(row: Any, expected: int | None, kind: str) -> None:
         raise PreconditionRequired(
             f"Send If-Match with the {kind}'s ETag (read it first) so a concurrent change is "
             "not overwritten.")
+    if not 1 <= expected <= row.version:
+        raise PreconditionFailed(
+            f"The {kind} has never been at version {expected} (it is at version "
+            f"{row.version}); send the ETag you read from it.",
+            details={"current_version": row.version})
     if row.version != expected:
         raise PreconditionFailed(
             f"The {kind} changed since you read it (version {expected}, now {row.version}); "

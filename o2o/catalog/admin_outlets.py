@@ -27,7 +27,7 @@ from o2o.catalog.admin_common import (
     unit_of_work,
 )
 from o2o.catalog.changes import record_change
-from o2o.catalog.hours import OpeningHours
+from o2o.catalog.hours import OpeningHours, parse_weekly
 from o2o.catalog.models import Outlet, OutletStatus, Region
 from o2o.catalog.schemas import OutletCreate, OutletStatusIn, OutletUpdate
 from o2o.db import utcnow
@@ -111,15 +111,18 @@ def _region(session: Session, principal: Principal, code: str | None,
     return row
 
 
-def _check_hours(problems: Problems, hours: dict[str, Any] | None,
-                 exceptions: dict[str, Any], tz: str) -> None:
+def _check_hours(problems: Problems, hours: dict[str, Any] | str | None,
+                 exceptions: dict[str, Any], tz: str) -> dict[str, Any] | None:
+    """Judge the hours; return them as stored (the compact text becomes the object form)."""
     if hours is None and not exceptions:
-        return
+        return None
     try:
         OpeningHours.compile(hours, exceptions, tz)
     except ValidationError as exc:
         for item in exc.details or [{"field": "hours", "message": exc.message}]:
             problems.add(item["field"], item["message"])
+        return None
+    return parse_weekly(hours) if isinstance(hours, str) else hours
 
 
 def _check_geofence(problems: Problems, wkt: str | None, lat: float, lng: float) -> None:
@@ -143,14 +146,14 @@ def create_outlet(session: Session, *, principal: Principal, outlet_in: OutletCr
     problems = Problems()
     region = _region(session, principal, outlet_in.region, problems)
     lat, lng = to_wgs84(outlet_in.lat, outlet_in.lng, outlet_in.crs)
-    _check_hours(problems, outlet_in.hours, outlet_in.exceptions, outlet_in.timezone)
+    hours = _check_hours(problems, outlet_in.hours, outlet_in.exceptions, outlet_in.timezone)
     _check_geofence(problems, outlet_in.geofence_wkt, lat, lng)
     problems.raise_if_any()
     if session.scalar(sa.select(Outlet.id).where(Outlet.code == outlet_in.code)) is not None:
         raise Conflict(f"Outlet code {outlet_in.code!r} is already in use.",
                        code="duplicate_code",
                        details=[{"field": "code", "message": "already in use"}])
-    data = outlet_in.model_dump(exclude={"lat", "lng", "crs", "region"})
+    data = {**outlet_in.model_dump(exclude={"lat", "lng", "crs", "region"}), "hours": hours}
     row = Outlet(**data, region_id=region.id if region else None, status=OutletStatus.OPEN)
     row.set_position(lat, lng)
     with unit_of_work(session, kind="outlet", catalog=catalog):
@@ -188,7 +191,9 @@ def update_outlet(session: Session, *, principal: Principal, outlet_id: int,
     exceptions = changes.get("exceptions", row.exceptions or {})
     tz = changes.get("timezone", row.timezone)
     if {"hours", "exceptions", "timezone"} & changes.keys():
-        _check_hours(problems, hours, exceptions, tz)
+        checked = _check_hours(problems, hours, exceptions, tz)
+        if "hours" in changes:
+            changes["hours"] = checked
     if "geofence_wkt" in changes or (lat, lng) != (row.lat, row.lng):
         _check_geofence(problems, changes.get("geofence_wkt", row.geofence_wkt), lat, lng)
     problems.raise_if_any()

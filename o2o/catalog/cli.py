@@ -9,7 +9,7 @@ from pathlib import Path
 
 from o2o.catalog.importer import RowError, parse_mapping, read_rows, validate_rows
 from o2o.catalog.importer.load import import_records
-from o2o.config import get_settings
+from o2o.config import Settings
 from o2o.db import check_database, make_engine, make_sessionmaker, transaction
 from o2o.errors import ValidationError
 from o2o.migrate import upgrade
@@ -71,10 +71,11 @@ def run_import(args: argparse.Namespace) -> int:
     if len(rejected) > MAX_ERRORS_SHOWN:
         print(f"  ... and {len(rejected) - MAX_ERRORS_SHOWN} more", file=sys.stderr)
     if rejected and not args.partial:
-        print(f"{len(rejected)} rows rejected; nothing imported (use --partial to import the "
-              f"{len(records)} good rows)", file=sys.stderr)
+        hint = (f"use --partial to import the {len(records)} good rows" if records else
+                "no row is valid: check the file's headers against --columns and --crs")
+        print(f"{len(rejected)} rows rejected; nothing imported ({hint})", file=sys.stderr)
         return 1
-    settings = get_settings()
+    settings = Settings()  # only the database: an import needs no secrets (nor their warning)
     engine = make_engine(settings.database_url)
     check_database(engine)
     upgrade(engine)

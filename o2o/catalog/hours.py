@@ -24,7 +24,13 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from o2o.catalog.hours_syntax import DAYS, WeeklyHours, format_normalised, parse_compact
+from o2o.catalog.hours_syntax import (
+    DAYS,
+    HOURS_FORMS,
+    WeeklyHours,
+    format_normalised,
+    parse_compact,
+)
 from o2o.catalog.hours_syntax import fail as _fail
 
 __all__ = ["DAYS", "Change", "OpeningHours", "format_compact", "hours_on", "is_open",
@@ -102,7 +108,7 @@ def parse_weekly(value: Mapping[str, Any] | str) -> WeeklyHours:
         else:
             value = parse_compact(text)
     if not isinstance(value, Mapping):
-        raise _fail("hours", 'hours: expected an object like {"mon": [["07:00", "22:00"]]}')
+        raise _fail("hours", f"hours: expected {HOURS_FORMS}")
     unknown = [k for k in value if not isinstance(k, str) or k.lower() not in DAYS]
     if unknown:
         raise _fail("hours", f"hours: unknown day {unknown[0]!r}; days are {', '.join(DAYS)}")

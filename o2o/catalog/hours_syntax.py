@@ -27,7 +27,10 @@ _TRANSLATE = str.maketrans({"–": "-", "—": "-", "－": "-", "~": "-", "～":
                             "；": ";", "，": ","})
 _RULE = re.compile(r"^(?:(?P<days>[A-Za-z]{2}(?:\s*[-,]\s*[A-Za-z]{2})*)\s+)?(?P<times>.+)$")
 _SPAN = re.compile(r"^(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})$")
-_COMPACT_HELP = "write e.g. \"Mo-Fr 07:00-22:00; Sa,Su 08:00-23:30\" or \"24/7\""
+#: The two forms weekly hours take everywhere (files, the admin API), for error messages.
+HOURS_FORMS = ('either text like "Mo-Fr 07:00-22:00; Sa,Su 08:00-23:30" (or "24/7") '
+               'or an object like {"mon": [["07:00", "22:00"]], "sat": [["08:00", "23:30"]]}')
+_COMPACT_HELP = f"write hours as {HOURS_FORMS}"
 
 
 def _compact_days(text: str, rule: str) -> list[int]:

@@ -15,12 +15,14 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     field_validator,
 )
 
+from o2o.catalog.hours_syntax import HOURS_FORMS
 from o2o.catalog.models import Outlet, OutletStatus, Promotion, PromotionScope, PromotionStatus
 from o2o.wechat.replies import DESCRIPTION_MAX_BYTES, TITLE_MAX_BYTES
 
@@ -77,6 +79,17 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+def _hours_form(value: Any) -> Any:
+    """Either form of weekly hours passes here; o2o.catalog.hours judges the content."""
+    if value is None or isinstance(value, str | dict):
+        return value
+    raise ValueError(f"expected {HOURS_FORMS}")
+
+
+#: Weekly hours as the compact text files use, or as an object; null = unknown.
+WeeklyHoursIn = Annotated[dict[str, Any] | str | None, BeforeValidator(_hours_form)]
+
+
 class _OutletFields(Strict):
     # Opening hours are judged by o2o.catalog.hours in the service (one validator, not two).
     @field_validator("tags", check_fields=False)
@@ -99,8 +112,8 @@ class OutletCreate(_OutletFields):
     crs: Crs
     timezone: TimeZoneName = "Asia/Shanghai"
     region: Code | None = Field(None, description="Region code")
-    hours: dict[str, Any] | None = Field(
-        None, description='Weekly hours {"mon": [["07:00", "22:00"]], ...}; null = unknown')
+    hours: WeeklyHoursIn = Field(
+        None, description=f"Weekly hours, {HOURS_FORMS}; null = unknown")
     exceptions: dict[str, Any] = Field(
         default_factory=dict, description='Dated exceptions {"2026-10-01": []}')
     tags: Annotated[list[Tag], Field(max_length=20)] = Field(default_factory=list)
@@ -127,7 +140,7 @@ class OutletUpdate(_OutletFields):
     crs: Crs | None = None
     timezone: TimeZoneName | None = None
     region: Code | None = None
-    hours: dict[str, Any] | None = None
+    hours: WeeklyHoursIn = None
     exceptions: dict[str, Any] | None = None
     tags: Annotated[list[Tag], Field(max_length=20)] | None = None
     image_url: ImageUrl | None = None

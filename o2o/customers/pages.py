@@ -16,7 +16,13 @@ from sqlalchemy.orm import Session
 
 from o2o.analytics.events import record_event
 from o2o.analytics.models import EventType
-from o2o.catalog.nearby import NearbyOutlet, find_nearby, nowhere_near_text
+from o2o.catalog.nearby import (
+    LINKED_POINT_NOTE,
+    NearbyOutlet,
+    closed_nearer_text,
+    find_nearby,
+    nowhere_near_text,
+)
 from o2o.catalog.runtime import Catalog
 from o2o.catalog.views import OutletView, PromotionView
 from o2o.config import Settings
@@ -59,6 +65,8 @@ class OutletItem:
 class NearbyPage:
     items: list[OutletItem]
     notice: str | None
+    #: Where the distances are measured from, when that is not the customer's exact point.
+    basis: str | None
     #: Claiming needs a customer; the demo page in production has none.
     can_claim: bool
 
@@ -76,7 +84,7 @@ def nearby_page(session: Session, *, settings: Settings, catalog: Catalog, link:
     result = find_nearby(catalog, lat=link.lat, lng=link.lng, crs="wgs84", k=NEARBY_PAGE_K,
                          radius_m=settings.wechat_radius_m, at=now)
     shown = result.results or ([result.nearest_outside] if result.nearest_outside else [])
-    notice = None
+    notice = closed_nearer_text(result.closed_nearer) if result.closed_nearer else None
     if not result.results:
         notice = nowhere_near_text(result.nearest_outside) if result.nearest_outside \
             else "暂时没有营业中的门店。"
@@ -85,7 +93,8 @@ def nearby_page(session: Session, *, settings: Settings, catalog: Catalog, link:
     items = [_outlet_item(settings, link, item.outlet, item.distance_m, item.open_now,
                           item.today, item.promotions, held, now) for item in shown]
     _note_impressions(session, link, shown, now)
-    return NearbyPage(items=items, notice=notice, can_claim=link.viewer is not None)
+    return NearbyPage(items=items, notice=notice, basis=LINKED_POINT_NOTE,
+                      can_claim=link.viewer is not None)
 
 
 def outlet_page(session: Session, *, settings: Settings, catalog: Catalog, link: Link,

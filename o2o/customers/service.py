@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache, partial
 
@@ -58,17 +59,33 @@ def remember_location(session: Session, *, customer_hash: str, lat: float, lng: 
     return customer
 
 
-def last_location(session: Session, *, customer_hash: str,
-                  now: datetime) -> tuple[float, float] | None:
-    """The coarse last position (WGS-84) while it is fresh; None when unknown or expired."""
+@dataclass(frozen=True, slots=True)
+class LastPosition:
+    """A stored (coarse, WGS-84) position and when it was shared or reported."""
+
+    lat: float
+    lng: float
+    at: datetime
+
+
+def last_position(session: Session, *, customer_hash: str, now: datetime) -> LastPosition | None:
+    """The coarse last position while it is fresh; None when unknown or expired."""
     row = session.execute(
-        sa.select(Customer.last_lat, Customer.last_lng, Customer.location_expires_at)
+        sa.select(Customer.last_lat, Customer.last_lng, Customer.last_located_at,
+                  Customer.location_expires_at)
         .where(Customer.customer_hash == customer_hash)).first()
     if row is None or row.last_lat is None or row.last_lng is None:
         return None
     if row.location_expires_at is None or row.location_expires_at <= now:
         return None
-    return row.last_lat, row.last_lng
+    return LastPosition(row.last_lat, row.last_lng, row.last_located_at or now)
+
+
+def last_location(session: Session, *, customer_hash: str,
+                  now: datetime) -> tuple[float, float] | None:
+    """The coarse last position (WGS-84) while it is fresh; None when unknown or expired."""
+    known = last_position(session, customer_hash=customer_hash, now=now)
+    return None if known is None else (known.lat, known.lng)
 
 
 def forget_customer_location(session: Session, *, customer_hash: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from o2o.catalog.nearby import NearbyOutlet
 from o2o.catalog.views import PromotionView
 from o2o.config import Settings
@@ -14,8 +16,9 @@ COVER_SMALL = "/static/wechat/cover-small.png"
 
 
 def outlet_article(item: NearbyOutlet, *, url: str, settings: Settings, first: bool = True,
-                   promotion: PromotionView | None = None) -> Article:
-    """The card for one outlet: distance and name, today's offer, hours, address."""
+                   promotion: PromotionView | None = None, notes: Sequence[str] = ()) -> Article:
+    """The card for one outlet: distance and name, today's offer, hours, address, then any
+    `notes` (a nearer outlet that is closed, where the distance was measured from)."""
     outlet = item.outlet
     promo = promotion if promotion is not None else (item.promotions[0] if item.promotions
                                                       else None)
@@ -31,6 +34,7 @@ def outlet_article(item: NearbyOutlet, *, url: str, settings: Settings, first: b
     lines.append(" ".join(part for part in (state, when or item.today) if part))
     if outlet.address:
         lines.append(outlet.address)
+    lines += notes
     image = (promo.image_url if promo and promo.image_url else outlet.image_url) or \
         (COVER_LARGE if first else COVER_SMALL)
     return Article(title=title, description="\n".join(lines), pic_url=absolute(settings, image),

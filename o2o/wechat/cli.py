@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from typing import Any
 
 from o2o.errors import ConfigError, O2OError
@@ -135,6 +136,14 @@ def _menu(args: argparse.Namespace) -> int:
 
 
 def _settings() -> Any:
+    """The secrets the server uses. The simulator is only a client: the development-secrets
+    warning is the server's to give, not repeated on every simulated message."""
     from o2o.config import get_settings
 
-    return get_settings()
+    config_log = logging.getLogger("o2o.config")
+    level = config_log.level
+    config_log.setLevel(logging.ERROR)
+    try:
+        return get_settings()
+    finally:
+        config_log.setLevel(level)

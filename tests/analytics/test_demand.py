@@ -11,7 +11,7 @@ from o2o.analytics.demand import demand_grid, open_here_next
 from o2o.analytics.events import DEMAND_RES
 from o2o.analytics.retention import purge
 from o2o.errors import NotFound, ValidationError
-from o2o.geo.distance import haversine_m
+from o2o.geo.distance import format_distance_zh, haversine_m
 from tests.factories_events import FAR, FROM, NEAR_A, NEAR_C, TO, known_history
 
 X = h3.latlng_to_cell(*NEAR_A, DEMAND_RES)
@@ -43,6 +43,9 @@ def test_region_grid_by_hand(session, services, history) -> None:
     assert len(x.boundary) == 6
     assert report.cells[1].nearest_distance_m > 40_000
     assert report.as_dict()["queries"] == 3
+    # A manager reads the distance rounded as a customer's reply says it.
+    shown = report.as_dict()["cells"][1]
+    assert shown["nearest_distance_text"] == format_distance_zh(shown["nearest_distance_m"])
 
 
 def test_admin_grid_and_other_regions(session, services, history) -> None:

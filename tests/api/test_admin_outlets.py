@@ -220,3 +220,50 @@ def test_an_empty_patch_changes_nothing(client, services, shop):
     assert count(services, AuditEntry) == 0
     r = client.patch(shop["url"], headers={**shop["admin"], "If-Match": 'W/"5"'}, json={})
     assert r.status_code == 412  # still the caller's view that is checked
+
+
+def test_if_match_for_a_version_that_never_existed_says_so(client, shop):
+    r = client.patch(shop["url"], json={"phone": "1"},
+                     headers={**shop["admin"], "If-Match": 'W/"7"'})
+    assert r.status_code == 412
+    message = r.json()["error"]["message"]
+    assert "never been at version 7" in message and "changed since" not in message
+    r = client.patch(shop["url"], json={"phone": "1"},
+                     headers={**shop["admin"], "If-Match": 'W/"0"'})
+    assert "never been at version 0" in r.json()["error"]["message"]
+
+
+def test_hours_accept_the_compact_text_and_the_object(client, services, shop):
+    r = client.post("/api/v1/outlets", headers=shop["admin"], json={
+        "code": "E2", "name": "东二", "lat": 31.2, "lng": 121.4, "crs": "wgs84",
+        "hours": "Mo-Fr 07:00-22:00; Sa,Su 08:00-23:30"})
+    assert r.status_code == 201, r.text
+    created = r.json()
+    assert created["hours"]["mon"] == [["07:00", "22:00"]]
+    assert created["hours"]["sun"] == [["08:00", "23:30"]]
+    url = f"/api/v1/outlets/{created['id']}"
+    r = client.patch(url, headers={**shop["admin"], "If-Match": r.headers["ETag"]},
+                     json={"hours": "24/7"})
+    assert r.status_code == 200 and r.json()["hours"]["wed"] == [["00:00", "24:00"]]
+    r = client.patch(url, headers={**shop["admin"], "If-Match": r.headers["ETag"]},
+                     json={"hours": {"mon": [["09:00", "17:00"]]}})
+    assert r.status_code == 200 and r.json()["hours"]["mon"] == [["09:00", "17:00"]]
+    assert services.catalog.outlet(created["id"]).hours is not None
+    etag = r.headers["ETag"]
+    for bad in (["Mo-Fr 07:00-22:00"], "Mo-Fr seven to ten"):
+        r = client.patch(url, headers={**shop["admin"], "If-Match": etag}, json={"hours": bad})
+        assert r.status_code == 422, bad
+        message = r.json()["error"]["message"]
+        assert "Mo-Fr 07:00-22:00; Sa,Su 08:00-23:30" in message, message
+        assert '{"mon": [["07:00", "22:00"]]' in message, message
+    assert client.get(url, headers=shop["admin"]).json()["version"] == 3
+
+
+def test_if_match_is_required_exactly_on_changes_to_what_was_read(client):
+    """What the README promises: PATCH, PUT and DELETE need If-Match; creating does not."""
+    paths = client.get("/openapi.json").json()["paths"]
+    for path, operations in paths.items():
+        for method, op in operations.items():
+            if_match = [p for p in op.get("parameters", []) if p["name"] == "If-Match"]
+            assert bool(if_match) == (method in ("patch", "put", "delete")), (method, path)
+            assert all(p["required"] is False for p in if_match)  # 428 says it, not 422

@@ -10,6 +10,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from o2o.config import Settings
+from o2o.staff.models import Role
+from tests.factories_staff import bearer, make_token
 
 
 def test_an_app_with_its_own_services_keeps_them_out_of_full_collections(
@@ -43,3 +45,26 @@ def test_health_answers_while_another_transaction_holds_the_write_lock(
         holder.rollback()
         holder.close()
     assert reply.status_code == 200 and reply.json()["checks"]["database"]["ok"] is True
+
+
+def test_unknown_paths_and_methods_answer_in_the_error_envelope(client) -> None:  # type: ignore[no-untyped-def]
+    r = client.get("/api/v1/nope")
+    assert r.status_code == 404
+    error = r.json()["error"]
+    assert error["code"] == "not_found" and "/api/v1/nope" in error["message"]
+    assert "request_id" in error
+    r = client.delete("/api/v1/nearby")
+    assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
+    assert "GET" in r.headers["Allow"]
+
+
+
+def test_broken_json_is_reported_as_the_body_at_a_position(client, services) -> None:  # type: ignore[no-untyped-def]
+    with services.sessions.begin() as s:
+        admin = bearer(make_token(s, Role.ADMIN))
+    r = client.post("/api/v1/outlets", content=b'{"code": "X",,}',
+                    headers={**admin, "Content-Type": "application/json"})
+    assert r.status_code == 422
+    (detail,) = r.json()["error"]["details"]
+    assert detail["field"] == "body"
+    assert detail["message"].startswith("not valid JSON at character 13: ")

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from o2o.analytics.events import event_row
-from o2o.catalog.nearby import NearbyResult, find_nearby, nowhere_near_text
+from o2o.catalog.nearby import NearbyResult, closed_nearer_text, find_nearby, nowhere_near_text
 from o2o.customers.links import nearby_page_url, tracked_url
-from o2o.customers.service import last_location, query_values
+from o2o.customers.service import LastPosition, last_position, query_values
 from o2o.wechat.articles import more_article, outlet_article
 from o2o.wechat.context import HandlerContext
 from o2o.wechat.parsing import Message
@@ -41,12 +43,12 @@ def on_click(message: Message, ctx: HandlerContext) -> Reply | None:
     """Menu clicks: "附近门店" uses the last known position; offers are the text module's."""
     key = (message.event_key or "").upper()
     if key in NEARBY_KEYS:
-        known = ctx.read(lambda s: last_location(s, customer_hash=ctx.customer_hash, now=ctx.now))
+        known = ctx.read(lambda s: last_position(s, customer_hash=ctx.customer_hash, now=ctx.now))
         if known is None:
             return TextReply(ASK_FOR_LOCATION)
-        lat, lng = known  # stored in WGS-84
-        return answer_nearby(message, ctx, lat, lng, crs="wgs84",
-                             articles=ctx.settings.wechat_news_articles, remember=False)
+        return answer_nearby(message, ctx, known.lat, known.lng, crs="wgs84",  # stored WGS-84
+                             articles=ctx.settings.wechat_news_articles, remember=False,
+                             note=measured_from_text(known, ctx.now))
     if key == "OFFERS":
         from o2o.wechat.handlers.text import answer_offers
 
@@ -55,20 +57,18 @@ def on_click(message: Message, ctx: HandlerContext) -> Reply | None:
 
 
 def answer_nearby(message: Message, ctx: HandlerContext, lat: float | None, lng: float | None,
-                  *, articles: int, crs: str = "gcj02", remember: bool = True) -> Reply:
-    """Find, record and render the nearest outlets for one query."""
+                  *, articles: int, crs: str = "gcj02", remember: bool = True,
+                  note: str = "") -> Reply:
+    """Find, record and render the nearest outlets for one query (`find_nearby`'s rule:
+    open ones first, and a word when a closed one is nearer). `note` says where the
+    distances were measured from when it is not the position just shared."""
     if lat is None or lng is None:
         return TextReply(ASK_FOR_LOCATION)
     settings = ctx.settings
-    # One more than fits tells whether a "more" card is needed. Outlets open right now come
-    # first: the customer asked where to go; only when none is open nearby do closed ones
-    # (with their opening time) fill the reply.
+    # One more than fits tells whether a "more" card is needed.
     k = articles + 1 if articles > 1 else 1  # one card links to the list itself
     result = find_nearby(ctx.catalog, lat=lat, lng=lng, crs=crs, k=k,
-                         radius_m=settings.wechat_radius_m, open_now=True, at=ctx.now)
-    if not result.results:
-        result = find_nearby(ctx.catalog, lat=lat, lng=lng, crs=crs, k=k,
-                             radius_m=settings.wechat_radius_m, at=ctx.now)
+                         radius_m=settings.wechat_radius_m, at=ctx.now)
     query_id = ctx.query_id(message)
     more = articles > 1 and len(result.results) > articles
     # A single card links to the full list itself; several end with a "more" card.
@@ -79,8 +79,10 @@ def answer_nearby(message: Message, ctx: HandlerContext, lat: float | None, lng:
             return TextReply(NO_OUTLETS)
         page = nearby_page_url(settings, query_id=query_id, customer_hash=ctx.customer_hash,
                                lat=result.lat, lng=result.lng)
-        return TextReply(f'{nowhere_near_text(result.nearest_outside)}\n'
+        return TextReply(f'{nowhere_near_text(result.nearest_outside)}{note}\n'
                          f'<a href="{page}">查看门店详情和导航</a>')
+    notes = [closed_nearer_text(result.closed_nearer)] if result.closed_nearer else []
+    notes += [note] if note else []
     cards = []
     for rank, item in enumerate(shown):
         target = "nearby" if rank == 0 else "outlet"
@@ -89,12 +91,20 @@ def answer_nearby(message: Message, ctx: HandlerContext, lat: float | None, lng:
         url = tracked_url(settings, target=target, query_id=query_id,
                           customer_hash=ctx.customer_hash, outlet_id=item.outlet.id,
                           promotion_id=promo.id if promo else None, **where)
-        cards.append(outlet_article(item, url=url, settings=settings, first=rank == 0))
+        cards.append(outlet_article(item, url=url, settings=settings, first=rank == 0,
+                                    notes=notes if rank == 0 else ()))
     if more:
         url = tracked_url(settings, target="nearby", query_id=query_id,
                           customer_hash=ctx.customer_hash, lat=result.lat, lng=result.lng)
         cards.append(more_article(url=url, settings=settings))
     return NewsReply(cards)
+
+
+def measured_from_text(known: LastPosition, now: datetime) -> str:
+    """Distances from a stored position: say how old it is (and that it is not 'here')."""
+    minutes = max(0, int((now - known.at).total_seconds() // 60))
+    ago = f"{minutes} 分钟前" if minutes else "刚才"
+    return f"距离按您{ago}的位置估算，不是您现在的位置。"
 
 
 def _record(ctx: HandlerContext, message: Message, result: NearbyResult, query_id: str,

@@ -7,10 +7,10 @@ import html
 from o2o.catalog.nearby import find_nearby
 from o2o.catalog.search import search_outlets
 from o2o.customers.links import nearby_page_url, tracked_url
-from o2o.customers.service import last_location
+from o2o.customers.service import last_position
 from o2o.geo.distance import format_distance_zh
 from o2o.wechat.context import HandlerContext
-from o2o.wechat.handlers.location import ASK_FOR_LOCATION
+from o2o.wechat.handlers.location import ASK_FOR_LOCATION, measured_from_text
 from o2o.wechat.parsing import Message
 from o2o.wechat.registry import Registry
 from o2o.wechat.replies import Reply, TextReply
@@ -61,11 +61,10 @@ def _list_matches(ctx: HandlerContext, asked: str, matches: list) -> Reply:  # t
 
 def answer_offers(message: Message, ctx: HandlerContext) -> Reply:
     """Offers running now at the outlets near the customer's last known position."""
-    known = ctx.read(lambda s: last_location(s, customer_hash=ctx.customer_hash, now=ctx.now))
+    known = ctx.read(lambda s: last_position(s, customer_hash=ctx.customer_hash, now=ctx.now))
     if known is None:
         return TextReply("发送您的位置（「+」→「位置」），我们告诉您附近门店正在进行的优惠。")
-    lat, lng = known
-    result = find_nearby(ctx.catalog, lat=lat, lng=lng, crs="wgs84", k=5,
+    result = find_nearby(ctx.catalog, lat=known.lat, lng=known.lng, crs="wgs84", k=5,
                          radius_m=ctx.settings.wechat_radius_m, at=ctx.now)
     seen: set[int] = set()
     lines = []
@@ -81,4 +80,5 @@ def answer_offers(message: Message, ctx: HandlerContext) -> Reply:
     page = nearby_page_url(ctx.settings, query_id=ctx.query_id(message),
                            customer_hash=ctx.customer_hash, lat=result.lat, lng=result.lng)
     return TextReply("您附近正在进行的优惠：\n" + "\n".join(lines[:6]) +
+                     f"\n{measured_from_text(known, ctx.now)}" +
                      f'\n<a href="{page}">查看门店和导航</a>')
