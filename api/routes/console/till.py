@@ -1,0 +1,130 @@
+"""The till, "核销优惠券": look a scanned or typed code up, confirm to redeem it, once.
+
+A plain GET form looks a code up (works without JavaScript); the camera (till.js) only fills
+that form in. Confirming is a POST with the CSRF token, answered by a redirect
+(POST-redirect-GET), so a reload never redeems again. The outlet picked is kept with the
+console session.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from api.deps import DbSession, ReadDbSession
+from api.errors import status_for
+from api.routes.console.auth import ConsoleSessionDep, console_router
+from api.routes.console.page import PREFIX, render
+from o2o.catalog.admin_outlets import get_outlet, list_outlets
+from o2o.catalog.models import Outlet
+from o2o.coupons.codes import ALPHABET, LENGTH
+from o2o.coupons.service import redeem
+from o2o.coupons.till import till_result
+from o2o.errors import NotFound, O2OError
+from o2o.staff.models import Role
+from o2o.staff.sessions import ConsoleSession, remember_outlet
+
+#: Session and CSRF are checked on every route (console_router).
+router = console_router()
+
+TILL = f"{PREFIX}/till"
+ZXING = "/static/vendor/zxing-wasm-3.1.6"
+#: How many outlets the picker lists before it asks for a search.
+PICKER_LIMIT = 50
+#: The camera needs script from this origin, WebAssembly for the QR decoder (its .wasm is
+#: fetched from here too) and the camera itself; nothing else is loosened.
+HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; "
+                               "connect-src 'self'; style-src 'self'; img-src 'self' data:; "
+                               "media-src 'self' blob:; form-action 'self'; base-uri 'none'; "
+                               "frame-ancestors 'none'",
+    "Permissions-Policy": "camera=(self), microphone=(), geolocation=()",
+}
+
+CodeQuery = Annotated[str | None, Query(max_length=64)]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _scope_outlet(session: DbSession | ReadDbSession, console: ConsoleSession,
+                  asked: int | None) -> Outlet | None:
+    """The outlet the till works for: the one asked for (404 outside scope), else the one
+    remembered with the session (forgotten if now out of scope), else the caller's only one."""
+    principal = console.principal
+    if asked is not None:
+        return get_outlet(session, principal=principal, outlet_id=asked)
+    remembered = console.outlet_id
+    if remembered is None and len(principal.outlet_ids) == 1:
+        remembered = next(iter(principal.outlet_ids))
+    if remembered is None:
+        return None
+    try:
+        return get_outlet(session, principal=principal, outlet_id=remembered)
+    except NotFound:
+        return None
+
+
+def _page(request: Request, session: DbSession | ReadDbSession, console: ConsoleSession, *,
+          outlet: Outlet | None, pick: bool = False, q: str | None = None,
+          status_code: int = 200, **context: object) -> HTMLResponse:
+    principal = console.principal
+    picking = pick or outlet is None
+    outlets, total = list_outlets(session, principal=principal, q=q, limit=PICKER_LIMIT) \
+        if picking else ([], 0)
+    response = render(request, "staff/till.html", status_code=status_code, outlet=outlet,
+                      picking=picking, outlets=outlets, outlets_total=total, q=q,
+                      can_pick=principal.role is not Role.STAFF or len(principal.outlet_ids) > 1,
+                      code_pattern=f"[{ALPHABET}]{{{LENGTH}}}", zxing=ZXING, **context)
+    response.headers.update(HEADERS)
+    return response
+
+
+@router.get("/till", response_class=HTMLResponse)
+def till(request: Request, console: ConsoleSessionDep, session: ReadDbSession,
+         code: CodeQuery = None, done: CodeQuery = None,
+         outlet_id: Annotated[int | None, Query(ge=1)] = None,
+         pick: Annotated[bool, Query()] = False,
+         q: Annotated[str | None, Query(max_length=100)] = None) -> Response:
+    """The till: pick an outlet if need be, then scan or type; a code shows its verdict."""
+    outlet = _scope_outlet(session, console, outlet_id)
+    looked_up = (done or code or "").strip()
+    result = None
+    if outlet is not None and looked_up and not pick:
+        result = till_result(session, code=looked_up, outlet_id=outlet.id,
+                             principal=console.principal, now=_now(), just_redeemed=bool(done))
+    return _page(request, session, console, outlet=outlet, pick=pick, q=q, result=result)
+
+
+@router.post("/till/outlet")
+def pick_outlet(console: ConsoleSessionDep, session: DbSession,
+                outlet_id: Annotated[int, Form(ge=1)]) -> Response:
+    """Work at this outlet from now on (remembered with the session)."""
+    outlet = get_outlet(session, principal=console.principal, outlet_id=outlet_id)
+    remember_outlet(session, session_id=console.session_id, outlet_id=outlet.id)
+    session.commit()
+    return RedirectResponse(TILL, status_code=303)
+
+
+@router.post("/till/redeem")
+def redeem_at_till(request: Request, console: ConsoleSessionDep, session: DbSession,
+                   code: Annotated[str, Form(min_length=1, max_length=64)],
+                   outlet_id: Annotated[int, Form(ge=1)]) -> Response:
+    """Redeem, exactly once (the same service and refusals as POST /api/v1/coupons/redeem)."""
+    outlet = get_outlet(session, principal=console.principal, outlet_id=outlet_id)
+    now = _now()
+    try:
+        coupon = redeem(session, code=code, outlet_id=outlet.id, principal=console.principal,
+                        now=now)
+    except O2OError as exc:
+        session.rollback()
+        result = till_result(session, code=code, outlet_id=outlet.id,
+                             principal=console.principal, now=now)
+        return _page(request, session, console, outlet=outlet, result=result,
+                     status_code=status_for(exc))
+    session.commit()
+    return RedirectResponse(f"{TILL}?outlet_id={outlet.id}&done={coupon.code}", status_code=303)
