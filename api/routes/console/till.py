@@ -8,16 +8,18 @@ console session.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from api.deps import DbSession, ReadDbSession
 from api.errors import status_for
 from api.routes.console.auth import ConsoleSessionDep, console_router
-from api.routes.console.page import PREFIX, render
+from api.routes.console.page import PREFIX, SECURITY_HEADERS, ConsolePage, render
 from o2o.catalog.admin_outlets import get_outlet, list_outlets
 from o2o.catalog.models import Outlet
 from o2o.coupons.codes import ALPHABET, LENGTH
@@ -27,22 +29,37 @@ from o2o.errors import NotFound, O2OError
 from o2o.staff.models import Role
 from o2o.staff.sessions import ConsoleSession, remember_outlet
 
-#: Session and CSRF are checked on every route (console_router).
-router = console_router()
-
 TILL = f"{PREFIX}/till"
 ZXING = "/static/vendor/zxing-wasm-3.1.6"
 #: How many outlets the picker lists before it asks for a search.
 PICKER_LIMIT = 50
-#: The camera needs script from this origin, WebAssembly for the QR decoder (its .wasm is
-#: fetched from here too) and the camera itself; nothing else is loosened.
+#: The console's policy plus what the camera flow needs: compiling the QR decoder's
+#: WebAssembly (its .wasm comes from this origin, like everything else) and the camera.
+_CSP = SECURITY_HEADERS["Content-Security-Policy"]
+assert "script-src 'self';" in _CSP
 HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; "
-                               "connect-src 'self'; style-src 'self'; img-src 'self' data:; "
-                               "media-src 'self' blob:; form-action 'self'; base-uri 'none'; "
-                               "frame-ancestors 'none'",
+    "Content-Security-Policy": _CSP.replace("script-src 'self';",
+                                            "script-src 'self' 'wasm-unsafe-eval';"),
     "Permissions-Policy": "camera=(self), microphone=(), geolocation=()",
 }
+
+
+class TillPage(ConsolePage):
+    """A console page whose headers also let the camera and the decoder run."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def page(request: Request) -> Response:
+            response = await handler(request)
+            response.headers.update(HEADERS)
+            return response
+
+        return page
+
+
+#: Session and CSRF are checked on every route (console_router).
+router = console_router(TillPage)
 
 CodeQuery = Annotated[str | None, Query(max_length=64)]
 
@@ -51,7 +68,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _scope_outlet(session: DbSession | ReadDbSession, console: ConsoleSession,
+def _scope_outlet(session: Session, console: ConsoleSession,
                   asked: int | None) -> Outlet | None:
     """The outlet the till works for: the one asked for (404 outside scope), else the one
     remembered with the session (forgotten if now out of scope), else the caller's only one."""
@@ -69,19 +86,17 @@ def _scope_outlet(session: DbSession | ReadDbSession, console: ConsoleSession,
         return None
 
 
-def _page(request: Request, session: DbSession | ReadDbSession, console: ConsoleSession, *,
+def _page(request: Request, session: Session, console: ConsoleSession, *,
           outlet: Outlet | None, pick: bool = False, q: str | None = None,
           status_code: int = 200, **context: object) -> HTMLResponse:
     principal = console.principal
     picking = pick or outlet is None
     outlets, total = list_outlets(session, principal=principal, q=q, limit=PICKER_LIMIT) \
         if picking else ([], 0)
-    response = render(request, "staff/till.html", status_code=status_code, outlet=outlet,
-                      picking=picking, outlets=outlets, outlets_total=total, q=q,
-                      can_pick=principal.role is not Role.STAFF or len(principal.outlet_ids) > 1,
-                      code_pattern=f"[{ALPHABET}]{{{LENGTH}}}", zxing=ZXING, **context)
-    response.headers.update(HEADERS)
-    return response
+    return render(request, "staff/till.html", status_code=status_code, outlet=outlet,
+                  picking=picking, outlets=outlets, outlets_total=total, q=q,
+                  can_pick=principal.role is not Role.STAFF or len(principal.outlet_ids) > 1,
+                  code_pattern=f"[{ALPHABET}]{{{LENGTH}}}", zxing=ZXING, **context)
 
 
 @router.get("/till", response_class=HTMLResponse)

@@ -16,8 +16,8 @@ from o2o.coupons.codes import display_code
 from o2o.coupons.models import Coupon
 from o2o.coupons.service import claim
 from o2o.staff.models import StaffSession
-from tests.api.console.signin import form_csrf, sign_in
 from tests.factories import make_outlet, make_region
+from tests.factories_console import csrf_of, sign_in
 from tests.factories_loop import a_customer, make_coupon_promotion
 from tests.factories_staff import make_staff
 
@@ -47,9 +47,14 @@ def shop(session: Session):  # type: ignore[no-untyped-def]
     clerk = make_staff(session, "staff", outlets=[here], name="店员小李")
     roamer = make_staff(session, "staff", outlets=[here, also], name="店员小周")
     stranger = make_staff(session, "staff", outlets=[there], name="西湖店员")
+    # Plain values, read before the commit: touching an expired row later would open a
+    # transaction in this session that (on SQLite) holds the lock the app needs.
+    shop = {"here": here.id, "here_code": here.code, "also": also.id, "there": there.id,
+            "fresh": coupons["fresh"].code, "fresh_claimed_at": coupons["fresh"].claimed_at,
+            "stale": coupons["stale"].code, "other": coupons["other"].code,
+            "clerk": clerk.id, "roamer": roamer.id, "stranger": stranger.id}
     session.commit()
-    return {"here": here, "also": also, "there": there, "promo": promo, **coupons,
-            "clerk": clerk, "roamer": roamer, "stranger": stranger}
+    return shop
 
 
 def _state(session: Session) -> tuple[list[tuple[str, int | None]], int]:
@@ -72,15 +77,15 @@ def _local(at: datetime) -> str:
 
 
 def test_a_valid_code_shows_the_offer_and_claim_time_with_a_confirm_button(  # type: ignore[no-untyped-def]
-        client, shop, session: Session) -> None:
-    sign_in(client, session, shop["clerk"])
-    code = shop["fresh"].code
+        client, services, shop, session: Session) -> None:
+    sign_in(client, services, shop["clerk"])
+    code = shop["fresh"]
     for typed in (code, display_code(code), display_code(code).lower(), f" {code[:5]} {code[5:]} "):
         r = client.get(TILL, params={"code": typed})
         assert r.status_code == 200, r.text
         text = _text(r.text)
         assert "可以核销" in text and "第二杯半价" in text and display_code(code) in text
-        assert f"领取时间 {_local(shop['fresh'].claimed_at)}" in text
+        assert f"领取时间 {_local(shop['fresh_claimed_at'])}" in text
         assert 'action="/staff/till/redeem"' in r.text and f'value="{code}"' in r.text
     assert "南京东路店" in text  # the clerk's only outlet, preselected
     assert _state(session)[1] == 0
@@ -93,10 +98,10 @@ def test_a_valid_code_shows_the_offer_and_claim_time_with_a_confirm_button(  # t
     ("wrong_outlet", "本店不适用", "该优惠不在南京东路店使用"),
 ])
 def test_refusals_are_shown_in_large_type_without_a_confirm_button(  # type: ignore[no-untyped-def]
-        client, shop, session: Session, case: str, headline: str, fact: str) -> None:
-    sign_in(client, session, shop["clerk"])
-    code = {"unknown": "ZZZZZ-ZZZZZ", "garbage": "<b>1</b>", "expired": shop["stale"].code,
-            "wrong_outlet": shop["other"].code}[case]
+        client, services, shop, session: Session, case: str, headline: str, fact: str) -> None:
+    sign_in(client, services, shop["clerk"])
+    code = {"unknown": "ZZZZZ-ZZZZZ", "garbage": "<b>1</b>", "expired": shop["stale"],
+            "wrong_outlet": shop["other"]}[case]
     r = client.get(TILL, params={"code": code})
     assert r.status_code == 200
     assert 'class="verdict refused' in r.text and "<b>1</b>" not in r.text
@@ -106,17 +111,17 @@ def test_refusals_are_shown_in_large_type_without_a_confirm_button(  # type: ign
 
 
 def test_redeemed_exactly_once_and_a_second_try_says_when_and_where(  # type: ignore[no-untyped-def]
-        client, shop, session: Session) -> None:
-    sign_in(client, session, shop["clerk"])
-    code = shop["fresh"].code
+        client, services, shop, session: Session) -> None:
+    sign_in(client, services, shop["clerk"])
+    code = shop["fresh"]
     page = client.get(TILL, params={"code": display_code(code)})
-    form = {"csrf": form_csrf(page.text), "code": code, "outlet_id": str(shop["here"].id)}
+    form = {"csrf": csrf_of(page.text), "code": code, "outlet_id": str(shop["here"])}
     r = client.post(f"{TILL}/redeem", data=form, follow_redirects=False)
     assert r.status_code == 303, r.text
     done = client.get(r.headers["location"])
     coupon = session.scalar(sa.select(Coupon).where(Coupon.code == code))
     assert coupon is not None and coupon.redeemed_at is not None
-    assert coupon.redeemed_by == shop["clerk"].id
+    assert coupon.redeemed_by == shop["clerk"]
     first = _local(coupon.redeemed_at)
     session.rollback()
     text = _text(done.text)
@@ -128,22 +133,22 @@ def test_redeemed_exactly_once_and_a_second_try_says_when_and_where(  # type: ig
     assert again.status_code == 409
     text = _text(again.text)
     assert "已被使用" in text and f"核销时间 {first}" in text
-    assert f"核销门店 南京东路店（{shop['here'].code}）" in text
+    assert f"核销门店 南京东路店（{shop['here_code']}）" in text
     # And a fresh scan of it later reads the same, never as a success.
     later = _text(client.get(TILL, params={"code": code}).text)
     assert "已被使用" in later and "核销成功" not in later and f"核销时间 {first}" in later
     rows, events = _state(session)
-    assert sorted(rows, key=str) == sorted([("redeemed", shop["here"].id), ("claimed", None),
+    assert sorted(rows, key=str) == sorted([("redeemed", shop["here"]), ("claimed", None),
                                             ("claimed", None)], key=str)
     assert events == 1
 
 
 @pytest.mark.parametrize("csrf", [None, "", "0" * 64])
 def test_a_post_without_the_csrf_token_is_refused_and_writes_nothing(  # type: ignore[no-untyped-def]
-        client, shop, session: Session, csrf: str | None) -> None:
-    sign_in(client, session, shop["clerk"])
+        client, services, shop, session: Session, csrf: str | None) -> None:
+    sign_in(client, services, shop["clerk"])
     before = _state(session)
-    form = {"code": shop["fresh"].code, "outlet_id": str(shop["here"].id)}
+    form = {"code": shop["fresh"], "outlet_id": str(shop["here"])}
     if csrf is not None:
         form["csrf"] = csrf
     r = client.post(f"{TILL}/redeem", data=form, follow_redirects=False)
@@ -156,22 +161,22 @@ def test_a_post_without_the_csrf_token_is_refused_and_writes_nothing(  # type: i
 
 
 def test_another_stores_outlet_is_refused_and_nothing_is_written(  # type: ignore[no-untyped-def]
-        client, shop, session: Session) -> None:
-    sign_in(client, session, shop["stranger"])
+        client, services, shop, session: Session) -> None:
+    sign_in(client, services, shop["stranger"])
     page = client.get(TILL)
     assert "西湖店" in _text(page.text)
     before = _state(session)
-    form = {"csrf": form_csrf(page.text), "code": shop["fresh"].code,
-            "outlet_id": str(shop["here"].id)}
+    form = {"csrf": csrf_of(page.text), "code": shop["fresh"],
+            "outlet_id": str(shop["here"])}
     r = client.post(f"{TILL}/redeem", data=form, follow_redirects=False)
     assert r.status_code == 404 and "找不到" in r.text
     r = client.post(f"{TILL}/outlet", data={"csrf": form["csrf"], "outlet_id": form["outlet_id"]},
                     follow_redirects=False)
     assert r.status_code == 404
-    assert client.get(TILL, params={"outlet_id": shop["here"].id,
-                                    "code": shop["fresh"].code}).status_code == 404
+    assert client.get(TILL, params={"outlet_id": shop["here"],
+                                    "code": shop["fresh"]}).status_code == 404
     # At their own outlet the offer does not run: refused as such, still nothing written.
-    form["outlet_id"] = str(shop["there"].id)
+    form["outlet_id"] = str(shop["there"])
     r = client.post(f"{TILL}/redeem", data=form, follow_redirects=False)
     assert r.status_code == 409 and "本店不适用" in _text(r.text)
     assert _state(session) == before
@@ -179,32 +184,33 @@ def test_another_stores_outlet_is_refused_and_nothing_is_written(  # type: ignor
 
 
 def test_someone_with_several_outlets_picks_one_and_it_is_remembered(  # type: ignore[no-untyped-def]
-        client, shop, session: Session) -> None:
-    sign_in(client, session, shop["roamer"])
+        client, services, shop, session: Session) -> None:
+    sign_in(client, services, shop["roamer"])
     page = client.get(TILL)
     assert "选择当前门店" in page.text and 'id="code-form"' not in page.text
     names = re.findall(r"<option [^>]*>([^<（]+)（", page.text)
     assert sorted(names) == sorted(["南京东路店", "人民广场店"])
-    r = client.post(f"{TILL}/outlet", data={"csrf": form_csrf(page.text),
-                                            "outlet_id": str(shop["also"].id)},
+    r = client.post(f"{TILL}/outlet", data={"csrf": csrf_of(page.text),
+                                            "outlet_id": str(shop["also"])},
                     follow_redirects=False)
     assert (r.status_code, r.headers["location"]) == (303, TILL)
     page = client.get(TILL)
     assert "门店： 人民广场店" in _text(page.text) and 'id="code-form"' in page.text
     assert 'href="/staff/till?pick=1"' in page.text
     # The offer of `also` is valid here; `here`'s is not.
-    assert "可以核销" in _text(client.get(TILL, params={"code": shop["other"].code}).text)
-    assert "本店不适用" in _text(client.get(TILL, params={"code": shop["fresh"].code}).text)
-    assert session.scalars(sa.select(StaffSession.outlet_id)).all() == [shop["also"].id]
+    assert "可以核销" in _text(client.get(TILL, params={"code": shop["other"]}).text)
+    assert "本店不适用" in _text(client.get(TILL, params={"code": shop["fresh"]}).text)
+    assert session.scalars(sa.select(StaffSession.outlet_id)).all() == [shop["also"]]
 
 
 def test_the_page_allows_the_camera_and_nothing_from_elsewhere(  # type: ignore[no-untyped-def]
-        client, shop, session: Session) -> None:
-    sign_in(client, session, shop["clerk"])
+        client, services, shop, session: Session) -> None:
+    sign_in(client, services, shop["clerk"])
     r = client.get(TILL)
-    csp = r.headers["content-security-policy"]
-    assert "script-src 'self' 'wasm-unsafe-eval'" in csp and "unsafe-inline" not in csp
-    assert "https:" not in csp.split("img-src")[0] and "http" not in csp.replace("https:", "")
+    csp = dict(d.strip().split(" ", 1) for d in r.headers["content-security-policy"].split(";"))
+    # Script (and the .wasm it fetches, under default-src) only from here: no CDN.
+    assert csp["script-src"] == "'self' 'wasm-unsafe-eval'" and csp["default-src"] == "'self'"
+    assert "connect-src" not in csp and "unsafe-inline" not in str(csp)
     assert "camera=(self)" in r.headers["permissions-policy"]
     # No inline script: every <script> has a same-origin src, and the decoder is ours.
     scripts = re.findall(r"<script\b([^>]*)>", r.text)
@@ -219,11 +225,11 @@ def test_the_page_allows_the_camera_and_nothing_from_elsewhere(  # type: ignore[
     assert client.get("/static/staff/till.js").status_code == 200
 
 
-def test_without_a_session_the_till_sends_to_sign_in(client, shop, session: Session) -> None:  # type: ignore[no-untyped-def]
+def test_without_a_session_the_till_sends_to_sign_in(client, services, shop, session: Session) -> None:  # type: ignore[no-untyped-def]
     r = client.get(TILL, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/staff/signin")
-    r = client.post(f"{TILL}/redeem", data={"code": shop["fresh"].code,
-                                            "outlet_id": str(shop["here"].id)},
+    r = client.post(f"{TILL}/redeem", data={"code": shop["fresh"],
+                                            "outlet_id": str(shop["here"])},
                     follow_redirects=False)
     assert r.status_code == 303
     assert _state(session)[1] == 0
