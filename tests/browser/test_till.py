@@ -82,6 +82,8 @@ def test_scan_confirm_once_and_a_second_scan_is_refused(  # type: ignore[no-unty
         return till.find_element(By.CSS_SELECTOR, ".verdict").text
 
     verdict = scan()
+    # What the QR carries is exactly the code (no dashes, no URL): the form got it as such.
+    assert f"code={shown.replace('-', '')}" in till.current_url
     assert "可以核销" in verdict and "第二杯半价" in verdict and shown in verdict
     screenshot("3-till-valid", till)
 

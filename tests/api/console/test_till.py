@@ -47,12 +47,14 @@ def shop(session: Session):  # type: ignore[no-untyped-def]
     clerk = make_staff(session, "staff", outlets=[here], name="店员小李")
     roamer = make_staff(session, "staff", outlets=[here, also], name="店员小周")
     stranger = make_staff(session, "staff", outlets=[there], name="西湖店员")
+    manager = make_staff(session, "manager", regions=[north], name="华北经理")
     # Plain values, read before the commit: touching an expired row later would open a
     # transaction in this session that (on SQLite) holds the lock the app needs.
     shop = {"here": here.id, "here_code": here.code, "also": also.id, "there": there.id,
             "fresh": coupons["fresh"].code, "fresh_claimed_at": coupons["fresh"].claimed_at,
             "stale": coupons["stale"].code, "other": coupons["other"].code,
-            "clerk": clerk.id, "roamer": roamer.id, "stranger": stranger.id}
+            "clerk": clerk.id, "roamer": roamer.id, "stranger": stranger.id,
+            "manager": manager.id}
     session.commit()
     return shop
 
@@ -201,6 +203,31 @@ def test_someone_with_several_outlets_picks_one_and_it_is_remembered(  # type: i
     assert "可以核销" in _text(client.get(TILL, params={"code": shop["other"]}).text)
     assert "本店不适用" in _text(client.get(TILL, params={"code": shop["fresh"]}).text)
     assert session.scalars(sa.select(StaffSession.outlet_id)).all() == [shop["also"]]
+
+
+def test_a_manager_picks_from_the_outlets_of_their_regions_and_may_search(  # type: ignore[no-untyped-def]
+        client, services, shop, session: Session) -> None:
+    sign_in(client, services, shop["manager"])
+    page = client.get(TILL)
+    assert sorted(re.findall(r"<option [^>]*>([^<（]+)（", page.text)) == \
+        sorted(["南京东路店", "人民广场店"])  # not the south's 西湖店
+    found = client.get(TILL, params={"pick": 1, "q": "人民"})
+    assert re.findall(r"<option [^>]*>([^<（]+)（", found.text) == ["人民广场店"]
+    assert "共 1 家门店" in _text(found.text)
+    assert client.get(TILL, params={"outlet_id": shop["there"]}).status_code == 404
+
+
+def test_a_success_reads_as_such_only_to_whoever_redeemed_it(  # type: ignore[no-untyped-def]
+        client, services, shop, session: Session) -> None:
+    csrf = sign_in(client, services, shop["clerk"])
+    r = client.post(f"{TILL}/redeem", data={"csrf": csrf, "code": shop["fresh"],
+                                            "outlet_id": str(shop["here"])},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    sign_in(client, services, shop["roamer"])  # a colleague opens the same success URL
+    page = _text(client.get(r.headers["location"]).text)
+    assert "已被使用" in page and "核销成功" not in page
+    assert _state(session)[1] == 1
 
 
 def test_the_page_allows_the_camera_and_nothing_from_elsewhere(  # type: ignore[no-untyped-def]
