@@ -123,3 +123,66 @@ def test_scan_confirm_once_and_a_second_scan_is_refused(  # type: ignore[no-unty
 
     customer.refresh()  # and the customer's page now says it was used
     assert "已使用" in customer.find_element(By.CSS_SELECTOR, ".coupon").text
+
+
+def test_several_outlets_pick_one_then_typed_codes_are_refused(  # type: ignore[no-untyped-def]
+        live, browser, screenshot) -> None:
+    """Without the camera: the picker, and the refusals a typed code can get."""
+    from datetime import UTC, datetime, timedelta
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as arrived
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    from o2o.coupons.service import claim
+    from tests.factories_loop import a_customer
+
+    now = datetime.now(UTC)
+    with live.sessions.begin() as s:
+        here = make_outlet(s, name="南京东路店")
+        also = make_outlet(s, name="人民广场店", lat=31.3)
+        promo = make_coupon_promotion(s, outlets=[here], title="第二杯半价")
+        stale = claim(s, promotion_id=promo.id, customer_hash=a_customer(), outlet_id=here.id,
+                      query_id=None, now=now - timedelta(days=30)).code
+        fresh = claim(s, promotion_id=promo.id, customer_hash=a_customer(), outlet_id=here.id,
+                      query_id=None, now=now - timedelta(hours=1)).code
+        roamer = make_staff(s, "staff", outlets=[here, also], name="店员小周")
+        link = create_login_link(s, staff_id=roamer.id)
+        also_id = also.id
+
+    browser.set_window_size(*PHONE)
+    browser.get(login_url(live.base_url, link.token))
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    WebDriverWait(browser, 15).until(lambda d: d.current_url.rstrip("/").endswith("/staff"))
+    browser.find_element(By.LINK_TEXT, "核销优惠券").click()
+    WebDriverWait(browser, 15).until(arrived.url_contains("/staff/till"))
+    assert not browser.find_elements(By.ID, "code")  # no outlet yet: pick one first
+    screenshot("1-till-pick-outlet")
+    Select(browser.find_element(By.NAME, "outlet_id")).select_by_value(str(also_id))
+    browser.find_element(By.XPATH, "//button[normalize-space()='在此门店核销']").click()
+    WebDriverWait(browser, 15).until(lambda d: d.find_elements(By.ID, "code"))
+    assert "人民广场店" in browser.find_element(By.CSS_SELECTOR, ".till-outlet").text
+
+    def typed(code: str) -> str:
+        field = browser.find_element(By.ID, "code")
+        field.send_keys(code)
+        field.submit()
+        WebDriverWait(browser, 15).until(arrived.url_contains(code.split("-")[0]))
+        return browser.find_element(By.CSS_SELECTOR, ".verdict").text
+
+    assert "本店不适用" in typed(fresh)  # the offer runs at 南京东路店 only
+    screenshot("2-till-wrong-outlet")
+    browser.get(f"{live.base_url}/staff/till?pick=1")  # back at 南京东路店
+    Select(browser.find_element(By.NAME, "outlet_id")).select_by_visible_text(
+        f"南京东路店（{here.code}）")
+    browser.find_element(By.XPATH, "//button[normalize-space()='在此门店核销']").click()
+    WebDriverWait(browser, 15).until(lambda d: d.find_elements(By.ID, "code"))
+    assert "已过期" in typed(f"{stale[:5].lower()}-{stale[5:].lower()}")
+    screenshot("3-till-expired")
+    browser.get(f"{live.base_url}/staff/till")  # remembered: no picking again
+    assert "南京东路店" in browser.find_element(By.CSS_SELECTOR, ".till-outlet").text
+    assert "可以核销" in typed(fresh)
+    screenshot("4-till-valid-typed")
+    with live.sessions() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(Event)
+                        .where(Event.type == "redemption")) == 0
