@@ -9,17 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from fastapi import Form, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from api.deps import CatalogDep, DbSession, ReadDbSession
 from api.routes.console.auth import ConsoleStaff, console_router
-from api.routes.console.forms import Posted, model_from_form, problems_of, stale_page, text
+from api.routes.console.forms import (
+    Posted,
+    Version,
+    model_from_form,
+    problems_of,
+    stale_page,
+    text,
+)
 from api.routes.console.page import PREFIX, render
 from o2o.catalog import admin_outlets as svc
 from o2o.catalog.day_exceptions import close_early, drop_exception, special_hours
@@ -33,7 +40,6 @@ from o2o.staff.policy import STAFF_OUTLET_STATUSES
 from o2o.staff.principal import Principal
 
 router = console_router()
-Version = Annotated[int, Form()]
 STATUS_TEXT = {"open": "营业中", "temporarily_closed": "暂停营业", "closed": "已关店"}
 LABELS = {"status": "状态", "reopen_on": "恢复营业日期", "hours": "每周营业时间",
           "exceptions": "特殊日期", "phone": "电话", "image_url": "门店图片"}
@@ -96,7 +102,8 @@ def outlet_page(request: Request, outlet_id: int, me: ConsoleStaff,
 
 
 def _save(request: Request, session: Session, me: Principal, outlet_id: int, *,
-          form: FormData, version: int, mine: dict[str, str], work: Callable[[Outlet], object]) -> Response:
+          form: FormData, version: int, mine: dict[str, str],
+          work: Callable[[Outlet], object]) -> Response:
     """Run one change on the outlet (read in scope first); a stale version shows both
     versions, a refused value shows the page again with the message, nothing written."""
     row = svc.get_outlet(session, principal=me, outlet_id=outlet_id)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -98,8 +97,7 @@ class ConsolePage(APIRoute):
             try:
                 response = await handler(request)
             except SessionEnded:
-                target = request.url.path if request.method == "GET" else PREFIX + "/"
-                response = RedirectResponse(f"{SIGNIN}?next={quote(target)}", status_code=303)
+                response = RedirectResponse(SIGNIN, status_code=303)
             except O2OError as exc:
                 response = trouble_page(request, exc)
             except RequestValidationError as exc:

@@ -151,6 +151,7 @@ def test_the_cookie_is_secure_outside_development(client, services, monkeypatch)
 
     monkeypatch.setattr(services, "settings", services.settings.model_copy(
         update={"env": Environment.PRODUCTION}))
+    client.base_url = "https://testserver"  # a Secure cookie travels over https only
     token = login_link(services, _staff(services))
     form = client.get("/staff/login", params={"t": token})
     done = client.post("/staff/login", data={"t": token, "csrf": csrf_of(form.text)},
