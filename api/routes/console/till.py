@@ -12,20 +12,22 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Form, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from api.deps import DbSession, ReadDbSession
 from api.errors import status_for
 from api.routes.console.auth import ConsoleSessionDep, console_router
+from api.routes.console.forms import Posted, text
 from api.routes.console.page import PREFIX, SECURITY_HEADERS, ConsolePage, render
 from o2o.catalog.admin_outlets import get_outlet, list_outlets
 from o2o.catalog.models import Outlet
 from o2o.coupons.codes import ALPHABET, LENGTH
 from o2o.coupons.service import redeem
 from o2o.coupons.till import till_result
-from o2o.errors import NotFound, O2OError
+from o2o.errors import NotFound, O2OError, ValidationError
 from o2o.staff.models import Role
 from o2o.staff.sessions import ConsoleSession, remember_outlet
 
@@ -86,6 +88,16 @@ def _scope_outlet(session: Session, console: ConsoleSession,
         return None
 
 
+def _outlet_id(form: FormData) -> int:
+    """The outlet a form names (fields are read from the body only after the session check,
+    as everywhere in the console)."""
+    value = text(form, "outlet_id")
+    if not value.isdigit() or int(value) < 1:
+        raise ValidationError("outlet_id: choose an outlet",
+                              details=[{"field": "outlet_id", "message": "required"}])
+    return int(value)
+
+
 def _page(request: Request, session: Session, console: ConsoleSession, *,
           outlet: Outlet | None, pick: bool = False, q: str | None = None,
           status_code: int = 200, **context: object) -> HTMLResponse:
@@ -116,10 +128,9 @@ def till(request: Request, console: ConsoleSessionDep, session: ReadDbSession,
 
 
 @router.post("/till/outlet")
-def pick_outlet(console: ConsoleSessionDep, session: DbSession,
-                outlet_id: Annotated[int, Form(ge=1)]) -> Response:
+def pick_outlet(console: ConsoleSessionDep, session: DbSession, form: Posted) -> Response:
     """Work at this outlet from now on (remembered with the session)."""
-    outlet = get_outlet(session, principal=console.principal, outlet_id=outlet_id)
+    outlet = get_outlet(session, principal=console.principal, outlet_id=_outlet_id(form))
     remember_outlet(session, session_id=console.session_id, outlet_id=outlet.id)
     session.commit()
     return RedirectResponse(TILL, status_code=303)
@@ -127,10 +138,10 @@ def pick_outlet(console: ConsoleSessionDep, session: DbSession,
 
 @router.post("/till/redeem")
 def redeem_at_till(request: Request, console: ConsoleSessionDep, session: DbSession,
-                   code: Annotated[str, Form(min_length=1, max_length=64)],
-                   outlet_id: Annotated[int, Form(ge=1)]) -> Response:
+                   form: Posted) -> Response:
     """Redeem, exactly once (the same service and refusals as POST /api/v1/coupons/redeem)."""
-    outlet = get_outlet(session, principal=console.principal, outlet_id=outlet_id)
+    outlet = get_outlet(session, principal=console.principal, outlet_id=_outlet_id(form))
+    code = text(form, "code")
     now = _now()
     try:
         coupon = redeem(session, code=code, outlet_id=outlet.id, principal=console.principal,

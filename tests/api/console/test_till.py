@@ -162,6 +162,27 @@ def test_a_post_without_the_csrf_token_is_refused_and_writes_nothing(  # type: i
     assert session.scalars(sa.select(StaffSession.outlet_id)).all() == [None]
 
 
+@pytest.mark.parametrize("fields,status,words", [
+    ({"outlet_id": None}, 422, "填写有误"),
+    ({"outlet_id": "x"}, 422, "填写有误"),
+    ({"outlet_id": "0"}, 422, "填写有误"),
+    ({"code": None}, 404, "券码无效"),
+    ({"code": "A" * 500}, 404, "券码无效"),
+    ({"code": "<script>"}, 404, "券码无效"),
+])
+def test_malformed_redemptions_get_a_clear_page_and_write_nothing(  # type: ignore[no-untyped-def]
+        client, services, shop, session: Session, fields: dict, status: int,
+        words: str) -> None:
+    csrf = sign_in(client, services, shop["clerk"])
+    before = _state(session)
+    form = {"csrf": csrf, "code": shop["fresh"], "outlet_id": str(shop["here"]), **fields}
+    r = client.post(f"{TILL}/redeem", data={k: v for k, v in form.items() if v is not None},
+                    follow_redirects=False)
+    assert r.status_code == status and words in _text(r.text)
+    assert "<script>" not in r.text.split("<main>")[-1]
+    assert _state(session) == before
+
+
 def test_another_stores_outlet_is_refused_and_nothing_is_written(  # type: ignore[no-untyped-def]
         client, services, shop, session: Session) -> None:
     sign_in(client, services, shop["stranger"])
