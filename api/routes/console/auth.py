@@ -29,7 +29,6 @@ from o2o.staff.login_links import check_login_link, redeem_login_link
 from o2o.staff.principal import Principal
 from o2o.staff.sessions import (
     ConsoleSession,
-    SessionEnded,
     csrf_ok,
     csrf_token,
     end_session,
@@ -192,6 +191,3 @@ def logout(request: Request, services: ServicesDep, session: DbSession) -> Respo
     response.delete_cookie(COOKIE, path=PREFIX)
     return response
 
-
-__all__ = ["COOKIE", "ConsoleSessionDep", "ConsoleStaff", "SessionEnded", "console_router",
-           "console_session", "require_csrf", "router"]

@@ -17,6 +17,7 @@ from api.errors import status_for
 from api.routes.h5 import TEMPLATES
 from o2o.audit.service import audit_via
 from o2o.errors import O2OError, ValidationError
+from o2o.staff.models import Role
 from o2o.staff.sessions import SessionEnded
 
 PREFIX = "/staff"
@@ -39,6 +40,9 @@ NAV: list[tuple[str, str]] = [
     (f"{PREFIX}/promotions", "优惠活动"),
     (f"{PREFIX}/today", "今日数据"),
 ]
+#: Menu entries only some roles see (path -> roles); an entry not named here is for everyone.
+#: Hiding is a courtesy: each page checks the role itself.
+NAV_ROLES: dict[str, frozenset[Role]] = {}
 #: What a refusal reads like, by error code: (title, hint).
 TROUBLE = {
     "not_found": ("找不到", "没有这一项，或它不在您负责的范围内。"),
@@ -73,9 +77,12 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     """A console page with the brand, the signed-in member (if any), the menu, the CSRF token."""
     services = request.app.state.services
     console = getattr(request.state, "console", None)
+    me = console.principal if console else None
+    nav = [(path, label) for path, label in NAV
+           if me is not None and me.role in NAV_ROLES.get(path, frozenset(Role))]
     return TEMPLATES.TemplateResponse(request, template, {
-        "brand": services.settings.brand_name, "nav": NAV, "path": request.url.path,
-        "me": console.principal if console else None,
+        "brand": services.settings.brand_name, "nav": nav, "path": request.url.path,
+        "me": me,
         "csrf": console.csrf_token if console else "", **context}, status_code=status_code)
 
 
