@@ -24,7 +24,7 @@ from api.routes.console.forms import Posted, text
 from api.routes.console.page import PREFIX, SECURITY_HEADERS, ConsolePage, render
 from o2o.catalog.admin_outlets import get_outlet, list_outlets
 from o2o.catalog.models import Outlet
-from o2o.coupons.codes import ALPHABET, LENGTH
+from o2o.coupons.codes import PATTERN
 from o2o.coupons.service import redeem
 from o2o.coupons.till import till_result
 from o2o.errors import NotFound, O2OError, ValidationError
@@ -33,6 +33,7 @@ from o2o.staff.sessions import ConsoleSession, remember_outlet
 
 TILL = f"{PREFIX}/till"
 ZXING = "/static/vendor/zxing-wasm-3.1.6"
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database
 #: How many outlets the picker lists before it asks for a search.
 PICKER_LIMIT = 50
 #: The console's policy plus what the camera flow needs: compiling the QR decoder's
@@ -92,7 +93,7 @@ def _outlet_id(form: FormData) -> int:
     """The outlet a form names (fields are read from the body only after the session check,
     as everywhere in the console)."""
     value = text(form, "outlet_id")
-    if not value.isdigit() or int(value) < 1:
+    if not value.isdigit() or not 1 <= int(value) <= MAX_ID:
         raise ValidationError("outlet_id: choose an outlet",
                               details=[{"field": "outlet_id", "message": "required"}])
     return int(value)
@@ -108,13 +109,13 @@ def _page(request: Request, session: Session, console: ConsoleSession, *,
     return render(request, "staff/till.html", status_code=status_code, outlet=outlet,
                   picking=picking, outlets=outlets, outlets_total=total, q=q,
                   can_pick=principal.role is not Role.STAFF or len(principal.outlet_ids) > 1,
-                  code_pattern=f"[{ALPHABET}]{{{LENGTH}}}", zxing=ZXING, **context)
+                  code_pattern=PATTERN, zxing=ZXING, **context)
 
 
 @router.get("/till", response_class=HTMLResponse)
 def till(request: Request, console: ConsoleSessionDep, session: ReadDbSession,
          code: CodeQuery = None, done: CodeQuery = None,
-         outlet_id: Annotated[int | None, Query(ge=1)] = None,
+         outlet_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
          pick: Annotated[bool, Query()] = False,
          q: Annotated[str | None, Query(max_length=100)] = None) -> Response:
     """The till: pick an outlet if need be, then scan or type; a code shows its verdict."""

@@ -166,6 +166,7 @@ def test_a_post_without_the_csrf_token_is_refused_and_writes_nothing(  # type: i
     ({"outlet_id": None}, 422, "填写有误"),
     ({"outlet_id": "x"}, 422, "填写有误"),
     ({"outlet_id": "0"}, 422, "填写有误"),
+    ({"outlet_id": "9" * 20}, 422, "填写有误"),
     ({"code": None}, 404, "券码无效"),
     ({"code": "A" * 500}, 404, "券码无效"),
     ({"code": "<script>"}, 404, "券码无效"),
@@ -198,6 +199,7 @@ def test_another_stores_outlet_is_refused_and_nothing_is_written(  # type: ignor
     assert r.status_code == 404
     assert client.get(TILL, params={"outlet_id": shop["here"],
                                     "code": shop["fresh"]}).status_code == 404
+    assert client.get(TILL, params={"outlet_id": "9" * 20}).status_code == 422
     # At their own outlet the offer does not run: refused as such, still nothing written.
     form["outlet_id"] = str(shop["there"])
     r = client.post(f"{TILL}/redeem", data=form, follow_redirects=False)
