@@ -74,10 +74,11 @@ def test_scan_confirm_once_and_a_second_scan_is_refused(  # type: ignore[no-unty
     screenshot("2-till-ready", till)
 
     def scan() -> str:
-        """Tap 扫码, let the camera find the code; the verdict page it leads to."""
+        """Tap 扫码, let the camera find the code; the verdict page it leads to. (Alone it
+        takes under a second; the wait is long for a loaded machine compiling the .wasm.)"""
         before = till.current_url
         till.find_element(By.ID, "scan-start").click()
-        WebDriverWait(till, 20).until(lambda d: d.current_url != before and
+        WebDriverWait(till, 40).until(lambda d: d.current_url != before and
                                       "code=" in d.current_url)
         return till.find_element(By.CSS_SELECTOR, ".verdict").text
 
