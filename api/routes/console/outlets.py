@@ -102,8 +102,7 @@ def outlet_page(request: Request, outlet_id: int, me: ConsoleStaff,
 
 
 def _save(request: Request, session: Session, me: Principal, outlet_id: int, *,
-          form: FormData, version: int, mine: dict[str, str],
-          work: Callable[[Outlet], object]) -> Response:
+          form: FormData, mine: dict[str, str], work: Callable[[Outlet], object]) -> Response:
     """Run one change on the outlet (read in scope first); a stale version shows both
     versions, a refused value shows the page again with the message, nothing written."""
     row = svc.get_outlet(session, principal=me, outlet_id=outlet_id)
@@ -139,8 +138,7 @@ def save_details(request: Request, outlet_id: int, me: ConsoleStaff, session: Db
                           outlet_in=model_from_form(OutletUpdate, changes),
                           expected_version=version, catalog=catalog)
 
-    return _save(request, session, me, outlet_id, form=form, version=version, mine=mine,
-                 work=work)
+    return _save(request, session, me, outlet_id, form=form, mine=mine, work=work)
 
 
 @router.post("/outlets/{outlet_id}/status", response_class=HTMLResponse)
@@ -157,8 +155,7 @@ def save_status(request: Request, outlet_id: int, me: ConsoleStaff, session: DbS
         svc.set_outlet_status(session, principal=me, outlet_id=outlet_id, status_in=status_in,
                               expected_version=version, catalog=catalog)
 
-    return _save(request, session, me, outlet_id, form=form, version=version, mine=mine,
-                 work=work)
+    return _save(request, session, me, outlet_id, form=form, mine=mine, work=work)
 
 
 def _exceptions_change(request: Request, outlet_id: int, me: Principal, session: Session,
@@ -169,8 +166,8 @@ def _exceptions_change(request: Request, outlet_id: int, me: Principal, session:
                           outlet_in=OutletUpdate(exceptions=new(row)),
                           expected_version=version, catalog=catalog)
 
-    return _save(request, session, me, outlet_id, form=form, version=version,
-                 mine={"exceptions": what}, work=work)
+    return _save(request, session, me, outlet_id, form=form, mine={"exceptions": what},
+                 work=work)
 
 
 def _day(text: str, field: str) -> date:
