@@ -15,7 +15,9 @@ import segno
 
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 LENGTH = 10
-_VALID = re.compile(f"[{ALPHABET}]{{{LENGTH}}}")
+#: A canonical code, also as the till's scanner matches what a QR holds (a JS RegExp too).
+PATTERN = f"[{ALPHABET}]{{{LENGTH}}}"
+_VALID = re.compile(PATTERN)
 _SEPARATORS = re.compile(r"[\s\-_]+")
 
 

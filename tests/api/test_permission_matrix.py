@@ -289,6 +289,13 @@ CONSOLE_SPECS: dict[tuple[str, str], Page] = {
         expect=_all(303), form=lambda t: {"version": "1", "status": "published"}),
     ("GET", "/staff/today"): Page(expect=_all(200),
                                   query=lambda t: {"outlet": t.outlet_id}),
+    ("GET", "/staff/till"): Page(
+        expect=_all(200), query=lambda t: {"outlet_id": t.outlet_id, "code": t.coupon_code},
+        shows=lambda t: "可以核销", sees=IN_SCOPE),
+    ("POST", "/staff/till/outlet"): Page(expect=_all(303),
+                                         form=lambda t: {"outlet_id": str(t.outlet_id)}),
+    ("POST", "/staff/till/redeem"): Page(
+        expect=_all(303), form=lambda t: {"code": t.coupon_code, "outlet_id": str(t.outlet_id)}),
 }
 
 

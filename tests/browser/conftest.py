@@ -10,8 +10,9 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,38 +60,57 @@ def live(settings: Settings) -> Iterator:  # type: ignore[type-arg]
 
 
 @pytest.fixture
-def browser(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
-    """Headless Chromium at a phone's width (360 px), no network of its own."""
+def launch_browser(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """launch(*extra_args): a headless Chromium at a phone's width (360 px), no network of its
+    own, with its own profile; `extra_args` add to the flags (a fake camera, say). Every
+    browser launched is closed after the test."""
     if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
         unavailable(f"headless Chromium needs {CHROMIUM} and {CHROMEDRIVER} "
                     "(apt-get install chromium chromium-driver)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run",
-                "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'chromium'}",
-                "--window-size=360,800", "--lang=zh-CN"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
+    drivers: list[Any] = []
+
+    def launch(*extra_args: str) -> Any:
+        options = webdriver.ChromeOptions()
+        options.binary_location = CHROMIUM
+        profile = tmp_path / ("chromium" if not drivers else f"chromium-{len(drivers)}")
+        for arg in ("--headless", "--no-sandbox", "--disable-gpu",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                    f"--user-data-dir={profile}", "--window-size=360,800", "--lang=zh-CN",
+                    *extra_args):
+            options.add_argument(arg)
+        driver = webdriver.Chrome(options=options,
+                                  service=Service(executable_path=CHROMEDRIVER))
+        driver.set_page_load_timeout(30)
+        drivers.append(driver)
+        return driver
+
+    yield launch
+    for driver in drivers:
+        driver.quit()
+
+
+@pytest.fixture
+def browser(launch_browser: Callable[..., Any]) -> Any:
+    """Headless Chromium at a phone's width (360 px), no network of its own."""
+    return launch_browser()
 
 
 @pytest.fixture
 def screenshot(request: pytest.FixtureRequest, browser):  # type: ignore[no-untyped-def]
-    """save(name): a full-width PNG of the current page in tests/artifacts/."""
+    """save(name, driver=browser): a full-width PNG of the current page in tests/artifacts/."""
     ARTIFACTS.mkdir(exist_ok=True)
     prefix = request.node.name.replace("[", "-").replace("]", "")
 
-    def save(name: str) -> Path:
+    def save(name: str, driver: Any = None) -> Path:
+        driver = driver or browser
         path = ARTIFACTS / f"{prefix}-{name}.png"
-        height = browser.execute_script("return document.documentElement.scrollHeight")
-        browser.set_window_size(360, max(640, min(int(height) + 120, 4000)))
-        assert browser.save_screenshot(str(path)), f"no screenshot written to {path}"
+        height = driver.execute_script("return document.documentElement.scrollHeight")
+        driver.set_window_size(360, max(640, min(int(height) + 120, 4000)))
+        assert driver.save_screenshot(str(path)), f"no screenshot written to {path}"
         return path
 
     return save

@@ -88,9 +88,10 @@ async def require_csrf(request: Request, console: ConsoleSessionDep) -> None:
         raise CsrfFailed("The form's security token is missing or wrong; reload the page.")
 
 
-def console_router() -> APIRouter:
-    """A router for signed-in console pages: session and CSRF checked on every route."""
-    return APIRouter(route_class=ConsolePage, include_in_schema=False,
+def console_router(route_class: type[ConsolePage] = ConsolePage) -> APIRouter:
+    """A router for signed-in console pages: session and CSRF checked on every route
+    (`route_class`: a ConsolePage that adds to the headers, e.g. the till's camera CSP)."""
+    return APIRouter(route_class=route_class, include_in_schema=False,
                      dependencies=[Depends(require_csrf)])
 
 

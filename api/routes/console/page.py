@@ -35,6 +35,7 @@ SECURITY_HEADERS = {
 }
 #: The console's menu: (path, label). Pages of other modules add their entry here.
 NAV: list[tuple[str, str]] = [
+    (f"{PREFIX}/till", "核销优惠券"),
     (f"{PREFIX}/outlets", "我的门店"),
     (f"{PREFIX}/promotions", "优惠活动"),
     (f"{PREFIX}/today", "今日数据"),
