@@ -63,6 +63,8 @@ class StandIn:
     code_ttl_s: int = 300
     template_ids: set[str] = field(default_factory=lambda: {"o2o-standin-template"})
     clock: Callable[[], float] = time.time
+    #: Refuse every access token with 40001 (to see that a client does not loop).
+    refuse_tokens: bool = False
     calls: list[Call] = field(default_factory=list)
     menus: list[dict[str, Any]] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
@@ -178,7 +180,7 @@ class StandIn:
         issued = self._tokens.get(token)
         if issued is None:
             return err(40014, "invalid access_token")
-        if issued.revoked:
+        if issued.revoked or self.refuse_tokens:
             return err(40001, "invalid credential, access_token is invalid or not latest")
         if self.clock() >= issued.expires_at:
             return err(42001, "access_token expired")

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from o2o.wechat.platform.client import Credential, PlatformClient
 from o2o.wechat.platform.errors import (
@@ -189,16 +189,19 @@ class TokenService:
         now = self._clock()
         last = self._store.get(self._prefix + "force_last")
         if last is not None and now - last["at"] < FORCE_SPACING_S:
-            raise QuotaExceeded(call="stable_token", errcode=None,
-                                errmsg=f"force refresh refused: the last one was {now - last['at']:.0f} s "
-                                       f"ago, WeChat needs {FORCE_SPACING_S:g} s between them")
+            self._refuse_force(f"the last one was {now - last['at']:.0f} s ago, WeChat needs "
+                               f"{FORCE_SPACING_S:g} s between them")
         day = datetime.fromtimestamp(now, UTC).astimezone(_CST).strftime("%Y%m%d")
         count = self._store.incr(self._prefix + "force_count:" + day, ttl_s=2 * 24 * 3600)
         if count > FORCE_PER_DAY:
-            raise QuotaExceeded(call="stable_token", errcode=None,
-                                errmsg=f"force refresh refused: {FORCE_PER_DAY} already used today "
-                                       "(China time), WeChat's daily limit")
+            self._refuse_force(f"{FORCE_PER_DAY} already used today (China time), WeChat's "
+                               "daily limit")
         self._store.put(self._prefix + "force_last", {"at": now}, ttl_s=FORCE_SPACING_S * 2)
+
+    def _refuse_force(self, why: str) -> NoReturn:
+        exc = QuotaExceeded(call="stable_token", errcode=None, errmsg=f"force refresh refused: {why}")
+        self.record_error(exc)
+        raise exc
 
     def _fetch_ticket(self, rejected: str | None) -> Credential:
         return self.call(self.client.jsapi_ticket)
