@@ -10,6 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from api.deps import ServicesDep
 from o2o.db import read_only
 from o2o.metrics import INDEX_AGE
+from o2o.services import Services
+from o2o.wechat.platform import PlatformError, platform_of
 
 router = APIRouter(tags=["operations"])
 
@@ -40,6 +42,7 @@ def healthz(services: ServicesDep) -> JSONResponse:
         except Exception as exc:  # any client error means "not healthy", reported by name
             ok = False
             checks["redis"] = {"ok": False, "error": type(exc).__name__}
+    checks["wechat_api"] = _wechat_api(services)
     return JSONResponse({"status": "ok" if ok else "degraded", "checks": checks},
                         status_code=200 if ok else 503)
 
@@ -48,3 +51,12 @@ def healthz(services: ServicesDep) -> JSONResponse:
 def metrics(services: ServicesDep) -> Response:
     INDEX_AGE.set(services.catalog.age_s if services.catalog.synced_at else 0)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _wechat_api(services: Services) -> dict[str, object]:
+    """The shared token's age and the last WeChat API error; never a token. Informational:
+    WeChat's API being down degrades no customer reply, so it does not fail the check."""
+    try:
+        return platform_of(services).status()
+    except PlatformError as exc:
+        return {"error": exc.message}
