@@ -38,7 +38,7 @@ class PlatformUnavailable(PlatformError, ServiceUnavailable):
     code = "wechat_api_unavailable"
 
 
-class TokenRejected(PlatformError):
+class TokenRejected(PlatformError, ServiceUnavailable):
     """WeChat refused the access token (40001, 40014, 42001) even after one refresh."""
 
     code = "wechat_token_rejected"

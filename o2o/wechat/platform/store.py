@@ -102,9 +102,9 @@ class RedisStore:
 
     def incr(self, key: str, *, ttl_s: float) -> int:
         with _redis_errors(), self._redis.pipeline() as pipe:
+            pipe.set(key, 0, nx=True, ex=max(1, int(ttl_s)))  # the TTL starts with the count
             pipe.incr(key)
-            pipe.expire(key, max(1, int(ttl_s)), nx=True)
-            count, _ = pipe.execute()
+            _, count = pipe.execute()
         return int(count)
 
 

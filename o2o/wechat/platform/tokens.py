@@ -47,10 +47,13 @@ class Timing:
     #: mode returns the new token while the old one stays valid for the others.
     refresh_ahead_s: float = 240.0
     #: The refresher's lock lives this long (longer than a fetch with all its retries).
-    lock_ttl_s: float = 15.0
+    lock_ttl_s: float = 30.0
     #: How long a caller without any valid value waits for another worker's refresh.
     wait_s: float = 15.0
     poll_s: float = 0.05
+    #: After a failed refresh nobody tries again for this long: callers get the old value
+    #: while it is valid, else an immediate error (no retry storm on a WeChat outage).
+    retry_after_s: float = 10.0
 
 
 class SharedCredential:
@@ -60,7 +63,7 @@ class SharedCredential:
                  fetch: Callable[[str | None], Credential], clock: Callable[[], float],
                  timing: Timing) -> None:
         self.name, self._store, self._key, self._fetch = name, store, key, fetch
-        self._lock_key = key + ":lock"
+        self._lock_key, self._cooldown_key = key + ":lock", key + ":cooldown"
         self._clock, self._timing = clock, timing
 
     def get(self) -> str:
@@ -68,6 +71,15 @@ class SharedCredential:
         entry = self._store.get(self._key)
         if entry is not None and not self._due(entry):
             return str(entry["value"])
+        cooldown = self._store.get(self._cooldown_key)
+        if cooldown is not None and self._clock() < cooldown["until"]:
+            # The last refresh failed moments ago: no call storm on a WeChat outage.
+            valid = self._valid(entry, rejected=None)
+            if valid is not None:
+                return valid
+            raise PlatformUnavailable(call=self.name, errcode=None,
+                                      errmsg=f"{cooldown['error']} (next try in "
+                                             f"{cooldown['until'] - self._clock():.0f} s)")
         return self._refresh(rejected=None)
 
     def replace(self, rejected: str) -> str:
@@ -78,14 +90,16 @@ class SharedCredential:
         """What the store holds now: value, fetched_at, expires_at (epoch seconds)."""
         return self._store.get(self._key)
 
-    def _usable(self, entry: dict[str, Any] | None, rejected: str | None) -> bool:
-        return (entry is not None and entry["value"] != rejected
-                and self._clock() < entry["expires_at"] - SAFETY_S)
+    def _valid(self, entry: dict[str, Any] | None, *, rejected: str | None) -> str | None:
+        """The entry's value if it is not `rejected` and still valid for a while, else None."""
+        if entry is None or entry["value"] == rejected:
+            return None
+        return str(entry["value"]) if self._clock() < entry["expires_at"] - SAFETY_S else None
 
     def _due(self, entry: dict[str, Any]) -> bool:
         refresh_at = max(entry["expires_at"] - self._timing.refresh_ahead_s,
                          entry["fetched_at"] + MIN_REFRESH_INTERVAL_S)
-        return self._clock() >= refresh_at or not self._usable(entry, None)
+        return self._clock() >= refresh_at or self._valid(entry, rejected=None) is None
 
     def _refresh(self, *, rejected: str | None) -> str:
         deadline = time.monotonic() + self._timing.wait_s
@@ -96,9 +110,10 @@ class SharedCredential:
                     return self._refresh_locked(rejected)
                 finally:
                     self._store.release(self._lock_key, owner)
-            entry = self._store.get(self._key)
-            if self._usable(entry, rejected):  # stale-but-valid, or another worker's new one
-                return str(entry["value"])  # type: ignore[index]
+            # Another worker is refreshing: the old value while it is valid, else its new one.
+            valid = self._valid(self._store.get(self._key), rejected=rejected)
+            if valid is not None:
+                return valid
             if time.monotonic() >= deadline:
                 raise PlatformUnavailable(
                     call=self.name, errcode=None,
@@ -107,13 +122,18 @@ class SharedCredential:
 
     def _refresh_locked(self, rejected: str | None) -> str:
         entry = self._store.get(self._key)
-        if self._usable(entry, rejected) and (rejected is not None or not self._due(entry)):  # type: ignore[arg-type]
-            return str(entry["value"])  # type: ignore[index]  # refreshed while we waited
+        valid = self._valid(entry, rejected=rejected)
+        if valid is not None and entry is not None and (rejected is not None
+                                                        or not self._due(entry)):
+            return valid  # another worker refreshed it while we waited for the lock
         try:
             credential = self._fetch(rejected)
-        except PlatformError:
-            if rejected is None and self._usable(entry, None):
-                return str(entry["value"])  # type: ignore[index]  # still valid: serve it, retry later
+        except PlatformError as exc:
+            until = self._clock() + self._timing.retry_after_s
+            self._store.put(self._cooldown_key, {"until": until, "error": exc.message},
+                            ttl_s=self._timing.retry_after_s)
+            if rejected is None and valid is not None:
+                return valid  # still valid: serve it, try again after the cool-down
             raise
         now = self._clock()
         fresh = {"value": credential.value, "fetched_at": now,

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from o2o.services import connect_redis
-from o2o.wechat.platform import TokenRejected, WeChatPlatform
+from o2o.wechat.platform import PlatformUnavailable, TokenRejected, WeChatPlatform
 from o2o.wechat.platform.errors import QuotaExceeded
 from o2o.wechat.platform.standin import StandIn
 from o2o.wechat.platform.store import RedisStore
@@ -205,3 +205,29 @@ def test_tokens_keep_more_than_512_characters(make_platform, standin: StandIn,
     assert make_platform(redis=redis_clients[1]).access_token() == token
     assert RedisStore(redis_clients[1]).get(f"o2o:wechat:{standin.appid}:access_token")[
         "value"] == token
+
+
+def test_wechat_down_serves_the_valid_token_and_does_not_storm(
+        platform: WeChatPlatform, standin: StandIn, clock: Clock) -> None:
+    old = platform.access_token()
+    clock.advance(7200 - 200)  # due for its refresh
+    standin.fail("down")
+    assert platform.access_token() == old  # the refresh failed; the old token is still valid
+    assert standin.count("stable_token") == 1 + 3  # one refresh, with its two retries
+    for _ in range(5):
+        assert platform.access_token() == old
+    assert standin.count("stable_token") == 4  # cooling down: no call per request
+    clock.advance(11)
+    standin.recover()
+    assert platform.access_token() != old
+    assert standin.count("stable_token") == 5
+
+
+def test_without_a_valid_token_an_outage_fails_fast(platform: WeChatPlatform,
+                                                    standin: StandIn) -> None:
+    standin.fail("down")
+    with pytest.raises(PlatformUnavailable, match="talking to WeChat"):
+        platform.access_token()
+    with pytest.raises(PlatformUnavailable, match=r"next try in \d+ s"):
+        platform.jsapi_ticket()  # needs a token: refused at once, WeChat not called again
+    assert standin.count("stable_token") == 3 and standin.count("ticket/getticket") == 0
