@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from o2o.config import Settings
+from o2o.config import Settings, get_settings
 from o2o.errors import ConfigError, O2OError
 from o2o.wechat import simulator
 
@@ -171,6 +171,4 @@ def _standin(args: argparse.Namespace) -> int:
 
 
 def _settings() -> Settings:
-    from o2o.config import get_settings
-
     return get_settings()

@@ -18,9 +18,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from o2o.wechat.platform.standin import Drop, StandIn
+from o2o.wechat.simulator import OPENID
 
 log = logging.getLogger("o2o.wechat.standin")
-DEFAULT_OPENID = "o_simulated_customer"
 
 
 def make_server(standin: StandIn, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
@@ -60,11 +60,12 @@ def make_server(standin: StandIn, host: str = "127.0.0.1", port: int = 0) -> Thr
                 self._send(status, answer)
 
         def _authorize(self, params: dict[str, str]) -> None:
-            """WeChat's authorize page, already agreed: back to redirect_uri with a code."""
+            """WeChat's authorize page (snsapi_base is silent): back to redirect_uri with a
+            code for the customer `openid` (a stand-in extra; default the simulator's)."""
             if params.get("appid") != standin.appid or not params.get("redirect_uri"):
                 self._send(400, {"errcode": 10003, "errmsg": "redirect_uri or appid invalid"})
                 return
-            code = standin.issue_code(params.get("openid") or DEFAULT_OPENID)
+            code = standin.issue_code(params.get("openid") or OPENID)
             target = params["redirect_uri"]
             query = urlencode({"code": code, "state": params.get("state", "")})
             self.send_response(302)

@@ -156,7 +156,7 @@ class TokenService:
         self.ticket = SharedCredential(name="getticket", store=store,
                                        key=self._prefix + "jsapi_ticket",
                                        fetch=self._fetch_ticket, clock=clock, timing=timing)
-        client.on_error = self.record_error
+        client.on_error = self.record_error  # every failed call, from any caller, is seen
 
     def access_token(self) -> str:
         return self.token.get()

@@ -1,6 +1,8 @@
 """WeChat's server API played by the stand-in on a free local port, and platforms talking to it
 over real HTTP. Reusable: `standin` (steer it, read its calls), `standin_url`, `clock` (shared
 by the stand-in and the platforms, so tests move time instead of sleeping), `make_platform`.
+Tests through the app override `standin` with the app's appid and `settings` with
+`wechat_api_base=standin_url` (see test_app.py).
 """
 
 from __future__ import annotations
