@@ -73,13 +73,15 @@ class PlatformClient:
         (20 a day, 30 s apart) invalidates it. Only `tokens.TokenService` calls this."""
         body = {"grant_type": "client_credential", "appid": self.appid, "secret": self._secret,
                 "force_refresh": force_refresh}
-        data = self._call("stable_token", "POST", "/cgi-bin/stable_token", json=body)
+        data = self._call("stable_token", "POST", "/cgi-bin/stable_token", json=body,
+                          expect=("access_token", "expires_in"))
         return Credential(str(data["access_token"]), int(data["expires_in"]))
 
     def jsapi_ticket(self, access_token: str) -> Credential:
         """`GET /cgi-bin/ticket/getticket?type=jsapi`: the JS-SDK signing ticket (7200 s)."""
         data = self._call("getticket", "GET", "/cgi-bin/ticket/getticket",
-                          params={"access_token": access_token, "type": "jsapi"})
+                          params={"access_token": access_token, "type": "jsapi"},
+                          expect=("ticket", "expires_in"))
         return Credential(str(data["ticket"]), int(data["expires_in"]))
 
     def exchange_code(self, code: str) -> OAuthIdentity:
@@ -88,7 +90,7 @@ class PlatformClient:
         params = {"appid": self.appid, "secret": self._secret, "code": code,
                   "grant_type": "authorization_code"}
         data = self._call("oauth2/access_token", "GET", "/sns/oauth2/access_token",
-                          params=params, idempotent=False)
+                          params=params, idempotent=False, expect=("openid",))
         return OAuthIdentity(openid=str(data["openid"]), scope=str(data.get("scope", "")),
                              unionid=data.get("unionid"))
 
@@ -102,7 +104,8 @@ class PlatformClient:
                        color: str | None = None) -> None:
         """`POST /cgi-bin/message/template/subscribe`: the 服务号 one-time subscribe message
         (one consent = one message; title ≤ 15 chars, content ≤ 200 chars). Not retried once
-        it may have reached WeChat: a duplicate would spend nothing but could double-notify."""
+        it may have reached WeChat: the retry would be refused (43101, the consent is spent)
+        and a delivered message recorded as failed."""
         item: dict[str, str] = {"value": content}
         if color:
             item["color"] = color
@@ -116,7 +119,8 @@ class PlatformClient:
     # -- transport -------------------------------------------------------------------------
 
     def _call(self, call: str, method: str, path: str, *, params: dict[str, str] | None = None,
-              json: dict[str, Any] | None = None, idempotent: bool = True) -> dict[str, Any]:
+              json: dict[str, Any] | None = None, idempotent: bool = True,
+              expect: tuple[str, ...] = ()) -> dict[str, Any]:
         """One API call: bounded retries with exponential backoff on -1 and transport failures
         (any transport failure for idempotent calls; for the others only failures that
         certainly happened before the request was sent). Errors go to `on_error` and raise."""
@@ -124,7 +128,7 @@ class PlatformClient:
         while True:
             try:
                 return self._once(call, method, path, params=params, json=json,
-                                  idempotent=idempotent)
+                                  idempotent=idempotent, expect=expect)
             except PlatformError as exc:
                 if not exc.retryable or attempt >= self.retries:
                     self._report(exc)
@@ -136,7 +140,8 @@ class PlatformClient:
                 time.sleep(delay)
 
     def _once(self, call: str, method: str, path: str, *, params: dict[str, str] | None,
-              json: dict[str, Any] | None, idempotent: bool) -> dict[str, Any]:
+              json: dict[str, Any] | None, idempotent: bool,
+              expect: tuple[str, ...]) -> dict[str, Any]:
         try:
             response = self._http.request(method, path, params=params, json=json)
         except httpx.TransportError as exc:
@@ -156,6 +161,10 @@ class PlatformClient:
         errcode = int(data.get("errcode") or 0)
         if errcode:
             raise error_for(call=call, errcode=errcode, errmsg=str(data.get("errmsg", "")))
+        missing = [name for name in expect if name not in data]
+        if missing:
+            raise _unavailable(call, f"WeChat's answer lacks {', '.join(missing)}",
+                               retryable=False)
         return data
 
     def _report(self, exc: PlatformError) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 OK = {"errcode": 0, "errmsg": "ok"}
-FAIL_MODES = ("busy", "down", "slow")
+FAIL_MODES = ("busy", "down", "slow", "empty")
 MENU_TYPES = {"click", "view", "scancode_push", "scancode_waitmsg", "pic_sysphoto",
               "pic_photo_or_album", "pic_weixin", "location_select", "media_id",
               "article_id", "article_view_limited", "miniprogram"}
@@ -84,7 +84,8 @@ class StandIn:
 
     def fail(self, mode: str, times: int | None = None, *, delay_s: float = 5.0) -> None:
         """Misbehave on the next `times` API calls (None: until `recover`): "busy" answers
-        errcode -1, "down" drops the connection, "slow" answers after `delay_s`."""
+        errcode -1, "down" drops the connection, "slow" answers after `delay_s`, "empty"
+        answers `{}` (no errcode, no fields)."""
         if mode not in FAIL_MODES:
             raise ValueError(f"fail mode is one of {FAIL_MODES}")
         with self._lock:
@@ -142,6 +143,8 @@ class StandIn:
                 raise Drop
             if mode == "busy":
                 answer: Any = {"errcode": -1, "errmsg": "system error"}
+            elif mode == "empty":
+                answer = {}
             else:
                 route = _ROUTES.get(path.rstrip("/"))
                 answer = route(self, method, params, body) if route else (404, "not found")

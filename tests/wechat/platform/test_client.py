@@ -140,3 +140,11 @@ def test_unreachable_wechat_is_retried_then_reported() -> None:
         client.stable_token()
     assert "ConnectError" in caught.value.message
     client.close()
+
+
+def test_an_answer_without_the_token_is_an_error(platform: WeChatPlatform,
+                                                 standin: StandIn) -> None:
+    standin.fail("empty", times=1)
+    with pytest.raises(PlatformUnavailable, match="lacks access_token, expires_in"):
+        platform.access_token()
+    assert platform.status()["access_token"] is None
