@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     wechat_api_retries: int = Field(2, ge=0, le=5)
     #: The 一次性订阅消息 template id from the console (coupon reminders); empty: none sent.
     wechat_subscribe_template_id: str = ""
+    #: WeChat's JS-SDK script, loaded by the H5 pages inside WeChat only (and the one
+    #: script origin besides ours their CSP allows). Change it only to test.
+    wechat_jssdk_url: str = Field("https://res.wx.qq.com/open/js/jweixin-1.6.0.js",
+                                  pattern=r"^https?://[^/\s'\";]+/\S+$")
     #: How long a reply waits for its writes to commit before it is sent anyway (WeChat
     #: gives up after 5 s; the writes stay queued).
     wechat_write_wait_s: float = Field(1.0, ge=0, le=4)
