@@ -10,7 +10,7 @@ without the other store's data.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -133,32 +133,42 @@ SPECS: dict[tuple[str, str], Spec] = {
 }
 
 
-def api_routes() -> list[tuple[str, str]]:
-    """(method, path) of every /api/v1 route the app mounts, hidden-from-docs ones included.
-    FastAPI >= 0.16x mounts routers lazily; iter_route_contexts walks them either way."""
+Route = tuple[str, str]
+
+
+def mounted_routes(prefix: str) -> list[tuple[str, str]]:
+    """(method, path) of every route under `prefix` the app mounts, hidden-from-docs ones
+    included. FastAPI >= 0.16x mounts routers lazily; iter_route_contexts walks them either
+    way."""
     app = create_app(Settings())
     walk = getattr(fastapi.routing, "iter_route_contexts", None)
     routes = list(walk(app.routes)) if walk else list(app.routes)
     found = set()
     for route in routes:
         path, methods = getattr(route, "path", None), getattr(route, "methods", None)
-        if path and methods and path.startswith("/api/v1/"):
+        if path and methods and path.startswith(prefix):
             found.update((m, path) for m in methods - {"HEAD"})
-    documented = {p for p in app.openapi()["paths"] if p.startswith("/api/v1/")}
+    documented = {p for p in app.openapi()["paths"] if p.startswith(prefix)}
     assert documented <= {p for _, p in found}, "route walk missed documented routes"
     return sorted(found)
 
 
-ROUTES = api_routes()
+def assert_specs_match(guarded: Collection[Route], specs: Collection[Route],
+                       public: Collection[Route], routes: Collection[Route]) -> None:
+    """Every guarded route has a spec, no spec outlives its route, public ones exist."""
+    missing = [r for r in guarded if r not in specs]
+    assert not missing, f"routes without a permission spec (add them): {missing}"
+    stale = [r for r in specs if r not in guarded]
+    assert not stale, f"specs for routes that no longer exist: {stale}"
+    assert all(r in routes for r in public), "a public route was removed: update it"
+
+
+ROUTES = mounted_routes("/api/v1/")
 GUARDED = [r for r in ROUTES if r not in PUBLIC]
 
 
 def test_every_guarded_route_has_a_spec_and_no_spec_is_stale():
-    missing = [r for r in GUARDED if r not in SPECS]
-    assert not missing, f"routes without a permission spec (add them to SPECS): {missing}"
-    stale = [r for r in SPECS if r not in GUARDED]
-    assert not stale, f"specs for routes that no longer exist: {stale}"
-    assert all(r in ROUTES for r in PUBLIC), "a public route was removed: update PUBLIC"
+    assert_specs_match(GUARDED, SPECS, PUBLIC, ROUTES)
 
 
 @pytest.fixture
@@ -299,28 +309,12 @@ CONSOLE_SPECS: dict[tuple[str, str], Page] = {
 }
 
 
-def console_routes() -> list[tuple[str, str]]:
-    app = create_app(Settings())
-    walk = getattr(fastapi.routing, "iter_route_contexts", None)
-    routes = list(walk(app.routes)) if walk else list(app.routes)
-    found = set()
-    for route in routes:
-        path, methods = getattr(route, "path", None), getattr(route, "methods", None)
-        if path and methods and path.startswith("/staff"):
-            found.update((m, path) for m in methods - {"HEAD"})
-    return sorted(found)
-
-
-CONSOLE_ROUTES = console_routes()
+CONSOLE_ROUTES = mounted_routes("/staff")
 CONSOLE_GUARDED = [r for r in CONSOLE_ROUTES if r not in CONSOLE_PUBLIC]
 
 
 def test_every_console_route_has_a_spec_and_no_spec_is_stale():
-    missing = [r for r in CONSOLE_GUARDED if r not in CONSOLE_SPECS]
-    assert not missing, f"console routes without a spec (add them to CONSOLE_SPECS): {missing}"
-    stale = [r for r in CONSOLE_SPECS if r not in CONSOLE_GUARDED]
-    assert not stale, f"specs for console routes that no longer exist: {stale}"
-    assert all(r in CONSOLE_ROUTES for r in CONSOLE_PUBLIC)
+    assert_specs_match(CONSOLE_GUARDED, CONSOLE_SPECS, CONSOLE_PUBLIC, CONSOLE_ROUTES)
 
 
 def console_cookie(session, staff: Staff) -> tuple[dict[str, str], str]:
