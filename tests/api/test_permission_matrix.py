@@ -20,6 +20,7 @@ import pytest
 
 from api.app import create_app
 from o2o.audit.service import audit
+from o2o.catalog.boundary import parse_boundary, to_column
 from o2o.config import Settings
 from o2o.coupons.service import claim
 from o2o.db import utcnow
@@ -49,7 +50,8 @@ class Target:
 
     def path(self, template: str) -> str:
         return template.format(outlet_id=self.outlet_id, promotion_id=self.promotion_id,
-                               entry_id=self.entry_id, code=self.coupon_code)
+                               entry_id=self.entry_id, code=self.coupon_code,
+                               region_id=self.region_id)
 
 
 @dataclass
@@ -87,6 +89,13 @@ def _promotion_body(t: Target) -> dict[str, Any]:
             "outlets": [t.outlet_code]}
 
 
+def _admin_only(status: int) -> dict[str, int]:
+    return {role: status if role == "admin" else 403 for role in ROLES}
+
+
+#: Regions: admins do everything; managers list and read their own; staff none of it.
+REGIONS_READ = {"admin": 200, "manager_in": 200, "manager_out": 404, "staff_in": 403,
+                "staff_out": 403}
 IN_SCOPE = frozenset({"admin", "manager_in", "staff_in"})
 #: Analytics are for managers and admins; a region outside the caller's scope is 404.
 ANALYTICS = {"admin": 200, "manager_in": 200, "manager_out": 404, "staff_in": 403,
@@ -126,6 +135,16 @@ SPECS: dict[tuple[str, str], Spec] = {
         expect=_all(200), body=lambda t: {"code": t.coupon_code, "outlet_id": t.outlet_id}),
     ("GET", "/api/v1/coupons/{code}"): Spec(
         expect=_all(200), query=lambda t: {"outlet_id": t.outlet_id}),
+    ("GET", "/api/v1/regions"): Spec(
+        expect={**REGIONS_READ, "manager_out": 200}, listing=lambda t: t.region_id,
+        sees=frozenset({"admin", "manager_in"})),
+    ("POST", "/api/v1/regions"): Spec(
+        expect=_admin_only(201), body=lambda t: {"code": f"R{next(_n)}", "name": "新区"}),
+    ("GET", "/api/v1/regions/{region_id}"): Spec(expect=REGIONS_READ),
+    ("PATCH", "/api/v1/regions/{region_id}"): Spec(
+        expect=_admin_only(200), body=lambda t: {"name": "改名"}),
+    ("POST", "/api/v1/regions/{region_id}/assign-outlets"): Spec(
+        expect=_admin_only(200), body=lambda t: {"dry_run": True}),
     ("GET", "/api/v1/analytics/scope"): Spec(expect={**ANALYTICS, "manager_out": 200}),
     **{("GET", f"/api/v1/analytics/{name}{ext}"): Spec(
         expect=ANALYTICS, query=lambda t: {"region_id": t.region_id})
@@ -164,7 +183,9 @@ def test_every_guarded_route_has_a_spec_and_no_spec_is_stale():
 @pytest.fixture
 def people(session):
     """Region A (in scope) and B (out of scope), with a manager and a clerk each."""
-    a, b = make_region(session, code="A"), make_region(session, code="B")
+    a = make_region(session, code="A", boundary=to_column(parse_boundary(
+        "POLYGON((121 31, 122 31, 122 32, 121 32, 121 31))")))
+    b = make_region(session, code="B")
     home_b = make_outlet(session, code="B-HOME", region=b)
     staff = {
         "admin": make_staff(session, Role.ADMIN),
