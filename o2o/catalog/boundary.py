@@ -49,6 +49,11 @@ def _from_text(text: str, field: str) -> Any:
 def _from_geojson(doc: Any, field: str) -> Any:
     if not isinstance(doc, dict):
         raise _problem("GeoJSON must be an object with a type", field)
+    if doc.get("type") == "FeatureCollection":  # a file with the one region drawn in it
+        features = doc.get("features")
+        if not isinstance(features, list) or len(features) != 1:
+            raise _problem("a FeatureCollection here must hold exactly one feature", field)
+        doc = features[0] if isinstance(features[0], dict) else {}
     if doc.get("type") == "Feature":
         doc = doc.get("geometry")
         if not isinstance(doc, dict):

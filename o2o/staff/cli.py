@@ -7,12 +7,9 @@ and replaced, never recovered.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy.orm import Session
-
+from o2o.cli_db import cli_session
 from o2o.staff.models import Staff, StaffToken
 from o2o.staff.tokens import DEFAULT_TTL_DAYS, IssuedToken
 
@@ -59,20 +56,6 @@ def _expiry(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-expiry", action="store_true", help="a token that never expires")
 
 
-@contextmanager
-def _session() -> Iterator[Session]:
-    from o2o.config import Settings
-    from o2o.db import check_database, make_engine, make_sessionmaker, transaction
-
-    engine = make_engine(Settings().database_url)
-    try:
-        check_database(engine)
-        with transaction(make_sessionmaker(engine)) as session:
-            yield session
-    finally:
-        engine.dispose()
-
-
 def _print_token(issued: IssuedToken) -> None:
     print(f"token:   {issued.token}")
     expires = issued.expires_at
@@ -84,7 +67,7 @@ def run_create(args: argparse.Namespace) -> int:
     from o2o.staff.service import create_staff
     from o2o.staff.tokens import issue_token
 
-    with _session() as session:
+    with cli_session() as session:
         staff = create_staff(session, name=args.name, role=args.role,
                              region_codes=args.region, outlet_codes=args.outlet)
         issued = issue_token(session, staff=staff,
@@ -99,7 +82,7 @@ def run_token(args: argparse.Namespace) -> int:
     from o2o.staff.service import get_staff
     from o2o.staff.tokens import issue_token
 
-    with _session() as session:
+    with cli_session() as session:
         staff = get_staff(session, args.staff_id)
         if not staff.active:
             raise ValidationError(f"staff #{staff.id} is deactivated; no new tokens.")
@@ -117,7 +100,7 @@ def run_list(args: argparse.Namespace) -> int:
     from o2o.staff.service import list_staff
 
     now = utcnow()
-    with _session() as session:
+    with cli_session() as session:
         for staff in list_staff(session):
             state = "" if staff.active else " [deactivated]"
             print(f"#{staff.id} {staff.name} ({staff.role}{_scope(staff)}){state}")
@@ -151,7 +134,7 @@ def _scope(staff: Staff) -> str:
 def run_revoke(args: argparse.Namespace) -> int:
     from o2o.staff.tokens import revoke_all, revoke_token
 
-    with _session() as session:
+    with cli_session() as session:
         if args.staff is not None:
             count = revoke_all(session, staff_id=args.staff)
             print(f"revoked {count} token(s) of staff #{args.staff}")
@@ -164,7 +147,7 @@ def run_revoke(args: argparse.Namespace) -> int:
 def run_deactivate(args: argparse.Namespace) -> int:
     from o2o.staff.service import deactivate_staff
 
-    with _session() as session:
+    with cli_session() as session:
         staff = deactivate_staff(session, staff_id=args.staff_id)
         print(f"staff #{staff.id} {staff.name} deactivated; their tokens no longer work")
     return 0
