@@ -7,8 +7,14 @@ import sys
 import time
 from pathlib import Path
 
-from o2o.catalog.importer import RowError, parse_mapping, read_rows, validate_rows
-from o2o.catalog.importer.load import import_records
+from o2o.catalog.importer import (
+    OutletRecord,
+    RowError,
+    parse_mapping,
+    read_rows,
+    validate_rows,
+)
+from o2o.catalog.importer.load import import_records, reject_unknown_regions
 from o2o.config import get_settings
 from o2o.db import check_database, make_engine, make_sessionmaker, transaction
 from o2o.errors import ValidationError
@@ -66,6 +72,8 @@ def run_import(args: argparse.Namespace) -> int:
                                  args.crs):
         (rejected if isinstance(checked, RowError) else records).append(checked)
     progress.close()
+    records, unknown = _known_regions(records)
+    rejected = sorted([*rejected, *unknown], key=lambda e: e.line)
     for err in rejected[:MAX_ERRORS_SHOWN]:
         print(f"  line {err.line}: {err.field}: {err.message}", file=sys.stderr)
     if len(rejected) > MAX_ERRORS_SHOWN:
@@ -88,6 +96,21 @@ def run_import(args: argparse.Namespace) -> int:
           f"{summary.updated}, unchanged {summary.unchanged}, rejected {len(rejected)} "
           f"in {elapsed:.1f} s")
     return 0
+
+
+def _known_regions(records: list[OutletRecord]) -> tuple[list[OutletRecord], list[RowError]]:
+    """Rows naming a region the database does not have (or has deactivated) are rejects
+    like any other bad row; a file without regions does not touch the database here."""
+    if not any(r.region for r in records):
+        return records, []
+    engine = make_engine(get_settings().database_url)
+    try:
+        check_database(engine)
+        upgrade(engine)
+        with make_sessionmaker(engine)() as session:
+            return reject_unknown_regions(session, records)
+    finally:
+        engine.dispose()
 
 
 def _count_lines(path: Path) -> int | None:
