@@ -12,6 +12,7 @@ from api.routes import (
     admin_promotions,
     admin_regions,
     analytics,
+    console,
     coupons,
     dashboard,
     h5,
@@ -28,3 +29,4 @@ ROUTERS += [admin_me.router, admin_import.router, admin_outlets.router, admin_pr
 ROUTERS += [admin_regions.router]
 ROUTERS += [h5.router, redirect.router, coupons.router]
 ROUTERS += [analytics.router, dashboard.router]
+ROUTERS += [console.router]

@@ -44,6 +44,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     which.add_argument("--staff", type=int, metavar="STAFF_ID", help="every token of one account")
     revoke.set_defaults(func=run_revoke)
 
+    link = cmds.add_parser("login-link", help="print a one-time sign-in link for the staff "
+                                              "console (and its QR code)")
+    link.add_argument("staff_id", type=int)
+    link.add_argument("--ttl-min", type=int, default=None,
+                      help="minutes the link works (default: O2O_LOGIN_LINK_TTL_MIN, 15)")
+    link.add_argument("--no-qr", action="store_true", help="the URL only, no terminal QR code")
+    link.set_defaults(func=run_login_link)
+
     off = cmds.add_parser("deactivate", help="switch an account off (its tokens stop working)")
     off.add_argument("staff_id", type=int)
     off.set_defaults(func=run_deactivate)
@@ -141,6 +149,25 @@ def run_revoke(args: argparse.Namespace) -> int:
         else:
             row = revoke_token(session, token_id=args.token_id, prefix=args.prefix)
             print(f"revoked token {row.id} ({row.prefix}…) of staff #{row.staff_id}")
+    return 0
+
+
+def run_login_link(args: argparse.Namespace) -> int:
+    from o2o.config import Settings
+    from o2o.staff.login_links import create_login_link, login_url
+
+    settings = Settings()
+    with _session() as session:
+        issued = create_login_link(session, staff_id=args.staff_id,
+                                   ttl_min=args.ttl_min or settings.login_link_ttl_min)
+    url = login_url(settings.public_base_url, issued.token)
+    print(url)
+    if not args.no_qr:
+        import segno
+
+        segno.make(url, error="m").terminal(compact=True)
+    print(f"Works once, until {issued.expires_at:%Y-%m-%d %H:%M} UTC. Hand it only to "
+          f"staff #{issued.staff_id}.")
     return 0
 
 

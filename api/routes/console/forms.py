@@ -1,0 +1,48 @@
+"""Console forms: input models built from form fields with the API's messages, the version a
+form read, and the "changed meanwhile" page that shows both versions side by side."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import pydantic
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+
+from api.routes.console.page import render
+from o2o.errors import ValidationError
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+#: Form fields that are plumbing, not the user's change.
+PLUMBING = frozenset({"csrf", "version"})
+
+
+def model_from_form(model: type[M], data: Mapping[str, Any]) -> M:
+    """`model` from form values; a bad one is the ValidationError the API would answer with
+    (same "field: message" wording, same details)."""
+    try:
+        return model.model_validate(dict(data))
+    except pydantic.ValidationError as exc:
+        details = [{"field": ".".join(str(p) for p in e.get("loc", ())) or "form",
+                    "message": e.get("msg", "invalid")} for e in exc.errors()]
+        raise ValidationError("; ".join(f"{d['field']}: {d['message']}" for d in details),
+                              details=details) from None
+
+
+def problems_of(exc: ValidationError) -> list[dict[str, str]]:
+    return list(exc.details or [{"field": "form", "message": exc.message}])
+
+
+async def posted(request: Request) -> dict[str, str]:
+    """What the user sent in a form, without the plumbing (for a retry after a conflict)."""
+    form = await request.form()
+    return {k: v for k, v in form.items() if k not in PLUMBING and isinstance(v, str)}
+
+
+def stale_page(request: Request, *, kind: str, rows: list[tuple[str, str, str]], action: str,
+               resend: Mapping[str, str], version: int, back: str) -> HTMLResponse:
+    """409: someone changed the thing after this form was read. `rows` are (label, yours,
+    now); nothing was written, and re-sending is the user's explicit choice."""
+    return render(request, "staff/stale.html", status_code=409, kind=kind, rows=rows,
+                  action=action, resend=resend, version=version, back=back)
