@@ -157,7 +157,7 @@ def run_login_link(args: argparse.Namespace) -> int:
     from o2o.staff.login_links import create_login_link, login_url
 
     settings = Settings()
-    with _session() as session:
+    with cli_session() as session:
         issued = create_login_link(session, staff_id=args.staff_id,
                                    ttl_min=args.ttl_min or settings.login_link_ttl_min)
     url = login_url(settings.public_base_url, issued.token)
