@@ -73,30 +73,27 @@ def _print_token(issued: IssuedToken) -> None:
 
 def run_create(args: argparse.Namespace) -> int:
     from o2o.staff.service import create_staff
-    from o2o.staff.tokens import issue_token
+    from o2o.staff.tokens import check_ttl, issue_token
 
+    ttl_days = None if args.no_expiry else args.expires_days
+    check_ttl(ttl_days)  # before the account is made: a bad expiry leaves nothing behind
     with cli_session() as session:
         staff = create_staff(session, name=args.name, role=args.role,
                              region_codes=args.region, outlet_codes=args.outlet)
-        issued = issue_token(session, staff=staff,
-                             ttl_days=None if args.no_expiry else args.expires_days)
+        issued = issue_token(session, staff=staff, ttl_days=ttl_days)
         print(f"staff #{staff.id} {staff.name} ({staff.role}{_scope(staff)})")
         _print_token(issued)
     return 0
 
 
 def run_token(args: argparse.Namespace) -> int:
-    from o2o.errors import ValidationError
-    from o2o.staff.service import get_staff
-    from o2o.staff.tokens import issue_token
+    from o2o.staff.credentials import issue_token_for
+    from o2o.staff.principal import OPERATOR
 
     with cli_session() as session:
-        staff = get_staff(session, args.staff_id)
-        if not staff.active:
-            raise ValidationError(f"staff #{staff.id} is deactivated; no new tokens.")
-        issued = issue_token(session, staff=staff,
-                             ttl_days=None if args.no_expiry else args.expires_days)
-        print(f"staff #{staff.id} {staff.name}")
+        issued = issue_token_for(session, principal=OPERATOR, staff_id=args.staff_id,
+                                 ttl_days=None if args.no_expiry else args.expires_days)
+        print(f"staff #{issued.staff_id}")
         _print_token(issued)
     return 0
 
@@ -140,27 +137,31 @@ def _scope(staff: Staff) -> str:
 
 
 def run_revoke(args: argparse.Namespace) -> int:
-    from o2o.staff.tokens import revoke_all, revoke_token
+    from o2o.staff.credentials import revoke_all_for, revoke_token_for
+    from o2o.staff.principal import OPERATOR
 
     with cli_session() as session:
         if args.staff is not None:
-            count = revoke_all(session, staff_id=args.staff)
+            count = revoke_all_for(session, principal=OPERATOR, staff_id=args.staff)
             print(f"revoked {count} token(s) of staff #{args.staff}")
         else:
-            row = revoke_token(session, token_id=args.token_id, prefix=args.prefix)
+            row = revoke_token_for(session, principal=OPERATOR, token_id=args.token_id,
+                                   prefix=args.prefix)
             print(f"revoked token {row.id} ({row.prefix}…) of staff #{row.staff_id}")
     return 0
 
 
 def run_login_link(args: argparse.Namespace) -> int:
     from o2o.config import Settings
-    from o2o.staff.login_links import create_login_link, login_url
+    from o2o.staff.credentials import issue_login_link_for
+    from o2o.staff.principal import OPERATOR
 
     settings = Settings()
     with cli_session() as session:
-        issued = create_login_link(session, staff_id=args.staff_id,
-                                   ttl_min=args.ttl_min or settings.login_link_ttl_min)
-    url = login_url(settings.public_base_url, issued.token)
+        issued, url = issue_login_link_for(
+            session, principal=OPERATOR, staff_id=args.staff_id,
+            ttl_min=args.ttl_min or settings.login_link_ttl_min,
+            base_url=settings.public_base_url)
     print(url)
     if not args.no_qr:
         import segno
