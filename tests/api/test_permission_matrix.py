@@ -47,11 +47,14 @@ class Target:
     promotion_id: int
     entry_id: int
     coupon_code: str
+    staff_id: int  # a clerk of the new outlet (in A)
+    token_id: int  # one of that clerk's tokens
 
     def path(self, template: str) -> str:
         return template.format(outlet_id=self.outlet_id, promotion_id=self.promotion_id,
                                entry_id=self.entry_id, code=self.coupon_code,
-                               region_id=self.region_id)
+                               region_id=self.region_id, staff_id=self.staff_id,
+                               token_id=self.token_id)
 
 
 @dataclass
@@ -96,6 +99,8 @@ def _admin_only(status: int) -> dict[str, int]:
 #: Regions: admins do everything; managers list and read their own; staff none of it.
 REGIONS_READ = {"admin": 200, "manager_in": 200, "manager_out": 404, "staff_in": 403,
                 "staff_out": 403}
+#: Staff accounts: admins all; managers the store staff of their regions; staff none.
+ACCOUNTS = REGIONS_READ
 IN_SCOPE = frozenset({"admin", "manager_in", "staff_in"})
 #: Analytics are for managers and admins; a region outside the caller's scope is 404.
 ANALYTICS = {"admin": 200, "manager_in": 200, "manager_out": 404, "staff_in": 403,
@@ -145,6 +150,21 @@ SPECS: dict[tuple[str, str], Spec] = {
         expect=_admin_only(200), body=lambda t: {"name": "改名"}),
     ("POST", "/api/v1/regions/{region_id}/assign-outlets"): Spec(
         expect=_admin_only(200), body=lambda t: {"dry_run": True}),
+    ("GET", "/api/v1/staff"): Spec(
+        expect={**ACCOUNTS, "manager_out": 200}, listing=lambda t: t.staff_id,
+        sees=frozenset({"admin", "manager_in"})),
+    ("POST", "/api/v1/staff"): Spec(
+        expect={**ACCOUNTS, "admin": 201, "manager_in": 201, "manager_out": 422},
+        body=lambda t: {"name": "新店员", "role": "staff", "outlets": [t.outlet_code]}),
+    ("GET", "/api/v1/staff/{staff_id}"): Spec(expect=ACCOUNTS),
+    ("PATCH", "/api/v1/staff/{staff_id}"): Spec(expect=ACCOUNTS, body=lambda t: {"name": "改"}),
+    ("GET", "/api/v1/staff/{staff_id}/tokens"): Spec(expect=ACCOUNTS),
+    ("POST", "/api/v1/staff/{staff_id}/tokens"): Spec(
+        expect={**ACCOUNTS, "admin": 201, "manager_in": 201}, body=lambda t: {}),
+    ("DELETE", "/api/v1/staff/{staff_id}/tokens/{token_id}"): Spec(
+        expect={**ACCOUNTS, "admin": 204, "manager_in": 204}),
+    ("POST", "/api/v1/staff/{staff_id}/login-links"): Spec(
+        expect={**ACCOUNTS, "admin": 201, "manager_in": 201}, body=lambda t: {}),
     ("GET", "/api/v1/analytics/scope"): Spec(expect={**ANALYTICS, "manager_out": 200}),
     **{("GET", f"/api/v1/analytics/{name}{ext}"): Spec(
         expect=ANALYTICS, query=lambda t: {"region_id": t.region_id})
@@ -211,8 +231,11 @@ def fresh_target(session, people) -> Target:
     offer = make_promotion(session, code=f"C-{next(_n)}", outlets=[outlet], coupon_enabled=True)
     coupon = claim(session, promotion_id=offer.id, customer_hash="c" * 64, outlet_id=outlet.id,
                    query_id=None, now=utcnow())
+    clerk_a = make_staff(session, Role.STAFF, outlets=[outlet])
+    token = issue_token(session, staff=clerk_a)
     session.commit()
-    return Target(outlet.id, outlet.code, outlet.region_id, promo.id, entry.id, coupon.code)
+    return Target(outlet.id, outlet.code, outlet.region_id, promo.id, entry.id, coupon.code,
+                  clerk_a.id, token.token_id)
 
 
 def call(client, method, path, spec, target, headers):
