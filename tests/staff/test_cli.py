@@ -93,3 +93,22 @@ def test_through_the_o2o_command(env, capsys):
     assert TOKEN.search(capsys.readouterr().out)
     assert main(["staff", "create", "--name", "x", "--role", "manager"]) == 2
     assert "a manager needs at least one region" in capsys.readouterr().err
+
+
+def test_login_link_prints_a_url_that_signs_in_once(env, sessions, capsys):
+    from o2o.staff.login_links import LoginLinkUsed, redeem_login_link
+    from tests.factories_staff import make_staff
+
+    with sessions.begin() as s:
+        staff_id = make_staff(s, Role.ADMIN).id
+    assert run("staff", "login-link", str(staff_id)) == 0
+    out = capsys.readouterr().out
+    url = re.search(r"^(http\S+/staff/login\?t=(o2l_\S+))$", out, re.M)
+    assert url and "Works once" in out and "█" in out  # the terminal QR code
+    with sessions() as s:
+        assert redeem_login_link(s, url.group(2)).id == staff_id
+        s.commit()
+        with pytest.raises(LoginLinkUsed):
+            redeem_login_link(s, url.group(2))
+    assert run("staff", "login-link", str(staff_id), "--no-qr") == 0
+    assert "█" not in capsys.readouterr().out

@@ -4,11 +4,12 @@ form read, and the "changed meanwhile" page that shows both versions side by sid
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import pydantic
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
+from starlette.datastructures import FormData
 
 from api.routes.console.page import render
 from o2o.errors import ValidationError
@@ -34,15 +35,30 @@ def problems_of(exc: ValidationError) -> list[dict[str, str]]:
     return list(exc.details or [{"field": "form", "message": exc.message}])
 
 
-async def posted(request: Request) -> dict[str, str]:
-    """What the user sent in a form, without the plumbing (for a retry after a conflict)."""
-    form = await request.form()
-    return {k: v for k, v in form.items() if k not in PLUMBING and isinstance(v, str)}
+async def form_data(request: Request) -> FormData:
+    """The posted form (parsed once per request; the CSRF check read it already)."""
+    return await request.form()
 
 
-def stale_page(request: Request, *, kind: str, rows: list[tuple[str, str, str]], action: str,
-               resend: Mapping[str, str], version: int, back: str) -> HTMLResponse:
+Posted = Annotated[FormData, Depends(form_data)]
+
+
+def text(form: FormData, key: str) -> str:
+    """One text field, stripped; "" when absent."""
+    value = form.get(key)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def texts(form: FormData, key: str) -> list[str]:
+    """A repeated field (checkboxes), in order, blanks dropped."""
+    return [v.strip() for v in form.getlist(key) if isinstance(v, str) and v.strip()]
+
+
+def stale_page(request: Request, form: FormData, *, kind: str, rows: list[tuple[str, str, str]],
+               version: int, back: str) -> HTMLResponse:
     """409: someone changed the thing after this form was read. `rows` are (label, yours,
-    now); nothing was written, and re-sending is the user's explicit choice."""
+    now); nothing was written, and re-sending (the same fields, the version now seen) is the
+    user's explicit choice."""
+    resend = [(k, v) for k, v in form.multi_items() if k not in PLUMBING and isinstance(v, str)]
     return render(request, "staff/stale.html", status_code=409, kind=kind, rows=rows,
-                  action=action, resend=resend, version=version, back=back)
+                  action=request.url.path, resend=resend, version=version, back=back)

@@ -12,13 +12,14 @@ from datetime import date, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, Form, Request
+from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from api.deps import CatalogDep, DbSession, ReadDbSession
 from api.routes.console.auth import ConsoleStaff, console_router
-from api.routes.console.forms import model_from_form, posted, problems_of, stale_page
+from api.routes.console.forms import Posted, model_from_form, problems_of, stale_page, text
 from api.routes.console.page import PREFIX, render
 from o2o.catalog import admin_outlets as svc
 from o2o.catalog.day_exceptions import close_early, drop_exception, special_hours
@@ -32,7 +33,6 @@ from o2o.staff.policy import STAFF_OUTLET_STATUSES
 from o2o.staff.principal import Principal
 
 router = console_router()
-Posted = Annotated[dict[str, str], Depends(posted)]
 Version = Annotated[int, Form()]
 STATUS_TEXT = {"open": "营业中", "temporarily_closed": "暂停营业", "closed": "已关店"}
 LABELS = {"status": "状态", "reopen_on": "恢复营业日期", "hours": "每周营业时间",
@@ -96,7 +96,7 @@ def outlet_page(request: Request, outlet_id: int, me: ConsoleStaff,
 
 
 def _save(request: Request, session: Session, me: Principal, outlet_id: int, *,
-          form: dict[str, str], version: int, mine: dict[str, str], work: Callable[[Outlet], object]) -> Response:
+          form: FormData, version: int, mine: dict[str, str], work: Callable[[Outlet], object]) -> Response:
     """Run one change on the outlet (read in scope first); a stale version shows both
     versions, a refused value shows the page again with the message, nothing written."""
     row = svc.get_outlet(session, principal=me, outlet_id=outlet_id)
@@ -107,8 +107,7 @@ def _save(request: Request, session: Session, me: Principal, outlet_id: int, *,
         session.rollback()
         row = svc.get_outlet(session, principal=me, outlet_id=outlet_id)
         now = shown(row)
-        return stale_page(request, kind="门店", action=request.url.path, resend=form,
-                          version=row.version, back=path,
+        return stale_page(request, form, kind="门店", version=row.version, back=path,
                           rows=[(LABELS[k], v, now[k]) for k, v in mine.items()])
     except ValidationError as exc:
         session.rollback()
@@ -121,7 +120,7 @@ def _save(request: Request, session: Session, me: Principal, outlet_id: int, *,
 def save_details(request: Request, outlet_id: int, me: ConsoleStaff, session: DbSession,
                  catalog: CatalogDep, form: Posted, version: Version) -> Response:
     """Weekly hours (compact syntax), phone, image: only what changed is sent."""
-    mine = {k: form.get(k, "").strip() for k in ("hours", "phone", "image_url")}
+    mine = {k: text(form, k) for k in ("hours", "phone", "image_url")}
 
     def work(row: Outlet) -> None:
         current = shown(row)
@@ -141,8 +140,8 @@ def save_details(request: Request, outlet_id: int, me: ConsoleStaff, session: Db
 def save_status(request: Request, outlet_id: int, me: ConsoleStaff, session: DbSession,
                 catalog: CatalogDep, form: Posted, version: Version) -> Response:
     """Open, temporarily closed until a date, or (managers) closed for good."""
-    status = form.get("status", "")
-    reopen = form.get("reopen_on", "").strip() if status == "temporarily_closed" else ""
+    status = text(form, "status")
+    reopen = text(form, "reopen_on") if status == "temporarily_closed" else ""
     mine = {"status": STATUS_TEXT.get(status, status), "reopen_on": reopen}
 
     def work(row: Outlet) -> None:
@@ -156,7 +155,7 @@ def save_status(request: Request, outlet_id: int, me: ConsoleStaff, session: DbS
 
 
 def _exceptions_change(request: Request, outlet_id: int, me: Principal, session: Session,
-                       catalog: Any, form: dict[str, str], version: int, what: str,
+                       catalog: Any, form: FormData, version: int, what: str,
                        new: Callable[[Outlet], dict[str, Any]]) -> Response:
     def work(row: Outlet) -> None:
         svc.update_outlet(session, principal=me, outlet_id=outlet_id,
@@ -180,7 +179,7 @@ def _day(text: str, field: str) -> date:
 def save_close_early(request: Request, outlet_id: int, me: ConsoleStaff, session: DbSession,
                      catalog: CatalogDep, form: Posted, version: Version) -> Response:
     """今天提前打烊: today's hours end at the chosen time (today in the outlet's zone)."""
-    at = form.get("close_at", "")
+    at = text(form, "close_at")
     return _exceptions_change(
         request, outlet_id, me, session, catalog, form, version, f"今天 {at} 提前打烊",
         lambda row: close_early(row.hours, row.exceptions, local_today(row), at))
@@ -190,16 +189,16 @@ def save_close_early(request: Request, outlet_id: int, me: ConsoleStaff, session
 def save_special(request: Request, outlet_id: int, me: ConsoleStaff, session: DbSession,
                  catalog: CatalogDep, form: Posted, version: Version) -> Response:
     """特殊营业时间: a date's own hours ("10:00-18:00", or 休息)."""
-    day, text = form.get("day", ""), form.get("special_hours", "")
+    day, hours = text(form, "day"), text(form, "special_hours")
     return _exceptions_change(
-        request, outlet_id, me, session, catalog, form, version, f"{day} {text or '休息'}",
-        lambda row: special_hours(row.exceptions, _day(day, "day"), text))
+        request, outlet_id, me, session, catalog, form, version, f"{day} {hours or '休息'}",
+        lambda row: special_hours(row.exceptions, _day(day, "day"), hours))
 
 
 @router.post("/outlets/{outlet_id}/exceptions/remove", response_class=HTMLResponse)
 def remove_exception(request: Request, outlet_id: int, me: ConsoleStaff, session: DbSession,
                      catalog: CatalogDep, form: Posted, version: Version) -> Response:
-    day = form.get("day", "")
+    day = text(form, "day")
     return _exceptions_change(
         request, outlet_id, me, session, catalog, form, version, f"删除 {day}",
         lambda row: drop_exception(row.exceptions, _day(day, "day")))

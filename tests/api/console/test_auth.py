@@ -144,3 +144,42 @@ def test_sign_in_attempts_are_rate_limited_per_link(client, services) -> None:
         assert client.get("/staff/login", params={"t": "o2l_guess"}).status_code == 401
     page = client.get("/staff/login", params={"t": "o2l_guess"})
     assert page.status_code == 429 and "尝试太频繁" in page.text
+
+
+def test_the_cookie_is_secure_outside_development(client, services, monkeypatch) -> None:
+    from o2o.config import Environment
+
+    monkeypatch.setattr(services, "settings", services.settings.model_copy(
+        update={"env": Environment.PRODUCTION}))
+    client.base_url = "https://testserver"  # a Secure cookie travels over https only
+    token = login_link(services, _staff(services))
+    form = client.get("/staff/login", params={"t": token})
+    done = client.post("/staff/login", data={"t": token, "csrf": csrf_of(form.text)},
+                       follow_redirects=False)
+    cookie = next(c for c in done.headers.get_list("set-cookie") if c.startswith("o2o_staff="))
+    assert "Secure" in cookie and "HttpOnly" in cookie
+
+
+def test_console_changes_are_audited_as_console_and_api_ones_as_api(client, services) -> None:
+    from o2o.audit.models import AuditEntry
+    from o2o.staff.tokens import issue_token
+    from tests.factories_staff import bearer
+
+    with services.sessions.begin() as s:
+        outlet = make_outlet(s)
+        staff = make_staff(s, Role.ADMIN)
+        token = issue_token(s, staff=staff).token
+        ids = outlet.id, staff.id
+    r = client.patch(f"/api/v1/outlets/{ids[0]}", json={"phone": "1"},
+                     headers={**bearer(token), "If-Match": 'W/"1"'})
+    assert r.status_code == 200
+    csrf = sign_in(client, services, ids[1])
+    r = client.post(f"/staff/outlets/{ids[0]}/details", data={
+        "csrf": csrf, "version": "2", "hours": "24/7", "phone": "2", "image_url": ""},
+        follow_redirects=False)
+    assert r.status_code == 303
+    with services.sessions() as s:
+        assert s.scalars(sa.select(AuditEntry.via).order_by(AuditEntry.id)).all() == [
+            "api", "console"]
+    listed = client.get("/api/v1/audit", headers=bearer(token)).json()["items"]
+    assert [e["via"] for e in listed] == ["console", "api"]
