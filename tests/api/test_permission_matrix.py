@@ -333,6 +333,27 @@ CONSOLE_SPECS: dict[tuple[str, str], Page] = {
         expect=_all(303), form=lambda t: {"version": "1", "status": "published"}),
     ("GET", "/staff/today"): Page(expect=_all(200),
                                   query=lambda t: {"outlet": t.outlet_id}),
+    ("GET", "/staff/accounts"): Page(
+        expect={**ACCOUNTS, "manager_out": 200},
+        shows=lambda t: f'href="/staff/accounts/{t.staff_id}"',
+        sees=frozenset({"admin", "manager_in"})),
+    ("POST", "/staff/accounts"): Page(
+        expect={**ACCOUNTS, "admin": 303, "manager_in": 303, "manager_out": 422},
+        form=lambda t: {"name": "新店员", "role": "staff", "outlets": [t.outlet_code]}),
+    ("GET", "/staff/accounts/{staff_id}"): Page(expect=ACCOUNTS),
+    ("POST", "/staff/accounts/{staff_id}/active"): Page(
+        expect={**ACCOUNTS, "admin": 303, "manager_in": 303},
+        form=lambda t: {"version": "1", "active": "0"}),
+    ("POST", "/staff/accounts/{staff_id}/login-link"): Page(expect=ACCOUNTS, form=lambda t: {}),
+    ("GET", "/staff/regions"): Page(
+        expect={**REGIONS_READ, "manager_out": 200}, shows=lambda t: 'id="region-A"',
+        sees=frozenset({"admin", "manager_in"})),
+    ("POST", "/staff/regions"): Page(
+        expect=_admin_only(303), form=lambda t: {"code": f"R{next(_n)}", "name": "新区"}),
+    ("POST", "/staff/regions/{region_id}/active"): Page(
+        expect=_admin_only(303), form=lambda t: {"version": "1", "active": "0"}),
+    ("POST", "/staff/regions/{region_id}/assign-outlets"): Page(
+        expect=_admin_only(303), form=lambda t: {}),
 }
 
 

@@ -39,6 +39,11 @@ NAV: list[tuple[str, str]] = [
     (f"{PREFIX}/promotions", "优惠活动"),
     (f"{PREFIX}/today", "今日数据"),
 ]
+#: Menu entries for admins and managers only (store staff would only be refused there).
+MANAGER_NAV: list[tuple[str, str]] = [
+    (f"{PREFIX}/accounts", "账号"),
+    (f"{PREFIX}/regions", "区域"),
+]
 #: What a refusal reads like, by error code: (title, hint).
 TROUBLE = {
     "not_found": ("找不到", "没有这一项，或它不在您负责的范围内。"),
@@ -73,8 +78,10 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     """A console page with the brand, the signed-in member (if any), the menu, the CSRF token."""
     services = request.app.state.services
     console = getattr(request.state, "console", None)
+    manages = console is not None and str(console.principal.role) != "staff"
     return TEMPLATES.TemplateResponse(request, template, {
-        "brand": services.settings.brand_name, "nav": NAV, "path": request.url.path,
+        "brand": services.settings.brand_name, "nav": NAV + (MANAGER_NAV if manages else []),
+        "path": request.url.path,
         "me": console.principal if console else None,
         "csrf": console.csrf_token if console else "", **context}, status_code=status_code)
 
