@@ -23,7 +23,7 @@ from o2o.catalog.admin_regions import region_snapshot
 from o2o.catalog.boundary import from_column, parse_boundary, to_column
 from o2o.catalog.changes import record_change
 from o2o.catalog.importer import RawRow, RowError
-from o2o.catalog.importer.readers import detect_encoding, read_csv
+from o2o.catalog.importer.readers import _file_error, detect_encoding, read_csv
 from o2o.catalog.models import Region
 from o2o.catalog.region_schemas import RegionCreate
 from o2o.db import utcnow
@@ -39,11 +39,6 @@ class RegionImportReport:
     updated: int = 0
     unchanged: int = 0
     rejected: list[RowError] = field(default_factory=list)
-
-
-def _file_error(path: Path, message: str) -> ValidationError:
-    return ValidationError(f"{path.name}: {message}", details=[{"field": "file",
-                                                                  "message": message}])
 
 
 def _features(path: Path) -> list[RawRow]:

@@ -72,15 +72,18 @@ def _print_token(issued: IssuedToken) -> None:
 
 
 def run_create(args: argparse.Namespace) -> int:
+    from o2o.staff.credentials import issue_token_for
+    from o2o.staff.principal import OPERATOR
     from o2o.staff.service import create_staff
-    from o2o.staff.tokens import check_ttl, issue_token
+    from o2o.staff.tokens import check_ttl
 
     ttl_days = None if args.no_expiry else args.expires_days
     check_ttl(ttl_days)  # before the account is made: a bad expiry leaves nothing behind
     with cli_session() as session:
         staff = create_staff(session, name=args.name, role=args.role,
                              region_codes=args.region, outlet_codes=args.outlet)
-        issued = issue_token(session, staff=staff, ttl_days=ttl_days)
+        issued = issue_token_for(session, principal=OPERATOR, staff_id=staff.id,
+                                 ttl_days=ttl_days)
         print(f"staff #{staff.id} {staff.name} ({staff.role}{_scope(staff)})")
         _print_token(issued)
     return 0
