@@ -36,6 +36,25 @@ def list_tokens(session: Session, *, principal: Principal, staff_id: int) -> lis
                                 .order_by(StaffToken.id)))
 
 
+def own_tokens(session: Session, *, principal: Principal) -> list[StaffToken]:
+    """The caller's own tokens (anyone signed in may see and revoke their own)."""
+    return list(session.scalars(sa.select(StaffToken).where(
+        StaffToken.staff_id == principal.staff_id).order_by(StaffToken.id)))
+
+
+def revoke_own_token(session: Session, *, principal: Principal, token_id: int) -> StaffToken:
+    """Revoke one of the caller's own tokens (a lost phone); anyone else's is "no such
+    token". Revoking the token in use signs this caller out of the API."""
+    token = session.get(StaffToken, token_id)
+    if token is None or token.staff_id != principal.staff_id:
+        raise NotFound("No such token.")
+    with unit_of_work(session, kind="token", catalog=None):
+        revoke_token(session, token_id=token_id)
+        _note(session, principal, token.staff, "revoke_token",
+              {"token_id": token.id, "prefix": token.prefix})
+    return token
+
+
 def issue_token_for(session: Session, *, principal: Principal, staff_id: int,
                     ttl_days: int | None) -> IssuedToken:
     """A new Bearer token for an active account in scope; the raw token exists only in the

@@ -175,3 +175,18 @@ def test_the_last_admin_stays(client, services, chain):
                      json={"active": False})
     assert r.status_code == 200
     assert client.get("/api/v1/me", headers=chain["admin"]).status_code == 401
+
+
+def test_everyone_sees_and_revokes_only_their_own_tokens(client, services, chain):
+    mine = client.get("/api/v1/me/tokens", headers=chain["clerk"]).json()
+    assert len(mine) == 1 and set(mine[0]) >= {"id", "prefix", "expires_at"}
+    theirs = client.get("/api/v1/me/tokens", headers=chain["manager"]).json()
+    assert client.delete(f"/api/v1/me/tokens/{theirs[0]['id']}",
+                         headers=chain["clerk"]).status_code == 404
+    assert client.get("/api/v1/me", headers=chain["manager"]).status_code == 200
+    r = client.delete(f"/api/v1/me/tokens/{mine[0]['id']}", headers=chain["clerk"])
+    assert r.status_code == 204
+    assert client.get("/api/v1/me", headers=chain["clerk"]).status_code == 401
+    with services.sessions() as s:
+        entry = s.scalar(sa.select(AuditEntry).where(AuditEntry.action == "revoke_token"))
+    assert entry.after == {"token_id": mine[0]["id"], "prefix": mine[0]["prefix"]}

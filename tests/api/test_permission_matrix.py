@@ -150,6 +150,9 @@ SPECS: dict[tuple[str, str], Spec] = {
         expect=_admin_only(200), body=lambda t: {"name": "改名"}),
     ("POST", "/api/v1/regions/{region_id}/assign-outlets"): Spec(
         expect=_admin_only(200), body=lambda t: {"dry_run": True}),
+    ("GET", "/api/v1/me/tokens"): Spec(expect=_all(200, 200)),
+    # The target's token is a clerk's: nobody else's own token, so "no such token" for all.
+    ("DELETE", "/api/v1/me/tokens/{token_id}"): Spec(expect=_all(404, 404)),
     ("GET", "/api/v1/staff"): Spec(
         expect={**ACCOUNTS, "manager_out": 200}, listing=lambda t: t.staff_id,
         sees=frozenset({"admin", "manager_in"})),
