@@ -6,16 +6,11 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from o2o.catalog.importer import (
-    OutletRecord,
-    RowError,
-    parse_mapping,
-    read_rows,
-    validate_rows,
-)
-from o2o.catalog.importer.load import import_records, reject_unknown_regions
-from o2o.config import get_settings
+from o2o.catalog.importer import RowError, parse_mapping, read_rows, validate_rows
+from o2o.catalog.importer.load import import_records
+from o2o.config import Settings
 from o2o.db import check_database, make_engine, make_sessionmaker, transaction
 from o2o.errors import ValidationError
 from o2o.migrate import upgrade
@@ -82,7 +77,7 @@ def run_import(args: argparse.Namespace) -> int:
         print(f"{len(rejected)} rows rejected; nothing imported (use --partial to import the "
               f"{len(records)} good rows)", file=sys.stderr)
         return 1
-    settings = get_settings()
+    settings = Settings()  # only the database: an import needs no secrets (nor their warning)
     engine = make_engine(settings.database_url)
     check_database(engine)
     upgrade(engine)
@@ -98,12 +93,14 @@ def run_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _known_regions(records: list[OutletRecord]) -> tuple[list[OutletRecord], list[RowError]]:
+def _known_regions(records: list[Any]) -> tuple[list[Any], list[RowError]]:
     """Rows naming a region the database does not have (or has deactivated) are rejects
     like any other bad row; a file without regions does not touch the database here."""
+    from o2o.catalog.importer.load import reject_unknown_regions
+
     if not any(r.region for r in records):
         return records, []
-    engine = make_engine(get_settings().database_url)
+    engine = make_engine(Settings().database_url)
     try:
         check_database(engine)
         upgrade(engine)
