@@ -36,12 +36,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     _expiry(token)
     token.set_defaults(func=run_token)
 
-    revoke = cmds.add_parser("revoke", help="revoke a token (by id or prefix) or all of "
-                                            "an account's tokens")
+    revoke = cmds.add_parser("revoke", help="revoke a token (by id or prefix), or all of "
+                                            "an account's tokens, console sessions and "
+                                            "login links")
     which = revoke.add_mutually_exclusive_group(required=True)
     which.add_argument("--token-id", type=int)
     which.add_argument("--prefix", help="the shown start of the token, e.g. o2o_AbCdEfGh")
-    which.add_argument("--staff", type=int, metavar="STAFF_ID", help="every token of one account")
+    which.add_argument("--staff", type=int, metavar="STAFF_ID",
+                       help="every token, console session and unused login link of one "
+                            "account (a lost phone)")
     revoke.set_defaults(func=run_revoke)
 
     link = cmds.add_parser("login-link", help="print a one-time sign-in link for the staff "
@@ -141,12 +144,17 @@ def _scope(staff: Staff) -> str:
 
 def run_revoke(args: argparse.Namespace) -> int:
     from o2o.staff.credentials import revoke_all_for, revoke_token_for
+    from o2o.staff.login_links import revoke_login_links
     from o2o.staff.principal import OPERATOR
+    from o2o.staff.sessions import revoke_sessions
 
     with cli_session() as session:
         if args.staff is not None:
             count = revoke_all_for(session, principal=OPERATOR, staff_id=args.staff)
-            print(f"revoked {count} token(s) of staff #{args.staff}")
+            ended = revoke_sessions(session, staff_id=args.staff)
+            links = revoke_login_links(session, staff_id=args.staff)
+            print(f"revoked {count} token(s), {ended} console session(s) and {links} login "
+                  f"link(s) of staff #{args.staff}")
         else:
             row = revoke_token_for(session, principal=OPERATOR, token_id=args.token_id,
                                    prefix=args.prefix)

@@ -122,12 +122,6 @@ def end_session(session: Session, raw: str, *, now: datetime | None = None) -> b
     return bool(result.rowcount)
 
 
-def revoke_session(session: Session, *, session_id: int, now: datetime | None = None) -> None:
-    session.execute(sa.update(StaffSession).where(
-        StaffSession.id == session_id, StaffSession.revoked_at.is_(None))
-        .values(revoked_at=now or utcnow()).execution_options(synchronize_session=False))
-
-
 def revoke_sessions(session: Session, *, staff_id: int, now: datetime | None = None) -> int:
     """Sign an account out everywhere (deactivation, a lost phone); how many were live."""
     result = session.execute(sa.update(StaffSession).where(

@@ -112,3 +112,24 @@ def test_login_link_prints_a_url_that_signs_in_once(env, sessions, capsys):
             redeem_login_link(s, url.group(2))
     assert run("staff", "login-link", str(staff_id), "--no-qr") == 0
     assert "█" not in capsys.readouterr().out
+
+
+def test_revoking_an_account_ends_its_console_sessions_and_links(env, sessions, capsys):
+    from datetime import timedelta
+
+    from o2o.staff.login_links import LoginLinkInvalid, create_login_link, redeem_login_link
+    from o2o.staff.sessions import SessionEnded, resume_session, start_session
+    from tests.factories_staff import make_staff
+
+    with sessions.begin() as s:
+        staff = make_staff(s, Role.ADMIN)
+        sid = start_session(s, staff=staff, idle=timedelta(hours=1), cap=timedelta(hours=2)).sid
+        link = create_login_link(s, staff_id=staff.id).token
+        staff_id = staff.id
+    run("staff", "revoke", "--staff", str(staff_id))
+    assert "0 token(s), 1 console session(s) and 1 login link(s)" in capsys.readouterr().out
+    with sessions() as s:
+        with pytest.raises(SessionEnded):
+            resume_session(s, sid, idle=timedelta(hours=1))
+        with pytest.raises(LoginLinkInvalid):
+            redeem_login_link(s, link)

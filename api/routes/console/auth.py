@@ -14,10 +14,11 @@ from datetime import timedelta
 from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.deps import DbSession, ReadDbSession, ServicesDep
+from api.routes.console.forms import Posted, text
 from api.routes.console.page import PREFIX, SIGNIN, ConsolePage, CsrfFailed, RateLimited, render
 from o2o.config import Settings
 from o2o.db import read_only, utcnow
@@ -28,7 +29,6 @@ from o2o.staff.login_links import check_login_link, redeem_login_link
 from o2o.staff.principal import Principal
 from o2o.staff.sessions import (
     ConsoleSession,
-    SessionEnded,
     csrf_ok,
     csrf_token,
     end_session,
@@ -110,14 +110,17 @@ def _limiters(services: Services) -> tuple[RateLimiter, RateLimiter]:
     return pair
 
 
-def _limit(request: Request, services: Services, link: str) -> None:
-    per_ip, per_link = _limiters(services)
-    ip = request.client.host if request.client else "-"
-    # Both are counted, so a flood on one link also spends the sender's IP allowance.
-    ip_ok = per_ip.hit(ip)
-    link_ok = per_link.hit(hash_token(link)[:32])
-    if not (ip_ok and link_ok):
+def limit_ip(request: Request) -> None:
+    """Count a sign-in attempt against the client's address, before its body is read."""
+    per_ip, _ = _limiters(request.app.state.services)
+    if not per_ip.hit(request.client.host if request.client else "-"):
         raise RateLimited("Too many sign-in attempts; wait a few minutes.")
+
+
+def _limit_link(services: Services, link: str) -> None:
+    _, per_link = _limiters(services)
+    if not per_link.hit(hash_token(link)[:32]):
+        raise RateLimited("Too many sign-in attempts with this link; wait a few minutes.")
 
 
 def _link_trouble(request: Request, exc: O2OError) -> HTMLResponse:
@@ -131,11 +134,11 @@ def _cookie(response: Response, settings: Settings, name: str, value: str, max_a
                         secure=settings.is_production, samesite="lax")
 
 
-@router.get("/login", response_class=HTMLResponse)
+@router.get("/login", response_class=HTMLResponse, dependencies=[Depends(limit_ip)])
 def login_form(request: Request, services: ServicesDep, session: ReadDbSession,
                t: str = "") -> Response:
     """Whose link this is, and one button to sign in."""
-    _limit(request, services, t)
+    _limit_link(services, t)
     try:
         staff = check_login_link(session, t)
     except O2OError as exc:
@@ -147,13 +150,14 @@ def login_form(request: Request, services: ServicesDep, session: ReadDbSession,
     return response
 
 
-@router.post("/login", response_class=HTMLResponse)
-def login(request: Request, services: ServicesDep, session: DbSession,
-          t: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "") -> Response:
+@router.post("/login", response_class=HTMLResponse, dependencies=[Depends(limit_ip)])
+def login(request: Request, services: ServicesDep, session: DbSession, form: Posted
+          ) -> Response:
     """Use the link up, start a new session, set its cookie, go to the console."""
-    _limit(request, services, t)
+    t = text(form, "t")
+    _limit_link(services, t)
     pre = request.cookies.get(PRE_COOKIE)
-    if not pre or not csrf_ok(pre, csrf):
+    if not pre or not csrf_ok(pre, text(form, "csrf")):
         raise CsrfFailed("The sign-in form's security token is missing or wrong.")
     settings = services.settings
     try:
@@ -186,6 +190,3 @@ def logout(request: Request, services: ServicesDep, session: DbSession) -> Respo
     response.delete_cookie(COOKIE, path=PREFIX)
     return response
 
-
-__all__ = ["COOKIE", "ConsoleSessionDep", "ConsoleStaff", "SessionEnded", "console_router",
-           "console_session", "require_csrf", "router"]

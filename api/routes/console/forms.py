@@ -43,6 +43,20 @@ async def form_data(request: Request) -> FormData:
 Posted = Annotated[FormData, Depends(form_data)]
 
 
+def form_version(form: Posted) -> int:
+    """The version of the thing the form was filled from (a hidden field of every edit form).
+    Read from the form after the session check, never declared as a body parameter: FastAPI
+    would read the body before any dependency ran, so before the caller is known."""
+    value = text(form, "version")
+    if not value.isdigit():
+        raise ValidationError("version: the form carries no version; reload the page",
+                              details=[{"field": "version", "message": "required"}])
+    return int(value)
+
+
+Version = Annotated[int, Depends(form_version)]
+
+
 def text(form: FormData, key: str) -> str:
     """One text field, stripped; "" when absent."""
     value = form.get(key)
@@ -54,8 +68,8 @@ def texts(form: FormData, key: str) -> list[str]:
     return [v.strip() for v in form.getlist(key) if isinstance(v, str) and v.strip()]
 
 
-def stale_page(request: Request, form: FormData, *, kind: str, rows: list[tuple[str, str, str]],
-               version: int, back: str) -> HTMLResponse:
+def stale_page(request: Request, form: FormData, *, kind: str,
+               rows: list[tuple[str, str, str]], version: int, back: str) -> HTMLResponse:
     """409: someone changed the thing after this form was read. `rows` are (label, yours,
     now); nothing was written, and re-sending (the same fields, the version now seen) is the
     user's explicit choice."""

@@ -9,17 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from fastapi import Form, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from api.deps import CatalogDep, DbSession, ReadDbSession
 from api.routes.console.auth import ConsoleStaff, console_router
-from api.routes.console.forms import Posted, model_from_form, problems_of, stale_page, text
+from api.routes.console.forms import (
+    Posted,
+    Version,
+    model_from_form,
+    problems_of,
+    stale_page,
+    text,
+)
 from api.routes.console.page import PREFIX, render
 from o2o.catalog import admin_outlets as svc
 from o2o.catalog.day_exceptions import close_early, drop_exception, special_hours
@@ -33,7 +40,6 @@ from o2o.staff.policy import STAFF_OUTLET_STATUSES
 from o2o.staff.principal import Principal
 
 router = console_router()
-Version = Annotated[int, Form()]
 STATUS_TEXT = {"open": "营业中", "temporarily_closed": "暂停营业", "closed": "已关店"}
 LABELS = {"status": "状态", "reopen_on": "恢复营业日期", "hours": "每周营业时间",
           "exceptions": "特殊日期", "phone": "电话", "image_url": "门店图片"}
@@ -96,7 +102,7 @@ def outlet_page(request: Request, outlet_id: int, me: ConsoleStaff,
 
 
 def _save(request: Request, session: Session, me: Principal, outlet_id: int, *,
-          form: FormData, version: int, mine: dict[str, str], work: Callable[[Outlet], object]) -> Response:
+          form: FormData, mine: dict[str, str], work: Callable[[Outlet], object]) -> Response:
     """Run one change on the outlet (read in scope first); a stale version shows both
     versions, a refused value shows the page again with the message, nothing written."""
     row = svc.get_outlet(session, principal=me, outlet_id=outlet_id)
@@ -132,8 +138,7 @@ def save_details(request: Request, outlet_id: int, me: ConsoleStaff, session: Db
                           outlet_in=model_from_form(OutletUpdate, changes),
                           expected_version=version, catalog=catalog)
 
-    return _save(request, session, me, outlet_id, form=form, version=version, mine=mine,
-                 work=work)
+    return _save(request, session, me, outlet_id, form=form, mine=mine, work=work)
 
 
 @router.post("/outlets/{outlet_id}/status", response_class=HTMLResponse)
@@ -150,8 +155,7 @@ def save_status(request: Request, outlet_id: int, me: ConsoleStaff, session: DbS
         svc.set_outlet_status(session, principal=me, outlet_id=outlet_id, status_in=status_in,
                               expected_version=version, catalog=catalog)
 
-    return _save(request, session, me, outlet_id, form=form, version=version, mine=mine,
-                 work=work)
+    return _save(request, session, me, outlet_id, form=form, mine=mine, work=work)
 
 
 def _exceptions_change(request: Request, outlet_id: int, me: Principal, session: Session,
@@ -162,8 +166,8 @@ def _exceptions_change(request: Request, outlet_id: int, me: Principal, session:
                           outlet_in=OutletUpdate(exceptions=new(row)),
                           expected_version=version, catalog=catalog)
 
-    return _save(request, session, me, outlet_id, form=form, version=version,
-                 mine={"exceptions": what}, work=work)
+    return _save(request, session, me, outlet_id, form=form, mine={"exceptions": what},
+                 work=work)
 
 
 def _day(text: str, field: str) -> date:

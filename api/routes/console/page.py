@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -18,6 +17,7 @@ from api.errors import status_for
 from api.routes.h5 import TEMPLATES
 from o2o.audit.service import audit_via
 from o2o.errors import O2OError, ValidationError
+from o2o.staff.models import Role
 from o2o.staff.sessions import SessionEnded
 
 PREFIX = "/staff"
@@ -38,12 +38,15 @@ NAV: list[tuple[str, str]] = [
     (f"{PREFIX}/outlets", "我的门店"),
     (f"{PREFIX}/promotions", "优惠活动"),
     (f"{PREFIX}/today", "今日数据"),
-]
-#: Menu entries for admins and managers only (store staff would only be refused there).
-MANAGER_NAV: list[tuple[str, str]] = [
     (f"{PREFIX}/accounts", "账号"),
     (f"{PREFIX}/regions", "区域"),
 ]
+#: Menu entries only some roles see (path -> roles); an entry not named here is for everyone.
+#: Hiding is a courtesy: each page checks the role itself.
+NAV_ROLES: dict[str, frozenset[Role]] = {
+    f"{PREFIX}/accounts": frozenset({Role.ADMIN, Role.MANAGER}),
+    f"{PREFIX}/regions": frozenset({Role.ADMIN, Role.MANAGER}),
+}
 #: What a refusal reads like, by error code: (title, hint).
 TROUBLE = {
     "not_found": ("找不到", "没有这一项，或它不在您负责的范围内。"),
@@ -78,11 +81,12 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     """A console page with the brand, the signed-in member (if any), the menu, the CSRF token."""
     services = request.app.state.services
     console = getattr(request.state, "console", None)
-    manages = console is not None and str(console.principal.role) != "staff"
+    me = console.principal if console else None
+    nav = [(path, label) for path, label in NAV
+           if me is not None and me.role in NAV_ROLES.get(path, frozenset(Role))]
     return TEMPLATES.TemplateResponse(request, template, {
-        "brand": services.settings.brand_name, "nav": NAV + (MANAGER_NAV if manages else []),
-        "path": request.url.path,
-        "me": console.principal if console else None,
+        "brand": services.settings.brand_name, "nav": nav, "path": request.url.path,
+        "me": me,
         "csrf": console.csrf_token if console else "", **context}, status_code=status_code)
 
 
@@ -104,8 +108,7 @@ class ConsolePage(APIRoute):
             try:
                 response = await handler(request)
             except SessionEnded:
-                target = request.url.path if request.method == "GET" else PREFIX + "/"
-                response = RedirectResponse(f"{SIGNIN}?next={quote(target)}", status_code=303)
+                response = RedirectResponse(SIGNIN, status_code=303)
             except O2OError as exc:
                 response = trouble_page(request, exc)
             except RequestValidationError as exc:

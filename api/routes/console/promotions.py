@@ -15,8 +15,14 @@ from sqlalchemy.orm import Session
 
 from api.deps import CatalogDep, DbSession, ReadDbSession, SettingsDep
 from api.routes.console.auth import ConsoleStaff, console_router
-from api.routes.console.forms import Posted, model_from_form, problems_of, stale_page, text
-from api.routes.console.outlets import Version
+from api.routes.console.forms import (
+    Posted,
+    Version,
+    model_from_form,
+    problems_of,
+    stale_page,
+    text,
+)
 from api.routes.console.page import PREFIX, render
 from api.routes.console.promotion_form import (
     LABELS,

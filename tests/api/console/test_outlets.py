@@ -191,3 +191,11 @@ def test_close_early_today_and_special_hours_show_in_nearby(client, services, sh
     r = client.post(f"/staff/outlets/{shop['mine']}/exceptions/remove", data={
         "csrf": csrf, "version": "4", "day": later}, follow_redirects=False)
     assert r.status_code == 303 and later not in _row(services, shop["mine"]).exceptions
+
+
+def test_a_form_without_its_version_is_refused(client, services, shop) -> None:
+    csrf = sign_in(client, services, shop["clerk"])
+    r = client.post(f"/staff/outlets/{shop['mine']}/details", data={
+        "csrf": csrf, "hours": "24/7", "phone": "021-X", "image_url": ""})
+    assert r.status_code == 422 and "reload the page" in r.text
+    assert _row(services, shop["mine"]).version == 1
