@@ -10,6 +10,8 @@ from api.routes import (
     admin_me,
     admin_outlets,
     admin_promotions,
+    admin_regions,
+    admin_staff,
     analytics,
     console,
     coupons,
@@ -25,6 +27,7 @@ from api.routes import (
 ROUTERS: list[APIRouter] = [wechat.router, health.router, nearby.router]
 ROUTERS += [admin_me.router, admin_import.router, admin_outlets.router, admin_promotions.router,
             admin_audit.router]
+ROUTERS += [admin_regions.router, admin_staff.router]
 ROUTERS += [h5.router, redirect.router, coupons.router]
 ROUTERS += [analytics.router, dashboard.router]
 ROUTERS += [console.router]
