@@ -15,6 +15,7 @@ from o2o.config import Settings
 from o2o.db import check_database, make_engine, make_sessionmaker
 from o2o.errors import ServiceUnavailable
 from o2o.geo import region
+from o2o.journal import Journal
 from o2o.writer import BatchWriter
 
 log = logging.getLogger("o2o.services")
@@ -39,8 +40,11 @@ class Services:
         if self._writer is None:
             with self._lock:
                 if self._writer is None:
+                    journal = Journal(self.settings.state_path / "journal") \
+                        if self.settings.write_journal else None
                     self._writer = BatchWriter(
-                        self.sessions, delay_s=self.settings.write_batch_delay_s)
+                        self.sessions, delay_s=self.settings.write_batch_delay_s,
+                        journal=journal)
         return self._writer
 
     def close(self) -> None:
