@@ -293,7 +293,7 @@ class BatchWriter:
                 while not self._ops and not self._closing and not self._replay_due():
                     self._cond.wait(self._replay_wait())
                 if not self._ops and self._closing:
-                    return
+                    break
                 # Wait for company only under load (the last batch was shared): a lone push
                 # is committed at once. Journaling does not wait.
                 deadline = time.monotonic() + (self.delay_s if self._shared else 0.0)
@@ -313,6 +313,8 @@ class BatchWriter:
             if ops:
                 WRITE_BATCH_SIZE.observe(len(ops))
                 batch._finish(self._write(ops))
+        if self.journal is not None and self.journal.dirty and not self._down:
+            self._replay()  # rows replies secured while the database was merely slow
 
     # -- the journal (on the writer thread) ------------------------------------------------
 
