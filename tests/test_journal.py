@@ -3,12 +3,10 @@ are replayed exactly once; a torn last line and a live writer's file are handled
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +16,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from o2o.analytics.events import event_row
 from o2o.analytics.models import Event
-from o2o.db import make_engine
 from o2o.journal import Journal
 from o2o.writer import BatchWriter
-from tests.conftest import PG_ADMIN_URL
 from tests.factories_loop import NOW
+from tests.outage import unreachable
 
 
 def _rows(n: int) -> list[tuple[str, Any]]:
@@ -79,23 +76,6 @@ def test_a_failed_replay_keeps_the_file_for_the_next_try(tmp_path: Path) -> None
 
 # -- PostGIS made unreachable, a writer killed with SIGKILL, the next start replays --------
 
-@contextlib.contextmanager
-def _unreachable(url: str) -> Iterator[None]:
-    """The database refuses every connection, as a stopped server does, until the block ends."""
-    name = make_engine(url).url.database
-    admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
-        conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                             "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
-    try:
-        yield
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
-        admin.dispose()
-
-
 _CHILD = textwrap.dedent("""
     import os, signal, sys
     from o2o.db import make_engine, make_sessionmaker
@@ -129,7 +109,7 @@ def _killed_writer(url: str, state: Path, *, journal: bool) -> int:
 def test_rows_answered_in_an_outage_survive_a_kill_and_are_replayed_once(
         db_url: str, sessions: sessionmaker[Session], tmp_path: Path) -> None:
     state = tmp_path / "journal"
-    with _unreachable(db_url):
+    with unreachable(db_url):
         answered = _killed_writer(db_url, state, journal=True)
     assert answered == 20  # every push could be acknowledged: its rows were on disk
     assert _count(sessions) == 0
@@ -145,7 +125,7 @@ def test_rows_answered_in_an_outage_survive_a_kill_and_are_replayed_once(
 def test_without_the_journal_the_same_kill_loses_what_was_answered(
         db_url: str, sessions: sessionmaker[Session], tmp_path: Path) -> None:
     """The planted fault: the test above fails on the code before the journal."""
-    with _unreachable(db_url):
+    with unreachable(db_url):
         answered = _killed_writer(db_url, tmp_path, journal=False)
     assert answered == 0  # nothing was committed in time: every reply went out unbacked
     BatchWriter(sessions).close()
