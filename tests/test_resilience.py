@@ -93,9 +93,8 @@ def test_sigterm_drains_in_flight_pushes_and_loses_nothing_acknowledged(
         wechat = WeChat(server.base, ledger, who=who)
         try:
             for n in range(200):  # bounded; ends when the server is gone
-                if stop.is_set() and not wechat.push(who * 1000 + n, "drain"):
+                if not wechat.push(who * 1000 + n, "drain") and stop.is_set():
                     return
-                wechat.push(who * 1000 + n, "drain")
         finally:
             wechat.close()
 
