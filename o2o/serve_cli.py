@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 
+from o2o.catalog import snapshot
 from o2o.config import PLACEHOLDER, SECRET_FIELDS, Settings, get_settings
 from o2o.errors import ConfigError, ServiceUnavailable
 
@@ -38,13 +39,18 @@ def run_serve(args: argparse.Namespace) -> int:
     hand_secrets_to_workers(settings)
     # Check, migrate and load the demo chain once, here, so a bad configuration fails
     # with one sentence before any worker starts, and workers never race to migrate.
-    # An unreachable database is no bad configuration: the workers start anyway (from the
-    # host's catalog snapshot) and this is done as soon as the database answers.
+    # An unreachable database this host has served before is an outage, not a bad
+    # configuration: the workers start anyway (from the host's catalog snapshot) and this is
+    # done as soon as the database answers.
     try:
         services = build_services(settings, sync=False)
         outlets: int | None = len(services.catalog)
         services.close()
     except ServiceUnavailable as exc:
+        if not (settings.state_path / snapshot.NAME).is_file():
+            # Never served from this database on this host: a wrong URL, more likely than
+            # an outage, and there would be nothing to answer from.
+            raise
         print(f"warning: {exc}\n  workers start from the last catalog snapshot and journal "
               "their writes; the database is prepared when it answers", file=sys.stderr,
               flush=True)

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from o2o.catalog import snapshot
 from o2o.catalog.runtime import Catalog
 from o2o.config import Settings
 from o2o.db import check_database, make_engine, make_sessionmaker
@@ -107,7 +108,7 @@ def build_services(settings: Settings, *, migrate: bool | None = None,
     redis_client = connect_redis(settings.redis_url, required=not sync) \
         if settings.redis_url else None
     catalog = Catalog(sessions, poll_s=settings.catalog_poll_s,
-                      snapshot=settings.state_path / "catalog.pickle" if sync else None)
+                      snapshot=settings.state_path / snapshot.NAME if sync else None)
     if reachable:
         try:
             catalog.load()

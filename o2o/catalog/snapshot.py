@@ -19,6 +19,8 @@ log = logging.getLogger("o2o.catalog")
 
 #: Bumped when the views change shape: an older snapshot is then ignored, not misread.
 FORMAT = 1
+#: Its name in the host's state directory (`Settings.state_path`).
+NAME = "catalog.pickle"
 
 
 def save_snapshot(path: Path, views: dict[int, Any], promos: tuple[Any, ...], seq: int) -> None:
