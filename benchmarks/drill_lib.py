@@ -144,6 +144,8 @@ class WeChat:
         self.ledger = ledger
         self.who = who
         self.http = httpx.Client(timeout=TIMEOUT_S)
+        #: The article links of the last reply (what a customer would tap).
+        self.links: list[str] = []
 
     def push(self, msg_id: int, phase: str, *, lat: float = 31.2304,
              lng: float = 121.4737) -> bool:
@@ -166,8 +168,9 @@ class WeChat:
                 self.ledger.errors_5xx[phase] += 1
                 continue
             if reply.status_code == 200:
-                decode_reply(reply.text, token=TOKEN, aes_key=AES_KEY, appid=APPID,
-                             encrypted=True)
+                decoded = decode_reply(reply.text, token=TOKEN, aes_key=AES_KEY, appid=APPID,
+                                       encrypted=True)
+                self.links = [a["url"] for a in decoded.articles if a.get("url")]
                 self.ledger.answered.setdefault(phase, set()).add(query_key(xml))
                 return True
         self.ledger.given_up[phase] += 1
