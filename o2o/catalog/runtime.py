@@ -1,9 +1,9 @@
 """The live catalog of one worker: outlets in the nearest index, promotions in memory.
 
-Built from the database at start-up (or, when it cannot be reached then, from the last
-snapshot this host saved, until it can: `o2o.catalog.snapshot`), then patched from the change feed (catalog_changes)
-polled every `poll_s` seconds, so an admin change reaches every worker within a second
-without a full rebuild. Readers never block and never see a half-applied change: each
+Built from the database at start-up (or, while it cannot be reached, from the last snapshot
+this host saved: `o2o.catalog.snapshot`), then patched from the change feed
+(catalog_changes) polled every `poll_s` seconds, so an admin change reaches every worker
+within a second without a full rebuild. Readers never block and never see a half-applied change: each
 refresh swaps whole dictionaries.
 """
 
