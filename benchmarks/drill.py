@@ -7,7 +7,8 @@ while things break, then a ledger check of what the clients were told.
 
 It runs its own PostgreSQL cluster and Redis on private ports (stopping the machine's shared
 servers would break everyone else's tests). Clients play WeChat (signed, encrypted pushes,
-5 s timeout, up to 3 tries of the same MsgId) and customers open the reply's links. Faults,
+5 s timeout, up to 3 tries of the same MsgId) and customers open the reply's links and claim
+the coupons offered there. Faults,
 in turn: kill -9 of a worker; PostgreSQL restarted; Redis stopped and started; PostgreSQL
 stopped with the workers killed during the outage; SIGTERM to the whole server and a restart.
 Afterwards every reply a client received must have exactly one stored query.
@@ -16,7 +17,9 @@ Afterwards every reply a client received must have exactly one stored query.
 from __future__ import annotations
 
 import argparse
+import html
 import os
+import re
 import signal
 import tempfile
 import threading
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import sqlalchemy as sa
 
 from benchmarks._results import table, write_section
 from benchmarks.drill_lib import Ledger, Server, WeChat, free_port, lost_and_doubled, server_env
@@ -110,13 +114,29 @@ class Drill:
             wechat.close()
 
     def open_link(self, http: httpx.Client, url: str, phase: str) -> None:
+        """Open the reply's page; where it offers a coupon, claim the first one."""
         try:
-            status = http.get(url).status_code
-            self.h5[(phase, "5xx" if status >= 500 else "ok" if status < 400 else "4xx")] += 1
+            page = http.get(url, follow_redirects=True)  # the click redirect, then the page
+            self.h5[(phase, _outcome(page.status_code))] += 1
+            found = _CLAIM_FORM.search(page.text) if page.status_code == 200 else None
+            if found is None:
+                return
+            claim = http.post(str(page.url.join(html.unescape(found.group(1)))))
+            acknowledged = claim.status_code == 303 and \
+                "claimed=1" in claim.headers.get("location", "")
+            self.h5[(phase, "claimed" if acknowledged else "claim " + _outcome(
+                claim.status_code))] += 1
         except httpx.TimeoutException:
             self.h5[(phase, "timeout")] += 1
         except httpx.TransportError:
             self.h5[(phase, "refused")] += 1
+
+
+_CLAIM_FORM = re.compile(r'<form method="post" action="([^"]+)"')
+
+
+def _outcome(status: int) -> str:
+    return "5xx" if status >= 500 else "ok" if status < 400 else "4xx"
 
 
 # -- faults --------------------------------------------------------------------------------
@@ -206,6 +226,8 @@ def _ledger(d: Drill, phases: list[Phase]) -> list[dict[str, object]]:
         if lost_total == 0 or time.monotonic() > deadline:
             break
         time.sleep(1)
+    claims = _stored_claims(d.pg.url)
+    acknowledged = sum(n for (_p, kind), n in d.h5.items() if kind == "claimed")
     rows = []
     for phase in phases:
         answered = d.ledger.answered.get(phase.name, set())
@@ -216,18 +238,46 @@ def _ledger(d: Drill, phases: list[Phase]) -> list[dict[str, object]]:
                      "refused": d.ledger.refused[phase.name],
                      "given up": d.ledger.given_up[phase.name],
                      "h5 ok": d.h5[(phase.name, "ok")], "h5 5xx": d.h5[(phase.name, "5xx")],
+                     "claims": d.h5[(phase.name, "claimed")],
+                     "claims 5xx": d.h5[(phase.name, "claim 5xx")],
                      "recovery s": phase.recovery_s, "lost": lost, "doubled": doubled})
+    # A claim is acknowledged by its redirect to the coupon; each customer may hold one of
+    # each demo promotion's coupons (two of one), so every acknowledgement is one new row.
+    rows[-1]["claims lost"] = max(0, acknowledged - claims["coupons"])
+    rows[-1]["claims doubled"] = claims["over limit"]
+    for row in rows[:-1]:
+        row["claims lost"] = row["claims doubled"] = ""
     return rows
+
+
+def _stored_claims(url: str) -> dict[str, int]:
+    """Coupons stored, and customers holding more of a promotion's coupons than allowed."""
+    from o2o.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            coupons = conn.execute(sa.text("SELECT count(*) FROM coupons")).scalar_one()
+            over = conn.execute(sa.text(
+                "SELECT count(*) FROM (SELECT c.customer_hash FROM coupons c JOIN promotions p "
+                "ON p.id = c.promotion_id GROUP BY c.customer_hash, c.promotion_id, "
+                "p.coupon_per_customer HAVING count(*) > p.coupon_per_customer) t")).scalar_one()
+    finally:
+        engine.dispose()
+    return {"coupons": int(coupons), "over limit": int(over)}
 
 
 def _report(rows: list[dict[str, object]], *, short: bool) -> None:
     headers = list(rows[0])
     cells = [[f"{v:.1f}" if isinstance(v, float) else v for v in row.values()] for row in rows]
     body = (f"{'Short (CI) form' if short else 'Full drill'}: {CLIENTS} WeChat clients "
-            f"pushing back to back ({PACE_S} s apart), one H5 page opened per third reply, "
+            f"pushing back to back ({PACE_S} s apart), one H5 page opened per third reply "
+            "and the first coupon it offers claimed, "
             "`o2o serve --workers 2` on a private PostGIS cluster and Redis. Recovery = from "
             "the fault's start until /healthz answered ok 4 times in a row. Lost = replies a "
-            "client received whose query is not stored; doubled = stored more than once.\n\n"
+            "client received whose query is not stored; doubled = stored more than once. Claims "
+            "(whole run): acknowledged (redirected to the coupon) but not stored, and customers "
+            "holding more of a promotion's coupons than its limit.\n\n"
             + table(headers, cells))
     write_section("drill", "Fault drill (issue 17)", body)
 

@@ -26,6 +26,8 @@ def test_short_drill_loses_and_doubles_nothing() -> None:
     assert [(r["phase"], r["lost"], r["doubled"]) for r in rows] == \
         [(r["phase"], 0, 0) for r in rows]
     assert sum(int(r["5xx"]) for r in rows) == 0, rows  # the WeChat endpoint never 5xx'd
+    assert sum(int(r["claims"]) for r in rows) > 0, rows  # customers claimed coupons
+    assert (rows[-1]["claims lost"], rows[-1]["claims doubled"]) == (0, 0), rows
 
 
 def test_the_drill_catches_answered_rows_lost_without_the_journal() -> None:
