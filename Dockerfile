@@ -8,7 +8,10 @@ COPY o2o ./o2o
 COPY api ./api
 COPY migrations ./migrations
 COPY stores_data ./stores_data
-RUN pip install --no-cache-dir . && useradd --system o2o
+RUN pip install --no-cache-dir . && useradd --system o2o \
+    && mkdir -p /var/lib/o2o && chown o2o /var/lib/o2o
+# The write journal and the last catalog snapshot (a volume in docker-compose.yml).
+ENV O2O_STATE_DIR=/var/lib/o2o
 USER o2o
 EXPOSE 8000
 CMD ["o2o", "serve", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]

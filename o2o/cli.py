@@ -17,6 +17,7 @@ from o2o.errors import O2OError
 AREAS = [
     "o2o.serve_cli",
     "o2o.catalog.cli",
+    "o2o.catalog.region_cli",
     "o2o.wechat.cli",
     "o2o.staff.cli",
     "o2o.analytics.cli",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import logging
 import os
@@ -84,6 +85,12 @@ class Settings(BaseSettings):
     #: Group commit: how long the first queued write waits for others to share its
     #: transaction (more = fewer, larger commits; the reply waits this much longer).
     write_batch_delay_s: float = Field(0.002, ge=0, le=0.1)
+    #: While the database is unavailable, reply rows go to a local journal (fsync'd) before
+    #: the reply is sent, and are replayed when it returns. Off only to show what it saves.
+    write_journal: bool = True
+    #: This host's local state (the write journal, the last catalog snapshot). Default: next
+    #: to an SQLite file (`o2o.db.state/`), else `~/.local/state/o2o/<database>-<hash>/`.
+    state_dir: Path | None = None
 
     #: The chain's name as customers see it in chat and on the H5 pages.
     brand_name: str = "晨汐茶咖"
@@ -160,6 +167,21 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def state_path(self) -> Path:
+        """Where this host keeps local state for this database (see `state_dir`)."""
+        if self.state_dir is not None:
+            return self.state_dir
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.database_url)
+        database = url.database or ""
+        if self.is_sqlite and database not in ("", ":memory:"):
+            return Path(database).with_name(Path(database).name + ".state")
+        digest = hashlib.sha1(url.render_as_string(hide_password=True).encode()).hexdigest()
+        home = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+        return home / "o2o" / f"{Path(database).name or 'memory'}-{digest[:8]}"
 
     @property
     def previous_aes_keys(self) -> list[str]:

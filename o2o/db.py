@@ -79,6 +79,12 @@ class GeoPolygon(_Spatial):
     impl = Geography("POLYGON", srid=4326, spatial_index=True)
 
 
+class GeoMultiPolygon(_Spatial):
+    """Region boundaries: one or several polygons (migration 0005 widened POLYGON)."""
+
+    impl = Geography("MULTIPOLYGON", srid=4326, spatial_index=True)
+
+
 def point_ewkt(lat: float, lng: float) -> str:
     """EWKT for a WGS-84 point; note WKT's (x=lng, y=lat) order."""
     return f"SRID=4326;POINT({lng!r} {lat!r})"

@@ -48,3 +48,7 @@ def may_read_metrics(settings: Settings, *, client: str | None, token: str | Non
     if address.version == 6 and address.ipv4_mapped is not None:  # ::ffff:127.0.0.1
         address = address.ipv4_mapped
     return any(address in network for network in settings.metrics_networks)
+JOURNALED = Counter("o2o_journal_rows_total",
+                    "Reply-path writes journaled to local disk while the database was away")
+JOURNAL_REPLAYED = Counter("o2o_journal_replayed_rows_total",
+                           "Journaled writes replayed into the database")

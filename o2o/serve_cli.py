@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import logging
 import os
 import shlex
 import sys
+import threading
+import time
 from pathlib import Path
 
+from o2o.catalog import snapshot
 from o2o.config import PLACEHOLDER, SECRET_FIELDS, Settings, get_settings
-from o2o.errors import ConfigError
+from o2o.errors import ConfigError, ServiceUnavailable
+
+log = logging.getLogger("o2o.serve")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,9 +41,24 @@ def run_serve(args: argparse.Namespace) -> int:
     hand_secrets_to_workers(settings)
     # Check, migrate and load the demo chain once, here, so a bad configuration fails
     # with one sentence before any worker starts, and workers never race to migrate.
-    services = build_services(settings, sync=False)
-    outlets = len(services.catalog)
-    services.close()
+    # An unreachable database this host has served before is an outage, not a bad
+    # configuration: the workers start anyway (from the host's catalog snapshot) and this is
+    # done as soon as the database answers.
+    try:
+        services = build_services(settings, sync=False)
+        outlets: int | None = len(services.catalog)
+        services.close()
+    except ServiceUnavailable as exc:
+        if not (settings.state_path / snapshot.NAME).is_file():
+            # Never served from this database on this host: a wrong URL, more likely than
+            # an outage, and there would be nothing to answer from.
+            raise
+        print(f"warning: {exc}\n  workers start from the last catalog snapshot and journal "
+              "their writes; the database is prepared when it answers", file=sys.stderr,
+              flush=True)
+        threading.Thread(target=_prepare_when_reachable, args=(settings,),
+                         name="o2o-prepare", daemon=True).start()
+        outlets = None
     os.environ["O2O_AUTO_MIGRATE"] = "false"
     base = f"http://{args.host}:{args.port}"
     if "public_base_url" not in settings.model_fields_set and not settings.is_production:
@@ -48,6 +69,31 @@ def run_serve(args: argparse.Namespace) -> int:
     uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port,
                 workers=args.workers, log_level="warning", access_log=False)
     return 0
+
+
+def _prepare_when_reachable(settings: Settings, *, first_pause_s: float = 0.5,
+                            max_pause_s: float = 10.0) -> None:
+    """Check and migrate (and load the demo chain) once the database answers."""
+    from o2o.db import make_engine, make_sessionmaker
+    from o2o.services import prepare_database
+
+    engine = make_engine(settings.database_url)
+    pause = first_pause_s
+    try:
+        while True:
+            try:
+                prepare_database(settings, engine, make_sessionmaker(engine),
+                                 migrate=settings.auto_migrate, load_demo=None)
+                log.warning("database reachable again: checked and migrated")
+                return
+            except ServiceUnavailable:
+                time.sleep(pause)
+                pause = min(pause * 2, max_pause_s)
+            except Exception:  # a real configuration error: said once, workers go on
+                log.exception("preparing the database failed")
+                return
+    finally:
+        engine.dispose()
 
 
 def refuse_public_dev_token(settings: Settings, host: str) -> None:
@@ -77,10 +123,11 @@ def hand_secrets_to_workers(settings: Settings) -> None:
             os.environ[env] = getattr(settings, field)
 
 
-def _banner(settings: Settings, base: str, outlets: int) -> str:
+def _banner(settings: Settings, base: str, outlets: int | None) -> str:
     db = settings.database_url.split("@")[-1]
+    what = "the last snapshot's outlets" if outlets is None else f"{outlets} outlets"
     return "\n".join([
-        f"o2o serving {outlets} outlets from {db} ({settings.env.value})",
+        f"o2o serving {what} from {db} ({settings.env.value})",
         f"  WeChat endpoint   {base}/wechat",
         f"  API docs          {base}/docs",
         f"  Health            {base}/healthz",

@@ -7,14 +7,17 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from o2o.catalog import snapshot
 from o2o.catalog.runtime import Catalog
 from o2o.config import Settings
 from o2o.db import check_database, make_engine, make_sessionmaker
 from o2o.errors import ServiceUnavailable
 from o2o.geo import region
+from o2o.journal import Journal
 from o2o.writer import BatchWriter
 
 log = logging.getLogger("o2o.services")
@@ -39,8 +42,11 @@ class Services:
         if self._writer is None:
             with self._lock:
                 if self._writer is None:
+                    journal = Journal(self.settings.state_path / "journal") \
+                        if self.settings.write_journal else None
                     self._writer = BatchWriter(
-                        self.sessions, delay_s=self.settings.write_batch_delay_s)
+                        self.sessions, delay_s=self.settings.write_batch_delay_s,
+                        journal=journal)
         return self._writer
 
     def close(self) -> None:
@@ -56,8 +62,10 @@ class Services:
         self.engine.dispose()
 
 
-def connect_redis(url: str) -> Any:
-    """A Redis client that has answered PING, or one clear sentence why not."""
+def connect_redis(url: str, *, required: bool = True) -> Any:
+    """A Redis client that has answered PING, or one clear sentence why not. Not
+    `required` (a serving worker), an unreachable Redis is logged and the client returned
+    anyway: it reconnects by itself when Redis is back, and its callers fail fast meanwhile."""
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
@@ -69,33 +77,67 @@ def connect_redis(url: str) -> Any:
     try:
         client.ping()
     except redis.RedisError as exc:
-        raise ServiceUnavailable(f"Cannot reach Redis at {url}: {exc}") from exc
+        if required:
+            raise ServiceUnavailable(f"Cannot reach Redis at {url}: {exc}") from exc
+        log.warning("Redis at %s unreachable at start (%s); used when it answers", url, exc)
     return client
 
 
 def build_services(settings: Settings, *, migrate: bool | None = None,
                    load_demo: bool | None = None, sync: bool = True) -> Services:
     """Connect, check and migrate the database, load the demo chain into an empty embedded
-    database, build the catalog, and start following changes (`sync`)."""
+    database, build the catalog, and start following changes (`sync`).
+
+    A serving worker (`sync`) never fails to start because the database or Redis cannot be
+    reached: it serves the host's last catalog snapshot, journals its writes, and becomes
+    whole by itself when they answer (uvicorn stops every worker when one fails to start).
+    Anything else (a wrong schema, no PostGIS) still stops the start with one sentence."""
     migrate = settings.auto_migrate if migrate is None else migrate
     engine = make_engine(settings.database_url)
+    sessions = make_sessionmaker(engine)
+    try:
+        prepare_database(settings, engine, sessions, migrate=migrate, load_demo=load_demo)
+        reachable = True
+    except ServiceUnavailable as exc:
+        if not sync:
+            engine.dispose()
+            raise
+        log.error("%s; serving the last catalog snapshot and journaling writes until it "
+                  "answers", exc)
+        reachable = False
+    redis_client = connect_redis(settings.redis_url, required=not sync) \
+        if settings.redis_url else None
+    catalog = Catalog(sessions, poll_s=settings.catalog_poll_s,
+                      snapshot=settings.state_path / snapshot.NAME if sync else None)
+    if reachable:
+        try:
+            catalog.load()
+        except sa.exc.OperationalError:  # gone again since the check
+            if not sync:
+                raise
+            reachable = False
+    if not reachable:
+        catalog.load_snapshot()
+    services = Services(settings=settings, engine=engine, sessions=sessions, catalog=catalog,
+                        redis=redis_client)
+    if sync:  # a serving process, not `o2o serve`'s one-off set-up before its workers
+        region.prepare()  # the datum rule's grid: built now, not on a customer's push
+        catalog.start()
+        _ = services.writer  # started now: it replays journals left by dead workers
+    return services
+
+
+def prepare_database(settings: Settings, engine: Engine, sessions: sessionmaker[Session], *,
+                     migrate: bool, load_demo: bool | None) -> None:
+    """Check (and migrate, and fill an empty embedded database with the demo chain)."""
     check_database(engine)
     if migrate:
         from o2o.migrate import upgrade
 
         upgrade(engine)
-    sessions = make_sessionmaker(engine)
     if load_demo is None:
         load_demo = migrate and settings.load_demo_data and settings.is_sqlite
     if load_demo:
         from o2o.catalog.demo import load_demo_if_empty
 
         load_demo_if_empty(sessions)
-    redis_client = connect_redis(settings.redis_url) if settings.redis_url else None
-    catalog = Catalog(sessions, poll_s=settings.catalog_poll_s)
-    catalog.load()
-    if sync:  # a serving process, not `o2o serve`'s one-off set-up before its workers
-        region.prepare()  # the datum rule's grid: built now, not on a customer's push
-        catalog.start()
-    return Services(settings=settings, engine=engine, sessions=sessions, catalog=catalog,
-                    redis=redis_client)

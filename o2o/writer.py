@@ -11,10 +11,13 @@ write lock at once, one writer thread.
 
 The reply waits for its batch (durable as before, and a customer's next push sees what the
 last one stored), but never longer than the caller's budget: a stalled database costs the
-customer nothing, the rows stay queued and are written when it recovers (one that refuses
-the writes as unavailable, SQLite locked past its busy timeout or PostgreSQL unreachable,
-is tried again with a growing pause). Rows the database rejects are logged and counted
-(`o2o_writes_failed_total`), as a failing write always was.
+customer nothing. With a journal (`o2o.journal`) the rows of a batch the database refuses
+as unavailable (SQLite locked past its busy timeout, PostgreSQL unreachable) are written
+down locally and the batch counts as done, as do the batches that follow until a replay of
+the journal goes through (tried with a growing pause); a reply that waited out its budget
+journals its own rows before it is sent (`secure`). Without a journal the rows stay queued
+in memory and are tried again with a growing pause. Rows the database rejects are logged
+and counted (`o2o_writes_failed_total`), as a failing write always was.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from o2o.db import sqlite_locked
+from o2o.journal import Journal
 from o2o.metrics import WRITE_BATCH_SIZE, WRITES_FAILED
 from o2o.writer_batch import Batch, running_loop
 from o2o.writer_loop import LoopCommitter, embedded_file
@@ -81,7 +85,8 @@ class BatchWriter:
 
     def __init__(self, sessions: sessionmaker[Session], *, delay_s: float = 0.002,
                  max_batch: int = 1000, max_queue: int = 100_000, on_loop: bool | None = None,
-                 busy_patience_s: float = 0.05, name: str = "o2o-writer") -> None:
+                 busy_patience_s: float = 0.05, name: str = "o2o-writer",
+                 journal: Journal | None = None) -> None:
         self.sessions = sessions
         self.engine: sa.Engine = sessions.kw["bind"]
         #: How long the first write of a batch waits for company when the server is busy
@@ -116,6 +121,13 @@ class BatchWriter:
         #: thread takes them over; None while the loop's commits go through.
         self.busy_patience_s = busy_patience_s
         self._loop_busy_since: float | None = None
+        self.journal = journal
+        #: The database refused a batch as unavailable: batches go to the journal until a
+        #: replay of it goes through (at `_replay_at`, then after a growing pause).
+        self._down = journal is not None and journal.pending()  # leftovers: replay first
+        self._replay_at = 0.0
+        self._replay_pause = _UNAVAILABLE_FIRST_PAUSE_S
+        self._held: list[tuple[str, Any]] = []  # `work` the journal cannot hold
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -144,6 +156,21 @@ class BatchWriter:
                 return self._queue_on_loop(loop, ops)
             return self._queue(ops)
 
+    def secure(self, ops: list[tuple[str, Any]]) -> bool:
+        """A reply that waited out its budget: journal its own rows before it is sent (they
+        may also be committed meanwhile; the replay skips what is stored). False without a
+        journal or when some of them (`work`) cannot be journaled."""
+        if self.journal is None:
+            return False
+        try:
+            written = self.journal.append(ops)
+        except OSError:
+            log.exception("cannot journal a reply's rows; they are held in memory only")
+            return False
+        with self._cond:
+            self._cond.notify()  # the thread replays the journal after its next commit
+        return written == len(ops)
+
     def flush(self, timeout_s: float | None = None) -> bool:
         """Wait until everything queued so far is committed (tests, shutdown)."""
         with self._cond:
@@ -161,6 +188,8 @@ class BatchWriter:
             log.error("writer did not finish within %.0f s; unwritten rows are lost", timeout_s)
         if self.committer is not None:
             self.committer.close()
+        if self.journal is not None:
+            self.journal.close()  # unlocked: the next start (or another worker) replays it
 
     # -- on the event loop (under self._cond unless said) ---------------------------------
 
@@ -261,26 +290,94 @@ class BatchWriter:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._ops and not self._closing:
-                    self._cond.wait()
-                if not self._ops:
-                    return
+                while not self._ops and not self._closing and not self._replay_due():
+                    self._cond.wait(self._replay_wait())
+                if not self._ops and self._closing:
+                    break
                 # Wait for company only under load (the last batch was shared): a lone push
-                # is committed at once.
+                # is committed at once. Journaling does not wait.
                 deadline = time.monotonic() + (self.delay_s if self._shared else 0.0)
-                while len(self._ops) < self.max_batch and not self._closing:
+                while self._ops and len(self._ops) < self.max_batch and not self._closing \
+                        and not self._down:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break
                     self._cond.wait(left)
                 ops, batch = self._ops, self._batch
-                self._ops, self._batch, self._writing = [], Batch(), batch
-                self._shared = self._submits > 1
-                self._submits = 0
-            WRITE_BATCH_SIZE.observe(len(ops))
-            batch._finish(self._write(ops))
+                if ops:
+                    self._ops, self._batch, self._writing = [], Batch(), batch
+                    self._shared = self._submits > 1
+                    self._submits = 0
+            if self._replay_due():
+                self._replay()
+            if ops:
+                WRITE_BATCH_SIZE.observe(len(ops))
+                batch._finish(self._write(ops))
+        if self.journal is not None and self.journal.dirty and not self._down:
+            self._replay()  # rows replies secured while the database was merely slow
+
+    # -- the journal (on the writer thread) ------------------------------------------------
+
+    def _replay_due(self) -> bool:
+        return self.journal is not None and (self._down or self.journal.dirty) \
+            and not self._closing and time.monotonic() >= self._replay_at
+
+    def _replay_wait(self) -> float | None:
+        if self.journal is None or not (self._down or self.journal.dirty):
+            return None
+        return max(0.0, self._replay_at - time.monotonic())
+
+    def _replay(self) -> None:
+        """Replay every journal file nobody holds (this process's first), then the `work`
+        held in memory; still unavailable: try again after a growing pause."""
+        assert self.journal is not None
+        try:
+            self.journal.replay(self._commit_or_drop)
+            held, self._held = self._held, []
+            if held:
+                self._commit_or_drop(held)
+        except Exception as exc:
+            if not unavailable(exc):
+                log.exception("journal replay failed; tried again later")
+            self._down = True
+            self._replay_at = time.monotonic() + self._replay_pause
+            self._replay_pause = min(self._replay_pause * 2, _UNAVAILABLE_MAX_PAUSE_S)
+            return
+        if self._down:
+            log.warning("database available again; journal replayed")
+        self._down = False
+        self._replay_pause = _UNAVAILABLE_FIRST_PAUSE_S
+
+    def _journal(self, ops: list[tuple[str, Any]]) -> bool:
+        """Write `ops` down (one fsync); True when all of them are safe on disk."""
+        assert self.journal is not None
+        try:
+            written = self.journal.append(ops)
+        except OSError:
+            log.exception("cannot journal %d writes; they are held in memory", len(ops))
+            self._held.extend(ops)
+            return False
+        if written < len(ops):
+            self._held.extend(op for op in ops if op[0] == "work")
+        return written == len(ops)
+
+    def _commit_or_drop(self, ops: list[tuple[str, Any]]) -> None:
+        """Commit `ops` together; raise if the database is unavailable; when it refuses
+        them, write them one by one, dropping (logged, counted) only the bad ones."""
+        try:
+            self._commit(ops)
+        except Exception as exc:
+            if unavailable(exc):
+                raise
+            log.warning("a batch of %d writes failed; writing them one by one", len(ops),
+                        exc_info=True)
+            self._one_by_one(ops)
+
+    # -- the writer thread's writes --------------------------------------------------------
 
     def _write(self, ops: list[tuple[str, Any]]) -> bool:
+        if self._down and self.journal is not None:  # behind what is journaled already
+            return self._journal(ops)
         pause = _UNAVAILABLE_FIRST_PAUSE_S
         while True:
             try:
@@ -288,8 +385,14 @@ class BatchWriter:
                 return True
             except Exception as exc:
                 # Unavailable (locked past the busy timeout, the server gone): nothing is
-                # wrong with the rows, so they wait, and what is queued meanwhile waits
-                # behind them (bounded by max_queue). When closing, they are given up.
+                # wrong with the rows. With a journal they are written down and the database
+                # is tried again later; without, they wait, and what is queued meanwhile
+                # waits behind them (bounded by max_queue). When closing, they are given up.
+                if unavailable(exc) and self.journal is not None:
+                    log.warning("database unavailable (%s); journaling", type(exc).__name__)
+                    self._down = True
+                    self._replay_at = time.monotonic() + self._replay_pause
+                    return self._journal(ops)
                 if not unavailable(exc) or self._closing:
                     log.warning("a batch of %d writes failed; writing them one by one",
                                 len(ops), exc_info=True)
@@ -298,6 +401,9 @@ class BatchWriter:
                             "again", type(exc).__name__, len(ops), pause)
             time.sleep(pause)
             pause = min(pause * 2, _UNAVAILABLE_MAX_PAUSE_S)
+        return self._one_by_one(ops)
+
+    def _one_by_one(self, ops: list[tuple[str, Any]]) -> bool:
         ok = True
         for op in ops:  # one bad write must not take the others with it
             try:

@@ -162,10 +162,11 @@ def session(sessions: sa.orm.sessionmaker) -> Iterator[sa.orm.Session]:
 
 
 @pytest.fixture
-def settings(db_url: str) -> Settings:
+def settings(db_url: str, tmp_path: Path) -> Settings:
     """Development settings with fixed test secrets (no generated files)."""
     return Settings(
         database_url=db_url,
+        state_dir=tmp_path / "state",
         wechat_token="test-token",
         wechat_aes_key=TEST_AES_KEY,
         wechat_appid="wxtestappid0001",

@@ -10,6 +10,8 @@ from api.routes import (
     admin_me,
     admin_outlets,
     admin_promotions,
+    admin_regions,
+    admin_staff,
     analytics,
     console,
     coupons,
@@ -26,6 +28,7 @@ from api.routes import (
 ROUTERS: list[APIRouter] = [wechat.router, health.router, nearby.router]
 ROUTERS += [admin_me.router, admin_import.router, admin_outlets.router, admin_promotions.router,
             admin_audit.router]
+ROUTERS += [admin_regions.router, admin_staff.router]
 ROUTERS += [h5_wechat.page_router, h5.router, redirect.router, coupons.router]
 ROUTERS += [h5_wechat.config_router]
 ROUTERS += [analytics.router, dashboard.router]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from fastapi import Response, status
 from pydantic import BaseModel
 
-from api.deps import CurrentStaff, ReadDbSession
+from api.deps import CurrentStaff, DbSession, ReadDbSession
 from api.routes.admin_common import admin_router
+from o2o.staff.credentials import own_tokens, revoke_own_token
+from o2o.staff.schemas import TokenRead
 from o2o.staff.service import scope_codes
 
 router = admin_router(tags=["admin: staff"])
@@ -24,3 +27,15 @@ def me(session: ReadDbSession, principal: CurrentStaff) -> MeRead:
     regions, outlets = scope_codes(session, principal)
     return MeRead(staff_id=principal.staff_id, name=principal.name, role=str(principal.role),
                   regions=regions, outlets=outlets)
+
+
+@router.get("/me/tokens", summary="Your own tokens (never the secrets)")
+def my_tokens(session: ReadDbSession, principal: CurrentStaff) -> list[TokenRead]:
+    return [TokenRead.of(t) for t in own_tokens(session, principal=principal)]
+
+
+@router.delete("/me/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT,
+               summary="Revoke one of your own tokens")
+def revoke_my_token(token_id: int, session: DbSession, principal: CurrentStaff) -> Response:
+    revoke_own_token(session, principal=principal, token_id=token_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

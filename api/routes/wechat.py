@@ -49,8 +49,10 @@ async def receive(request: Request) -> Response:
     else:
         reply, pending = endpoint.answer(push)
     if pending is not None:
-        endpoint.settle(await pending.wait_async(
-            endpoint.services.settings.wechat_write_wait_s))
+        committed = await pending.wait_async(endpoint.services.settings.wechat_write_wait_s)
+        endpoint.settle(committed)
+        if not committed:  # the database is away or slow: on disk before the reply goes
+            await run_in_threadpool(endpoint.secure, push)
     media = "text/plain" if reply == "success" else "application/xml"
     return Response(reply, media_type=f"{media}; charset=utf-8")
 

@@ -62,7 +62,7 @@ def audit(session: Session, *, principal: Principal | None, action: str, entity_
         if region_id is None and before:
             region_id = before.get("region_id")
     entry = AuditEntry(
-        staff_id=principal.staff_id if principal else None,
+        staff_id=principal.staff_id or None if principal else None,  # 0: the CLI operator
         staff_name=principal.name if principal else "system",
         action=action, entity_type=entity_type, entity_id=getattr(entity, "id", None),
         entity_code=str(getattr(entity, "code", "") or "")[:64], region_id=region_id,

@@ -19,7 +19,7 @@ from o2o.audit.service import audit
 from o2o.catalog.admin_common import unit_of_work
 from o2o.catalog.admin_outlets import outlet_snapshot
 from o2o.catalog.importer import OutletRecord, RowError, parse_mapping, read_rows, validate_rows
-from o2o.catalog.importer.load import ImportSummary, import_records
+from o2o.catalog.importer.load import ImportSummary, import_records, reject_unknown_regions
 from o2o.catalog.models import Outlet, Region
 from o2o.errors import ValidationError
 from o2o.staff.models import Role
@@ -90,8 +90,9 @@ def import_outlets(session: Session, *, principal: Principal, path: Path, crs: s
     rejected: list[RowError] = []
     for checked in validate_rows(read_rows(path, fmt=fmt), mapping, crs):
         (rejected if isinstance(checked, RowError) else records).append(checked)
+    records, unknown = reject_unknown_regions(session, records)
     records, out_of_scope = _scope_rejections(session, principal, records)
-    rejected = sorted([*rejected, *out_of_scope], key=lambda e: e.line)
+    rejected = sorted([*rejected, *unknown, *out_of_scope], key=lambda e: e.line)
     if rejected and not partial:
         report = ImportReport(ImportSummary(rejected=len(rejected), dry_run=dry_run), rejected)
         raise ValidationError(

@@ -105,7 +105,7 @@ def _region(session: Session, principal: Principal, code: str | None,
             problems.add("region", "required: one of your regions")
         return None
     row = session.scalar(sa.select(Region).where(Region.code == code))
-    if row is None or not can_use_region(principal, row.id):
+    if row is None or not row.active or not can_use_region(principal, row.id):
         problems.add("region", f"unknown region code {code!r}")
         return None
     return row

@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from o2o.catalog.importer import RowError, parse_mapping, read_rows, validate_rows
 from o2o.catalog.importer.load import import_records
@@ -66,6 +67,8 @@ def run_import(args: argparse.Namespace) -> int:
                                  args.crs):
         (rejected if isinstance(checked, RowError) else records).append(checked)
     progress.close()
+    records, unknown = _known_regions(records)
+    rejected = sorted([*rejected, *unknown], key=lambda e: e.line)
     for err in rejected[:MAX_ERRORS_SHOWN]:
         print(f"  line {err.line}: {err.field}: {err.message}", file=sys.stderr)
     if len(rejected) > MAX_ERRORS_SHOWN:
@@ -89,6 +92,23 @@ def run_import(args: argparse.Namespace) -> int:
           f"{summary.updated}, unchanged {summary.unchanged}, rejected {len(rejected)} "
           f"in {elapsed:.1f} s")
     return 0
+
+
+def _known_regions(records: list[Any]) -> tuple[list[Any], list[RowError]]:
+    """Rows naming a region the database does not have (or has deactivated) are rejects
+    like any other bad row; a file without regions does not touch the database here."""
+    from o2o.catalog.importer.load import reject_unknown_regions
+
+    if not any(r.region for r in records):
+        return records, []
+    engine = make_engine(Settings().database_url)
+    try:
+        check_database(engine)
+        upgrade(engine)
+        with make_sessionmaker(engine)() as session:
+            return reject_unknown_regions(session, records)
+    finally:
+        engine.dispose()
 
 
 def _count_lines(path: Path) -> int | None:

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from o2o.db import Base, GeoPoint, GeoPolygon, UTCDateTime, point_ewkt, utcnow
+from o2o.db import Base, GeoMultiPolygon, GeoPoint, UTCDateTime, point_ewkt, utcnow
 
 
 class OutletStatus(StrEnum):
@@ -43,9 +43,15 @@ class Region(Base):
     code: Mapped[str] = mapped_column(sa.String(32), unique=True)
     name: Mapped[str] = mapped_column(sa.String(100))
     timezone: Mapped[str] = mapped_column(sa.String(64), default="Asia/Shanghai")
-    boundary: Mapped[Any | None] = mapped_column(GeoPolygon, nullable=True)
+    #: WGS-84 MultiPolygon (EWKT text on SQLite); see o2o.catalog.boundary.
+    boundary: Mapped[Any | None] = mapped_column(GeoMultiPolygon, nullable=True)
+    #: A deactivated region takes no new outlets, staff or imports; what it has stays.
+    active: Mapped[bool] = mapped_column(sa.Boolean, default=True, server_default=sa.true())
+    version: Mapped[int] = mapped_column(sa.Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class Outlet(Base):

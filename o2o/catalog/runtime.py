@@ -1,8 +1,9 @@
 """The live catalog of one worker: outlets in the nearest index, promotions in memory.
 
-Built from the database at start-up, then patched from the change feed (catalog_changes)
-polled every `poll_s` seconds, so an admin change reaches every worker within a second
-without a full rebuild. Readers never block and never see a half-applied change: each
+Built from the database at start-up (or, while it cannot be reached, from the last snapshot
+this host saved: `o2o.catalog.snapshot`), then patched from the change feed
+(catalog_changes) polled every `poll_s` seconds, so an admin change reaches every worker
+within a second without a full rebuild. Readers never block and never see a half-applied change: each
 refresh swaps whole dictionaries.
 """
 
@@ -16,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from functools import cache
+from pathlib import Path
 from typing import TypeVar
 
 import sqlalchemy as sa
@@ -25,6 +27,7 @@ from o2o.catalog.changes import changes_since, latest_seq
 from o2o.catalog.hours import OpeningHours
 from o2o.catalog.models import Outlet, Promotion, PromotionStatus, Region
 from o2o.catalog.open_now import OpenNow, minute_of
+from o2o.catalog.snapshot import read_snapshot, save_snapshot
 from o2o.catalog.views import (
     OutletView,
     PromotionView,
@@ -49,7 +52,8 @@ T = TypeVar("T")
 class Catalog:
     """Outlets + promotions as this worker serves them."""
 
-    def __init__(self, sessions: sessionmaker[Session], *, poll_s: float = 0.25) -> None:
+    def __init__(self, sessions: sessionmaker[Session], *, poll_s: float = 0.25,
+                 snapshot: Path | None = None) -> None:
         # Loads and refreshes only read: on SQLite they must not hold the write lock (a full
         # reload at 1M outlets takes most of a minute).
         self._sessions = read_only(sessions)
@@ -66,6 +70,10 @@ class Catalog:
         self._gaps: dict[int, float] = {}
         self._skipped: set[tuple[str, int, str]] = set()  # (entity, id, reason) logged once
         self.synced_at = 0.0
+        #: Where each full load is saved, for a start while the database is away.
+        self.snapshot = snapshot
+        #: Serving a snapshot (or nothing): the next sync is a full load, not a refresh.
+        self.stale = False
 
     # ---- reading -------------------------------------------------------------------------
     def outlet(self, outlet_id: int) -> OutletView | None:
@@ -117,12 +125,22 @@ class Catalog:
     def _load(self, session: Session) -> None:
         seq = latest_seq(session)
         views = dict(self._views(session, Outlet.deleted_at.is_(None)))
+        promos = self._load_promotions(session)
+        self._install(views, promos, seq)
+        self.stale = False
+        self._synced()
+        log.info("catalog loaded: %d outlets, %d promotions, seq %d",
+                 len(views), len(promos), seq)
+        if self.snapshot is not None:
+            save_snapshot(self.snapshot, views, promos, seq)
+
+    def _install(self, views: dict[int, OutletView], promos: tuple[PromotionView, ...],
+                 seq: int) -> None:
         index = NearestIndex()
         index.build_arrays([v.id for v in views.values()], [v.lat for v in views.values()],
                            [v.lng for v in views.values()],
                            status=[STATUS_CODE[v.status] for v in views.values()],
                            tags=[v.tags for v in views.values()])
-        promos = self._load_promotions(session)
         self.index, self._outlets = index, views
         self.open_now.clear()
         self._prebuild_open()
@@ -130,9 +148,22 @@ class Catalog:
         self._promotions = promos
         self.seq = seq
         self._gaps.clear()
-        self._synced()
-        log.info("catalog loaded: %d outlets, %d promotions, seq %d",
-                 len(views), len(promos), seq)
+
+    def load_snapshot(self) -> bool:
+        """Serve the last catalog this host loaded (the database is away); the sync thread
+        replaces it with a full load as soon as the database answers."""
+        self.stale = True
+        found = None if self.snapshot is None else read_snapshot(self.snapshot)
+        if found is None:
+            log.warning("no catalog snapshot at %s: serving no outlets until the database "
+                        "answers", self.snapshot)
+            return False
+        with self._lock:
+            self._install(*found)
+        INDEX_SIZE.set(len(self._outlets))
+        log.warning("catalog from the snapshot %s: %d outlets, seq %d", self.snapshot,
+                    len(self._outlets), self.seq)
+        return True
 
     def _views(self, session: Session, where: sa.ColumnElement[bool]) -> Iterator[tuple[int, OutletView]]:
         """(id, view) of every servable outlet row matching `where`; bad rows are skipped."""
@@ -261,9 +292,14 @@ class Catalog:
     def _run(self) -> None:
         while not self._stop.wait(self._poll_s):
             try:
-                self.refresh()
+                if self.stale:
+                    self.load()
+                else:
+                    self.refresh()
                 with self._lock:
                     self._prebuild_open()
+            except sa.exc.OperationalError as exc:  # the database is away: quietly, tick on
+                log.debug("catalog sync: database unavailable (%s)", type(exc).__name__)
             except Exception:  # keep serving from memory; say why, try again next tick
                 log.exception("catalog refresh failed; serving the last good snapshot")
             INDEX_AGE.set(self.age_s)

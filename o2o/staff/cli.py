@@ -7,12 +7,9 @@ and replaced, never recovered.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy.orm import Session
-
+from o2o.cli_db import cli_session
 from o2o.staff.models import Staff, StaffToken
 from o2o.staff.tokens import DEFAULT_TTL_DAYS, IssuedToken
 
@@ -70,20 +67,6 @@ def _expiry(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-expiry", action="store_true", help="a token that never expires")
 
 
-@contextmanager
-def _session() -> Iterator[Session]:
-    from o2o.config import Settings
-    from o2o.db import check_database, make_engine, make_sessionmaker, transaction
-
-    engine = make_engine(Settings().database_url)
-    try:
-        check_database(engine)
-        with transaction(make_sessionmaker(engine)) as session:
-            yield session
-    finally:
-        engine.dispose()
-
-
 def _print_token(issued: IssuedToken) -> None:
     print(f"token:   {issued.token}")
     expires = issued.expires_at
@@ -92,31 +75,31 @@ def _print_token(issued: IssuedToken) -> None:
 
 
 def run_create(args: argparse.Namespace) -> int:
+    from o2o.staff.credentials import issue_token_for
+    from o2o.staff.principal import OPERATOR
     from o2o.staff.service import create_staff
-    from o2o.staff.tokens import issue_token
+    from o2o.staff.tokens import check_ttl
 
-    with _session() as session:
+    ttl_days = None if args.no_expiry else args.expires_days
+    check_ttl(ttl_days)  # before the account is made: a bad expiry leaves nothing behind
+    with cli_session() as session:
         staff = create_staff(session, name=args.name, role=args.role,
                              region_codes=args.region, outlet_codes=args.outlet)
-        issued = issue_token(session, staff=staff,
-                             ttl_days=None if args.no_expiry else args.expires_days)
+        issued = issue_token_for(session, principal=OPERATOR, staff_id=staff.id,
+                                 ttl_days=ttl_days)
         print(f"staff #{staff.id} {staff.name} ({staff.role}{_scope(staff)})")
         _print_token(issued)
     return 0
 
 
 def run_token(args: argparse.Namespace) -> int:
-    from o2o.errors import ValidationError
-    from o2o.staff.service import get_staff
-    from o2o.staff.tokens import issue_token
+    from o2o.staff.credentials import issue_token_for
+    from o2o.staff.principal import OPERATOR
 
-    with _session() as session:
-        staff = get_staff(session, args.staff_id)
-        if not staff.active:
-            raise ValidationError(f"staff #{staff.id} is deactivated; no new tokens.")
-        issued = issue_token(session, staff=staff,
-                             ttl_days=None if args.no_expiry else args.expires_days)
-        print(f"staff #{staff.id} {staff.name}")
+    with cli_session() as session:
+        issued = issue_token_for(session, principal=OPERATOR, staff_id=args.staff_id,
+                                 ttl_days=None if args.no_expiry else args.expires_days)
+        print(f"staff #{issued.staff_id}")
         _print_token(issued)
     return 0
 
@@ -128,7 +111,7 @@ def run_list(args: argparse.Namespace) -> int:
     from o2o.staff.service import list_staff
 
     now = utcnow()
-    with _session() as session:
+    with cli_session() as session:
         for staff in list_staff(session):
             state = "" if staff.active else " [deactivated]"
             print(f"#{staff.id} {staff.name} ({staff.role}{_scope(staff)}){state}")
@@ -160,32 +143,36 @@ def _scope(staff: Staff) -> str:
 
 
 def run_revoke(args: argparse.Namespace) -> int:
+    from o2o.staff.credentials import revoke_all_for, revoke_token_for
     from o2o.staff.login_links import revoke_login_links
+    from o2o.staff.principal import OPERATOR
     from o2o.staff.sessions import revoke_sessions
-    from o2o.staff.tokens import revoke_all, revoke_token
 
-    with _session() as session:
+    with cli_session() as session:
         if args.staff is not None:
-            count = revoke_all(session, staff_id=args.staff)
+            count = revoke_all_for(session, principal=OPERATOR, staff_id=args.staff)
             ended = revoke_sessions(session, staff_id=args.staff)
             links = revoke_login_links(session, staff_id=args.staff)
             print(f"revoked {count} token(s), {ended} console session(s) and {links} login "
                   f"link(s) of staff #{args.staff}")
         else:
-            row = revoke_token(session, token_id=args.token_id, prefix=args.prefix)
+            row = revoke_token_for(session, principal=OPERATOR, token_id=args.token_id,
+                                   prefix=args.prefix)
             print(f"revoked token {row.id} ({row.prefix}…) of staff #{row.staff_id}")
     return 0
 
 
 def run_login_link(args: argparse.Namespace) -> int:
     from o2o.config import Settings
-    from o2o.staff.login_links import create_login_link, login_url
+    from o2o.staff.credentials import issue_login_link_for
+    from o2o.staff.principal import OPERATOR
 
     settings = Settings()
-    with _session() as session:
-        issued = create_login_link(session, staff_id=args.staff_id,
-                                   ttl_min=args.ttl_min or settings.login_link_ttl_min)
-    url = login_url(settings.public_base_url, issued.token)
+    with cli_session() as session:
+        issued, url = issue_login_link_for(
+            session, principal=OPERATOR, staff_id=args.staff_id,
+            ttl_min=args.ttl_min or settings.login_link_ttl_min,
+            base_url=settings.public_base_url)
     print(url)
     if not args.no_qr:
         import segno
@@ -199,7 +186,7 @@ def run_login_link(args: argparse.Namespace) -> int:
 def run_deactivate(args: argparse.Namespace) -> int:
     from o2o.staff.service import deactivate_staff
 
-    with _session() as session:
+    with cli_session() as session:
         staff = deactivate_staff(session, staff_id=args.staff_id)
         print(f"staff #{staff.id} {staff.name} deactivated; their tokens no longer work")
     return 0

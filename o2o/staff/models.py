@@ -42,10 +42,13 @@ class Staff(Base):
         sa.Enum(Role, name="staff_role", native_enum=False, length=16,
                 values_callable=lambda e: [m.value for m in e]))
     active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    version: Mapped[int] = mapped_column(sa.Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     regions: Mapped[list[Region]] = relationship(secondary=staff_regions, lazy="selectin")
     outlets: Mapped[list[Outlet]] = relationship(secondary=staff_outlets, lazy="selectin")
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class StaffToken(Base):

@@ -35,3 +35,8 @@ class Principal:
         if self.role is Role.MANAGER:
             return region_id is not None and region_id in self.region_ids
         return outlet_id in self.outlet_ids
+
+
+#: Whoever runs the `o2o` command on the server: full rights, no account of their own (the
+#: audit log records them as this name, with no staff id).
+OPERATOR = Principal(staff_id=0, name="operator (o2o CLI)", role=Role.ADMIN)

@@ -48,13 +48,18 @@ def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def issue_token(session: Session, *, staff: Staff, ttl_days: int | None = DEFAULT_TTL_DAYS,
-                now: datetime | None = None) -> IssuedToken:
-    """Create a token for `staff` in the caller's transaction; `ttl_days=None` never expires."""
+def check_ttl(ttl_days: int | None) -> None:
+    """A lifetime a token may have (None: never expires)."""
     if ttl_days is not None and not 1 <= ttl_days <= MAX_TTL_DAYS:
         raise ValidationError(
             f"expiry must be 1..{MAX_TTL_DAYS} days",
             details=[{"field": "expires_days", "message": f"must be 1..{MAX_TTL_DAYS}"}])
+
+
+def issue_token(session: Session, *, staff: Staff, ttl_days: int | None = DEFAULT_TTL_DAYS,
+                now: datetime | None = None) -> IssuedToken:
+    """Create a token for `staff` in the caller's transaction; `ttl_days=None` never expires."""
+    check_ttl(ttl_days)
     now = now or utcnow()
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = StaffToken(staff_id=staff.id, token_hash=hash_token(raw), prefix=raw[:SHOWN_CHARS],

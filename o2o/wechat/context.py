@@ -41,6 +41,8 @@ class HandlerContext:
     customer_hash: str
     #: The batch holding this push's last queued write (later batches commit later).
     pending: Batch | None = field(default=None)
+    #: The rows this push queued, journaled by `secure` when their batch is late.
+    rows: list[tuple[str, Any]] = field(default_factory=list)
 
     def delivery_key(self, message: Message) -> str:
         """WeChat's retry identity (MsgId, or sender + CreateTime + event) with the openid
@@ -70,11 +72,16 @@ class HandlerContext:
                events: list[dict[str, Any]] | None = None) -> None:
         """Queue a customer upsert and event rows (the common case, merged across pushes)."""
         self.pending = self.writer.submit(customer=customer, events=events)
+        if customer is not None:
+            self.rows.append(("customer", customer))
+        if events:
+            self.rows.append(("events", events))
 
     def write(self, work: Callable[[Session], object]) -> None:
         """Queue any other small write; it runs in the next batch's transaction. A failing
         database must not cost the customer the answer: the writer logs and counts it."""
         self.pending = self.writer.submit(work=work)
+        self.rows.append(("work", work))
 
     def read(self, work: Callable[[Session], object]) -> object:
         """Run `work` in a read-only transaction (never holding up the writes on SQLite)."""

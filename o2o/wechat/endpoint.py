@@ -117,6 +117,14 @@ class WeChatEndpoint:
         if not committed:
             WECHAT_WRITE_WAIT_EXPIRED.inc()
 
+    def secure(self, push: Push) -> bool:
+        """The push's batch is late (or failed): journal its rows before the reply is sent,
+        so a worker killed before the database returns loses nothing (blocks on fsync)."""
+        pending = push.ctx.pending
+        if pending is not None and pending.done and pending.ok:
+            return True
+        return self.services.writer.secure(push.ctx.rows)
+
     def _accept(self, query: Mapping[str, str], body: bytes) -> Push:
         s = self.services.settings
         now = self.clock()

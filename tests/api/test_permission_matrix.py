@@ -10,7 +10,7 @@ without the other store's data.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -20,6 +20,7 @@ import pytest
 
 from api.app import create_app
 from o2o.audit.service import audit
+from o2o.catalog.boundary import parse_boundary, to_column
 from o2o.config import Settings
 from o2o.coupons.service import claim
 from o2o.db import utcnow
@@ -47,10 +48,14 @@ class Target:
     promotion_id: int
     entry_id: int
     coupon_code: str
+    staff_id: int  # a clerk of the new outlet (in A)
+    token_id: int  # one of that clerk's tokens
 
     def path(self, template: str) -> str:
         return template.format(outlet_id=self.outlet_id, promotion_id=self.promotion_id,
-                               entry_id=self.entry_id, code=self.coupon_code)
+                               entry_id=self.entry_id, code=self.coupon_code,
+                               region_id=self.region_id, staff_id=self.staff_id,
+                               token_id=self.token_id)
 
 
 @dataclass
@@ -88,6 +93,15 @@ def _promotion_body(t: Target) -> dict[str, Any]:
             "outlets": [t.outlet_code]}
 
 
+def _admin_only(status: int) -> dict[str, int]:
+    return {role: status if role == "admin" else 403 for role in ROLES}
+
+
+#: Regions: admins do everything; managers list and read their own; staff none of it.
+REGIONS_READ = {"admin": 200, "manager_in": 200, "manager_out": 404, "staff_in": 403,
+                "staff_out": 403}
+#: Staff accounts: admins all; managers the store staff of their regions; staff none.
+ACCOUNTS = REGIONS_READ
 IN_SCOPE = frozenset({"admin", "manager_in", "staff_in"})
 #: Analytics are for managers and admins; a region outside the caller's scope is 404.
 ANALYTICS = {"admin": 200, "manager_in": 200, "manager_out": 404, "staff_in": 403,
@@ -127,6 +141,34 @@ SPECS: dict[tuple[str, str], Spec] = {
         expect=_all(200), body=lambda t: {"code": t.coupon_code, "outlet_id": t.outlet_id}),
     ("GET", "/api/v1/coupons/{code}"): Spec(
         expect=_all(200), query=lambda t: {"outlet_id": t.outlet_id}),
+    ("GET", "/api/v1/regions"): Spec(
+        expect={**REGIONS_READ, "manager_out": 200}, listing=lambda t: t.region_id,
+        sees=frozenset({"admin", "manager_in"})),
+    ("POST", "/api/v1/regions"): Spec(
+        expect=_admin_only(201), body=lambda t: {"code": f"R{next(_n)}", "name": "新区"}),
+    ("GET", "/api/v1/regions/{region_id}"): Spec(expect=REGIONS_READ),
+    ("PATCH", "/api/v1/regions/{region_id}"): Spec(
+        expect=_admin_only(200), body=lambda t: {"name": "改名"}),
+    ("POST", "/api/v1/regions/{region_id}/assign-outlets"): Spec(
+        expect=_admin_only(200), body=lambda t: {"dry_run": True}),
+    ("GET", "/api/v1/me/tokens"): Spec(expect=_all(200, 200)),
+    # The target's token is a clerk's: nobody else's own token, so "no such token" for all.
+    ("DELETE", "/api/v1/me/tokens/{token_id}"): Spec(expect=_all(404, 404)),
+    ("GET", "/api/v1/staff"): Spec(
+        expect={**ACCOUNTS, "manager_out": 200}, listing=lambda t: t.staff_id,
+        sees=frozenset({"admin", "manager_in"})),
+    ("POST", "/api/v1/staff"): Spec(
+        expect={**ACCOUNTS, "admin": 201, "manager_in": 201, "manager_out": 422},
+        body=lambda t: {"name": "新店员", "role": "staff", "outlets": [t.outlet_code]}),
+    ("GET", "/api/v1/staff/{staff_id}"): Spec(expect=ACCOUNTS),
+    ("PATCH", "/api/v1/staff/{staff_id}"): Spec(expect=ACCOUNTS, body=lambda t: {"name": "改"}),
+    ("GET", "/api/v1/staff/{staff_id}/tokens"): Spec(expect=ACCOUNTS),
+    ("POST", "/api/v1/staff/{staff_id}/tokens"): Spec(
+        expect={**ACCOUNTS, "admin": 201, "manager_in": 201}, body=lambda t: {}),
+    ("DELETE", "/api/v1/staff/{staff_id}/tokens/{token_id}"): Spec(
+        expect={**ACCOUNTS, "admin": 204, "manager_in": 204}),
+    ("POST", "/api/v1/staff/{staff_id}/login-links"): Spec(
+        expect={**ACCOUNTS, "admin": 201, "manager_in": 201}, body=lambda t: {}),
     ("GET", "/api/v1/analytics/scope"): Spec(expect={**ANALYTICS, "manager_out": 200}),
     **{("GET", f"/api/v1/analytics/{name}{ext}"): Spec(
         expect=ANALYTICS, query=lambda t: {"region_id": t.region_id})
@@ -134,38 +176,50 @@ SPECS: dict[tuple[str, str], Spec] = {
 }
 
 
-def api_routes() -> list[tuple[str, str]]:
-    """(method, path) of every /api/v1 route the app mounts, hidden-from-docs ones included.
-    FastAPI >= 0.16x mounts routers lazily; iter_route_contexts walks them either way."""
+Route = tuple[str, str]
+
+
+def mounted_routes(prefix: str) -> list[tuple[str, str]]:
+    """(method, path) of every route under `prefix` the app mounts, hidden-from-docs ones
+    included. FastAPI >= 0.16x mounts routers lazily; iter_route_contexts walks them either
+    way."""
     app = create_app(Settings())
     walk = getattr(fastapi.routing, "iter_route_contexts", None)
     routes = list(walk(app.routes)) if walk else list(app.routes)
     found = set()
     for route in routes:
         path, methods = getattr(route, "path", None), getattr(route, "methods", None)
-        if path and methods and path.startswith("/api/v1/"):
+        if path and methods and path.startswith(prefix):
             found.update((m, path) for m in methods - {"HEAD"})
-    documented = {p for p in app.openapi()["paths"] if p.startswith("/api/v1/")}
+    documented = {p for p in app.openapi()["paths"] if p.startswith(prefix)}
     assert documented <= {p for _, p in found}, "route walk missed documented routes"
     return sorted(found)
 
 
-ROUTES = api_routes()
+def assert_specs_match(guarded: Collection[Route], specs: Collection[Route],
+                       public: Collection[Route], routes: Collection[Route]) -> None:
+    """Every guarded route has a spec, no spec outlives its route, public ones exist."""
+    missing = [r for r in guarded if r not in specs]
+    assert not missing, f"routes without a permission spec (add them): {missing}"
+    stale = [r for r in specs if r not in guarded]
+    assert not stale, f"specs for routes that no longer exist: {stale}"
+    assert all(r in routes for r in public), "a public route was removed: update it"
+
+
+ROUTES = mounted_routes("/api/v1/")
 GUARDED = [r for r in ROUTES if r not in PUBLIC]
 
 
 def test_every_guarded_route_has_a_spec_and_no_spec_is_stale():
-    missing = [r for r in GUARDED if r not in SPECS]
-    assert not missing, f"routes without a permission spec (add them to SPECS): {missing}"
-    stale = [r for r in SPECS if r not in GUARDED]
-    assert not stale, f"specs for routes that no longer exist: {stale}"
-    assert all(r in ROUTES for r in PUBLIC), "a public route was removed: update PUBLIC"
+    assert_specs_match(GUARDED, SPECS, PUBLIC, ROUTES)
 
 
 @pytest.fixture
 def people(session):
     """Region A (in scope) and B (out of scope), with a manager and a clerk each."""
-    a, b = make_region(session, code="A"), make_region(session, code="B")
+    a = make_region(session, code="A", boundary=to_column(parse_boundary(
+        "POLYGON((121 31, 122 31, 122 32, 121 32, 121 31))")))
+    b = make_region(session, code="B")
     home_b = make_outlet(session, code="B-HOME", region=b)
     staff = {
         "admin": make_staff(session, Role.ADMIN),
@@ -191,8 +245,11 @@ def fresh_target(session, people) -> Target:
     offer = make_promotion(session, code=f"C-{next(_n)}", outlets=[outlet], coupon_enabled=True)
     coupon = claim(session, promotion_id=offer.id, customer_hash="c" * 64, outlet_id=outlet.id,
                    query_id=None, now=utcnow())
+    clerk_a = make_staff(session, Role.STAFF, outlets=[outlet])
+    token = issue_token(session, staff=clerk_a)
     session.commit()
-    return Target(outlet.id, outlet.code, outlet.region_id, promo.id, entry.id, coupon.code)
+    return Target(outlet.id, outlet.code, outlet.region_id, promo.id, entry.id, coupon.code,
+                  clerk_a.id, token.token_id)
 
 
 def call(client, method, path, spec, target, headers):
@@ -297,31 +354,36 @@ CONSOLE_SPECS: dict[tuple[str, str], Page] = {
                                          form=lambda t: {"outlet_id": str(t.outlet_id)}),
     ("POST", "/staff/till/redeem"): Page(
         expect=_all(303), form=lambda t: {"code": t.coupon_code, "outlet_id": str(t.outlet_id)}),
+    ("GET", "/staff/accounts"): Page(
+        expect={**ACCOUNTS, "manager_out": 200},
+        shows=lambda t: f'href="/staff/accounts/{t.staff_id}"',
+        sees=frozenset({"admin", "manager_in"})),
+    ("POST", "/staff/accounts"): Page(
+        expect={**ACCOUNTS, "admin": 303, "manager_in": 303, "manager_out": 422},
+        form=lambda t: {"name": "新店员", "role": "staff", "outlets": [t.outlet_code]}),
+    ("GET", "/staff/accounts/{staff_id}"): Page(expect=ACCOUNTS),
+    ("POST", "/staff/accounts/{staff_id}/active"): Page(
+        expect={**ACCOUNTS, "admin": 303, "manager_in": 303},
+        form=lambda t: {"version": "1", "active": "0"}),
+    ("POST", "/staff/accounts/{staff_id}/login-link"): Page(expect=ACCOUNTS, form=lambda t: {}),
+    ("GET", "/staff/regions"): Page(
+        expect={**REGIONS_READ, "manager_out": 200}, shows=lambda t: 'id="region-A"',
+        sees=frozenset({"admin", "manager_in"})),
+    ("POST", "/staff/regions"): Page(
+        expect=_admin_only(303), form=lambda t: {"code": f"R{next(_n)}", "name": "新区"}),
+    ("POST", "/staff/regions/{region_id}/active"): Page(
+        expect=_admin_only(303), form=lambda t: {"version": "1", "active": "0"}),
+    ("POST", "/staff/regions/{region_id}/assign-outlets"): Page(
+        expect=_admin_only(303), form=lambda t: {}),
 }
 
 
-def console_routes() -> list[tuple[str, str]]:
-    app = create_app(Settings())
-    walk = getattr(fastapi.routing, "iter_route_contexts", None)
-    routes = list(walk(app.routes)) if walk else list(app.routes)
-    found = set()
-    for route in routes:
-        path, methods = getattr(route, "path", None), getattr(route, "methods", None)
-        if path and methods and path.startswith("/staff"):
-            found.update((m, path) for m in methods - {"HEAD"})
-    return sorted(found)
-
-
-CONSOLE_ROUTES = console_routes()
+CONSOLE_ROUTES = mounted_routes("/staff")
 CONSOLE_GUARDED = [r for r in CONSOLE_ROUTES if r not in CONSOLE_PUBLIC]
 
 
 def test_every_console_route_has_a_spec_and_no_spec_is_stale():
-    missing = [r for r in CONSOLE_GUARDED if r not in CONSOLE_SPECS]
-    assert not missing, f"console routes without a spec (add them to CONSOLE_SPECS): {missing}"
-    stale = [r for r in CONSOLE_SPECS if r not in CONSOLE_GUARDED]
-    assert not stale, f"specs for console routes that no longer exist: {stale}"
-    assert all(r in CONSOLE_ROUTES for r in CONSOLE_PUBLIC)
+    assert_specs_match(CONSOLE_GUARDED, CONSOLE_SPECS, CONSOLE_PUBLIC, CONSOLE_ROUTES)
 
 
 def console_cookie(session, staff: Staff) -> tuple[dict[str, str], str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from api.routes.console import auth, outlets, promotions, till, today
+from api.routes.console import accounts, auth, outlets, promotions, regions, till, today
 from api.routes.console.auth import ConsoleStaff, console_router
 from api.routes.console.page import PREFIX, render
 
@@ -23,7 +23,8 @@ def index(request: Request, me: ConsoleStaff) -> Response:
 
 
 SUBROUTERS: list[APIRouter] = [auth.router, home, outlets.router,
-                                promotions.router, today.router, till.router]
+                                promotions.router, today.router, till.router,
+                                accounts.router, regions.router]
 
 router = APIRouter(prefix=PREFIX, tags=["staff console"], include_in_schema=False)
 for sub in SUBROUTERS:

@@ -39,10 +39,15 @@ NAV: list[tuple[str, str]] = [
     (f"{PREFIX}/outlets", "我的门店"),
     (f"{PREFIX}/promotions", "优惠活动"),
     (f"{PREFIX}/today", "今日数据"),
+    (f"{PREFIX}/accounts", "账号"),
+    (f"{PREFIX}/regions", "区域"),
 ]
 #: Menu entries only some roles see (path -> roles); an entry not named here is for everyone.
 #: Hiding is a courtesy: each page checks the role itself.
-NAV_ROLES: dict[str, frozenset[Role]] = {}
+NAV_ROLES: dict[str, frozenset[Role]] = {
+    f"{PREFIX}/accounts": frozenset({Role.ADMIN, Role.MANAGER}),
+    f"{PREFIX}/regions": frozenset({Role.ADMIN, Role.MANAGER}),
+}
 #: What a refusal reads like, by error code: (title, hint).
 TROUBLE = {
     "not_found": ("找不到", "没有这一项，或它不在您负责的范围内。"),

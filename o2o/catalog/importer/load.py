@@ -20,12 +20,12 @@ from sqlalchemy.orm import Session
 
 from o2o.catalog.importer import load_postgres, load_sqlite
 from o2o.catalog.importer.load_common import ImportSummary
-from o2o.catalog.importer.records import OutletRecord
+from o2o.catalog.importer.records import OutletRecord, RowError
 from o2o.catalog.models import Outlet, Region
 from o2o.db import utcnow
 from o2o.errors import ConfigError, ValidationError
 
-__all__ = ["ImportSummary", "import_records"]
+__all__ = ["ImportSummary", "import_records", "reject_unknown_regions"]
 
 _CHUNK = 500  # codes per IN (...) lookup: well under every backend's parameter limit
 _UPSERTS = {"postgresql": load_postgres.upsert, "sqlite": load_sqlite.upsert}
@@ -44,15 +44,46 @@ def _check_duplicates(records: list[OutletRecord]) -> None:
                               details=problems)
 
 
+def _active_regions(session: Session, codes: set[str]) -> tuple[dict[str, int], set[str]]:
+    """(code -> id of the active regions named, codes of deactivated ones)."""
+    found: dict[str, int] = {}
+    inactive: set[str] = set()
+    ordered = sorted(codes)
+    for i in range(0, len(ordered), _CHUNK):
+        for code, rid, active in session.execute(sa.select(Region.code, Region.id, Region.active)
+                                                 .where(Region.code.in_(ordered[i:i + _CHUNK]))):
+            if active:
+                found[code] = rid
+            else:
+                inactive.add(code)
+    return found, inactive
+
+
+def reject_unknown_regions(session: Session, records: list[OutletRecord]
+                           ) -> tuple[list[OutletRecord], list[RowError]]:
+    """Split records into those whose `region` is empty or an active region's code, and a
+    line-numbered reject for each of the others (checked before anything is written)."""
+    codes = {r.region for r in records if r.region}
+    if not codes:
+        return records, []
+    found, inactive = _active_regions(session, codes)
+    good, bad = [], []
+    for rec in records:
+        if not rec.region or rec.region in found:
+            good.append(rec)
+        elif rec.region in inactive:
+            bad.append(RowError(rec.line, "region", f"region {rec.region!r} is deactivated"))
+        else:
+            bad.append(RowError(rec.line, "region", f"unknown region code {rec.region!r} "
+                                                    "(create it first: o2o region create)"))
+    return good, bad
+
+
 def _region_ids(session: Session, records: list[OutletRecord]) -> dict[str, int]:
     codes = {r.region for r in records if r.region}
     if not codes:
         return {}
-    found: dict[str, int] = {}
-    ordered = sorted(codes)
-    for i in range(0, len(ordered), _CHUNK):
-        found.update(session.execute(sa.select(Region.code, Region.id).where(
-            Region.code.in_(ordered[i:i + _CHUNK]))).all())
+    found, _ = _active_regions(session, codes)
     missing = [r for r in records if r.region and r.region not in found]
     if missing:
         raise ValidationError(
