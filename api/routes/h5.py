@@ -169,6 +169,8 @@ def coupon(request: Request, token: str, settings: SettingsDep, catalog: Catalog
     page = coupon_page(session, catalog=catalog, link=link, now=now,
                        revealed=_claimed_here(request, settings, now),
                        owner=identified(request, settings, now) is not None)
+    if page.hidden_note and (away := detour(request, settings, link, hidden=True)) is not None:
+        return away  # the owner on another phone: OAuth shows them their codes
     return render(request, "coupon.html", settings, page=page,
                   claimed=request.query_params.get("claimed") == "1")
 

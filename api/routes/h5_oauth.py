@@ -39,15 +39,19 @@ FAILED_COOKIE = "o2o_oauth_failed"
 COOKIE_PATH = "/h5/"
 
 
-def identified(request: Request, settings: Settings, now: datetime) -> str | None:
+def identified(request: Request, settings: Settings, now: datetime | None = None) -> str | None:
     """The customer this browser's OAuth session names, if any."""
-    return session_customer(settings, request.cookies.get(SESSION_COOKIE), now=now.timestamp())
+    return session_customer(settings, request.cookies.get(SESSION_COOKIE),
+                            now=None if now is None else now.timestamp())
 
 
-def detour(request: Request, settings: Settings, link: Link) -> Response | None:
-    """WeChat's authorize redirect, when this page knows no customer, is open in WeChat, and
-    no round failed lately; None to render the page as it is."""
-    if link.viewer is not None or not in_wechat(request.headers.get("user-agent")) \
+def detour(request: Request, settings: Settings, link: Link, *,
+           hidden: bool = False) -> Response | None:
+    """WeChat's authorize redirect, when this page knows no customer (or holds codes `hidden`
+    from this browser, which OAuth may show to their owner), is open in WeChat, and no round
+    failed lately nor said who is looking; None to render the page as it is."""
+    if (link.viewer is not None and not hidden) or identified(request, settings) is not None \
+            or not in_wechat(request.headers.get("user-agent")) \
             or request.cookies.get(FAILED_COOKIE):
         return None
     query = request.url.query
