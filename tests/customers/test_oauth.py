@@ -5,6 +5,7 @@ states and codes, failures without a loop, and whose coupon codes a page shows."
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -16,6 +17,8 @@ from o2o.config import Settings
 from o2o.coupons.models import Coupon
 from o2o.customers.identity import customer_hash
 from o2o.customers.links import coupon_page_url, nearby_page_url
+from o2o.customers.oauth import OAuthRefused, begin, finish
+from o2o.wechat.nonces import RedisNonceBindings
 from o2o.wechat.platform import platform_of
 from o2o.wechat.platform.standin import StandIn
 from o2o.wechat.platform.standin_http import running
@@ -32,6 +35,7 @@ IN_WECHAT = {"User-Agent": WECHAT_UA}
 SHARED = "?from=singlemessage&isappinstalled=0"
 HERE = (31.230, 121.474)
 CLAIM = "领取优惠券"
+KEY = "test-signing-key-0123456789"
 
 
 @pytest.fixture
@@ -239,3 +243,31 @@ def test_a_forwardee_never_sees_the_code_and_claims_for_themselves(  # type: ign
     assert set(held) == {owner, forwardee}
     after = client.get(url + how, headers=IN_WECHAT).text
     assert _shown(held[forwardee]) in after and _shown(code) not in after
+
+
+def test_a_state_is_used_once_across_workers_sharing_redis(redis_url: str) -> None:
+    """Each worker has its own record of used states; through Redis they share one, so the
+    callback replayed to another worker is refused there too."""
+    import redis
+
+    settings = Settings(signing_key=KEY, public_base_url="https://x.test")
+    url, cookie = begin(settings, "/h5/nearby/abc?from=timeline")
+    state = parse_qs(urlsplit(url).query)["state"][0]
+    workers = [redis.Redis.from_url(redis_url) for _ in range(2)]
+    try:
+        prefix = f"o2o:test:{uuid.uuid4().hex}:"  # one deployment, two workers
+        first, second = (RedisNonceBindings(w, prefix=prefix) for w in workers)
+        assert finish(settings, state=state, cookie=cookie, uses=first) == \
+            "/h5/nearby/abc?from=timeline"
+        with pytest.raises(OAuthRefused):
+            finish(settings, state=state, cookie=cookie, uses=second)
+    finally:
+        for w in workers:
+            w.close()
+
+
+@pytest.mark.parametrize("elsewhere", ["https://evil.test/h5/x", "//evil.test/h5/x", "/r/abc",
+                                       "/h5//evil.test", "/h5/x\r\nSet-Cookie: a=b"])
+def test_a_round_only_ever_comes_back_to_one_of_our_pages(elsewhere: str) -> None:
+    with pytest.raises(ValueError):
+        begin(Settings(signing_key=KEY), elsewhere)
