@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_api_timeout_s: float = Field(3.0, gt=0, le=30)
     wechat_api_retries: int = Field(2, ge=0, le=5)
+    #: OAuth (snsapi_base) on H5 pages opened in WeChat without a customer: WeChat's authorize
+    #: host (a stand-in's for tests), how long the sealed customer session lasts, and how
+    #: long after a failed round pages stay without one instead of trying again.
+    wechat_oauth_base: str = "https://open.weixin.qq.com"
+    wechat_oauth_session_ttl_s: int = Field(7 * 24 * 3600, ge=60, le=400 * 24 * 3600)
+    wechat_oauth_retry_s: int = Field(600, ge=10, le=24 * 3600)
     #: The 一次性订阅消息 template id from the console (coupon reminders); empty: none sent.
     wechat_subscribe_template_id: str = ""
     #: How long a reply waits for its writes to commit before it is sent anyway (WeChat

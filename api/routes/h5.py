@@ -4,7 +4,9 @@ Failures on these routes are friendly HTML pages with a 4xx status, never JSON a
 500 for a bad link (HtmlPage). Every page carries personal links, so nothing is cached or
 sent on as a Referer. A page opened with WeChat's share markers is a forwarded copy: it
 shows, but acts for nobody. A coupon's code is shown only in the browser that claimed it,
-which the claim marks with an HttpOnly cookie scoped to the coupon pages.
+which the claim marks with an HttpOnly cookie scoped to the coupon pages, and to its owner
+on any device once WeChat OAuth (api/routes/h5_oauth.py) says who is looking: a page that
+knows no customer takes that detour inside WeChat, and a known viewer is who the page acts for.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from fastapi.templating import Jinja2Templates
 
 from api.deps import CatalogDep, DbSession, ReadDbSession, SettingsDep
 from api.errors import status_for
+from api.routes.h5_oauth import detour, identified, oauth_callback
 from o2o.config import Settings
 from o2o.coupons.binding import bind, bound_coupons
 from o2o.coupons.errors import CouponLimitReached
@@ -30,6 +33,7 @@ from o2o.coupons.page import coupon_page
 from o2o.coupons.service import claim
 from o2o.customers.identity import customer_hash
 from o2o.customers.links import PAGES, Link, nearby_page_url, opened_from_share, read_link
+from o2o.customers.oauth import as_viewer
 from o2o.customers.pages import nearby_page, outlet_page
 from o2o.errors import O2OError
 from o2o.geo.datum import Datum, to_wgs84
@@ -116,9 +120,12 @@ def _now() -> datetime:
 
 
 def _link(request: Request, settings: Settings, token: str, kind: str, now: datetime) -> Link:
-    """The page's link; opened from a forwarded copy, it acts for nobody."""
+    """The page's link; opened from a forwarded copy, it acts for nobody, unless OAuth says
+    who is looking: then it acts for them."""
     link = read_link(settings, token, kind, now=now.timestamp())
-    return replace(link, shared=True) if opened_from_share(request.query_params) else link
+    link = replace(link, shared=True) if opened_from_share(request.query_params) else link
+    who = identified(request, settings, now)
+    return as_viewer(link, who) if who is not None else link
 
 
 def _claimed_here(request: Request, settings: Settings, now: datetime) -> frozenset[int]:
@@ -128,9 +135,11 @@ def _claimed_here(request: Request, settings: Settings, now: datetime) -> frozen
 
 @router.get("/nearby/{token}", response_class=HTMLResponse)
 def nearby(request: Request, token: str, settings: SettingsDep, catalog: CatalogDep,
-           session: DbSession) -> HTMLResponse:
+           session: DbSession) -> Response:
     now = _now()
     link = _link(request, settings, token, "nearby", now)
+    if (away := detour(request, settings, link)) is not None:
+        return away
     page = nearby_page(session, settings=settings, catalog=catalog, link=link, now=now)
     session.commit()
     return render(request, "nearby.html", settings, page=page)
@@ -138,9 +147,11 @@ def nearby(request: Request, token: str, settings: SettingsDep, catalog: Catalog
 
 @router.get("/outlet/{token}", response_class=HTMLResponse)
 def outlet(request: Request, token: str, settings: SettingsDep, catalog: CatalogDep,
-           session: ReadDbSession) -> HTMLResponse:
+           session: ReadDbSession) -> Response:
     now = _now()
     link = _link(request, settings, token, "outlet", now)
+    if (away := detour(request, settings, link)) is not None:
+        return away
     item = outlet_page(session, settings=settings, catalog=catalog, link=link, now=now)
     if item is None:
         return render(request, "error.html", settings, status_code=410, title="门店已下线",
@@ -150,11 +161,16 @@ def outlet(request: Request, token: str, settings: SettingsDep, catalog: Catalog
 
 @router.get("/coupon/{token}", response_class=HTMLResponse)
 def coupon(request: Request, token: str, settings: SettingsDep, catalog: CatalogDep,
-           session: ReadDbSession) -> HTMLResponse:
+           session: ReadDbSession) -> Response:
     now = _now()
     link = _link(request, settings, token, "coupon", now)
+    if (away := detour(request, settings, link)) is not None:
+        return away
     page = coupon_page(session, catalog=catalog, link=link, now=now,
-                       revealed=_claimed_here(request, settings, now))
+                       revealed=_claimed_here(request, settings, now),
+                       owner=identified(request, settings, now) is not None)
+    if page.hidden_note and (away := detour(request, settings, link, hidden=True)) is not None:
+        return away  # the owner on another phone: OAuth shows them their codes
     return render(request, "coupon.html", settings, page=page,
                   claimed=request.query_params.get("claimed") == "1")
 
@@ -181,7 +197,8 @@ def claim_coupon(request: Request, token: str, settings: SettingsDep, catalog: C
     except O2OError as exc:
         session.rollback()
         page = coupon_page(session, catalog=catalog, link=link, now=now,
-                           revealed=_claimed_here(request, settings, now))
+                           revealed=_claimed_here(request, settings, now),
+                           owner=identified(request, settings, now) is not None)
         return render(request, "coupon.html", settings, status_code=status_for(exc),
                       page=page, problem=CLAIM_TROUBLE.get(exc.code, "暂时无法领取，请稍后再试。"))
     value, max_age = bind(settings, request.cookies.get(COUPON_COOKIE), coupon_id=coupon.id,
@@ -203,6 +220,10 @@ def demo(settings: SettingsDep) -> Response:
     url = nearby_page_url(settings, query_id=None, customer_hash=who, lat=lat, lng=lng)
     return RedirectResponse(_relative(url, settings.public_base_url.rstrip("/")),
                             status_code=302)
+
+
+router.add_api_route("/oauth", oauth_callback, methods=["GET"], response_class=HTMLResponse,
+                     summary="WeChat OAuth (snsapi_base) comes back here")
 
 
 @router.get("/{rest:path}", response_class=HTMLResponse)
