@@ -94,6 +94,16 @@ class Settings(BaseSettings):
     analytics_rollup_every_s: float = Field(300.0, gt=0)
     analytics_purge_every_s: float = Field(24 * 3600.0, gt=0)
     load_demo_data: bool = True
+
+    #: Staff console: how long a one-time login link lives (minutes), how long a session
+    #: survives without use (hours), and its absolute cap however busy (hours).
+    login_link_ttl_min: int = Field(15, ge=1, le=7 * 24 * 60)
+    console_session_idle_h: float = Field(12.0, gt=0)
+    console_session_max_h: float = Field(7 * 24.0, gt=0)
+    #: Sign-in attempts allowed per client IP, and per link, in each window (seconds).
+    console_login_per_ip: int = Field(30, ge=1)
+    console_login_per_link: int = Field(5, ge=1)
+    console_login_window_s: int = Field(600, ge=1)
     #: Migrate (and load the demo chain) when a worker starts; `o2o serve` does it once up
     #: front and turns it off for its workers.
     auto_migrate: bool = True

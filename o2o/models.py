@@ -15,11 +15,19 @@ from o2o.catalog.models import (
 from o2o.coupons.models import Coupon, CouponStatus
 from o2o.customers.models import Customer
 from o2o.db import Base
-from o2o.staff.models import Role, Staff, StaffToken, staff_outlets, staff_regions
+from o2o.staff.models import (
+    Role,
+    Staff,
+    StaffLoginLink,
+    StaffSession,
+    StaffToken,
+    staff_outlets,
+    staff_regions,
+)
 
 __all__ = [
     "AuditEntry", "Base", "CatalogChange", "Coupon", "CouponStatus", "Customer", "Event",
     "EventType", "Outlet", "OutletStatus", "Promotion", "PromotionScope",
-    "PromotionStatus", "Region", "Role", "Staff", "StaffToken", "promotion_outlets",
-    "staff_outlets", "staff_regions",
+    "PromotionStatus", "Region", "Role", "Staff", "StaffLoginLink", "StaffSession",
+    "StaffToken", "promotion_outlets", "staff_outlets", "staff_regions",
 ]

@@ -11,6 +11,7 @@ from api.routes import (
     admin_outlets,
     admin_promotions,
     analytics,
+    console,
     coupons,
     dashboard,
     h5,
@@ -26,3 +27,4 @@ ROUTERS += [admin_me.router, admin_import.router, admin_outlets.router, admin_pr
             admin_audit.router]
 ROUTERS += [h5.router, redirect.router, coupons.router]
 ROUTERS += [analytics.router, dashboard.router]
+ROUTERS += [console.router]

@@ -30,13 +30,15 @@ class AuditEntryRead(BaseModel):
     before: dict[str, Any] | None
     after: dict[str, Any] | None
     request_id: str
+    #: Where the change was made: "api" or "console".
+    via: str = "api"
 
     @classmethod
     def of(cls, row: AuditEntry) -> AuditEntryRead:
         return cls(id=row.id, at=row.at, staff_id=row.staff_id, staff_name=row.staff_name,
                    action=row.action, entity_type=row.entity_type, entity_id=row.entity_id,
                    entity_code=row.entity_code, region_id=row.region_id, before=row.before,
-                   after=row.after, request_id=row.request_id)
+                   after=row.after, request_id=row.request_id, via=row.via)
 
 
 @router.get("/audit", summary="Who changed what, when (admin: all; manager: their regions "

@@ -29,3 +29,5 @@ class AuditEntry(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, nullable=True)
     after: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, nullable=True)
     request_id: Mapped[str] = mapped_column(sa.String(64), default="")
+    #: Where the change was made: "api" (Bearer token), "console" (staff console), "cli".
+    via: Mapped[str] = mapped_column(sa.String(16), default="api", server_default="api")

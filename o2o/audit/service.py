@@ -9,6 +9,7 @@ belongs to the new region's manager.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -25,6 +26,10 @@ from o2o.staff.policy import not_found, require_role
 from o2o.staff.principal import Principal
 
 MAX_LIMIT = 200
+#: Where the changes of the running request are made ("api", "console", "cli"): set once by
+#: the front door (the console's routes set "console"), read by every audit entry, so the
+#: services stay the same for every caller.
+audit_via: ContextVar[str] = ContextVar("audit_via", default="api")
 
 
 def jsonable(value: Any) -> Any:
@@ -64,6 +69,7 @@ def audit(session: Session, *, principal: Principal | None, action: str, entity_
         before=jsonable(before) if before is not None else None,
         after=jsonable(after) if after is not None else None,
         request_id=(request_id if request_id is not None else request_id_var.get())[:64],
+        via=audit_via.get(),
     )
     session.add(entry)
     return entry

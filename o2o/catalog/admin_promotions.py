@@ -133,8 +133,7 @@ def _reach_pairs(outlets: list[Outlet]) -> list[tuple[int, int | None]]:
 def _writable(session: Session, principal: Principal, promotion_id: int) -> Promotion:
     """Readable (else 404) and changeable by the caller (else 403: they can see it anyway)."""
     row = get_promotion(session, principal=principal, promotion_id=promotion_id)
-    if not can_write_promotion(principal, scope=str(row.scope), region_id=row.region_id,
-                               outlets=_reach_pairs(row.outlets)):
+    if not writable(row, principal=principal):
         raise PermissionDenied(f"Promotion #{promotion_id} reaches beyond your outlets or "
                                "regions; you may read it but not change it.")
     return row
@@ -313,3 +312,19 @@ def _was_published(session: Session, promotion_id: int) -> bool:
     return session.scalar(sa.select(AuditEntry.id).where(
         AuditEntry.entity_type == "promotion", AuditEntry.entity_id == promotion_id,
         AuditEntry.action == "status:published").limit(1)) is not None
+
+
+def regions_for(session: Session, *, principal: Principal) -> list[Region]:
+    """Regions a promotion of the caller's may name (admin: all; a manager: theirs)."""
+    if principal.role is Role.STAFF:
+        return []
+    query = sa.select(Region).order_by(Region.code)
+    if not principal.is_admin:
+        query = query.where(Region.id.in_(principal.region_ids))
+    return list(session.scalars(query.limit(500)))
+
+
+def writable(row: Promotion, *, principal: Principal) -> bool:
+    """May the caller change this (readable) promotion?"""
+    return can_write_promotion(principal, scope=str(row.scope), region_id=row.region_id,
+                               outlets=_reach_pairs(row.outlets))

@@ -39,13 +39,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     _expiry(token)
     token.set_defaults(func=run_token)
 
-    revoke = cmds.add_parser("revoke", help="revoke a token (by id or prefix) or all of "
-                                            "an account's tokens")
+    revoke = cmds.add_parser("revoke", help="revoke a token (by id or prefix), or all of "
+                                            "an account's tokens, console sessions and "
+                                            "login links")
     which = revoke.add_mutually_exclusive_group(required=True)
     which.add_argument("--token-id", type=int)
     which.add_argument("--prefix", help="the shown start of the token, e.g. o2o_AbCdEfGh")
-    which.add_argument("--staff", type=int, metavar="STAFF_ID", help="every token of one account")
+    which.add_argument("--staff", type=int, metavar="STAFF_ID",
+                       help="every token, console session and unused login link of one "
+                            "account (a lost phone)")
     revoke.set_defaults(func=run_revoke)
+
+    link = cmds.add_parser("login-link", help="print a one-time sign-in link for the staff "
+                                              "console (and its QR code)")
+    link.add_argument("staff_id", type=int)
+    link.add_argument("--ttl-min", type=int, default=None,
+                      help="minutes the link works (default: O2O_LOGIN_LINK_TTL_MIN, 15)")
+    link.add_argument("--no-qr", action="store_true", help="the URL only, no terminal QR code")
+    link.set_defaults(func=run_login_link)
 
     off = cmds.add_parser("deactivate", help="switch an account off (its tokens stop working)")
     off.add_argument("staff_id", type=int)
@@ -149,15 +160,39 @@ def _scope(staff: Staff) -> str:
 
 
 def run_revoke(args: argparse.Namespace) -> int:
+    from o2o.staff.login_links import revoke_login_links
+    from o2o.staff.sessions import revoke_sessions
     from o2o.staff.tokens import revoke_all, revoke_token
 
     with _session() as session:
         if args.staff is not None:
             count = revoke_all(session, staff_id=args.staff)
-            print(f"revoked {count} token(s) of staff #{args.staff}")
+            ended = revoke_sessions(session, staff_id=args.staff)
+            links = revoke_login_links(session, staff_id=args.staff)
+            print(f"revoked {count} token(s), {ended} console session(s) and {links} login "
+                  f"link(s) of staff #{args.staff}")
         else:
             row = revoke_token(session, token_id=args.token_id, prefix=args.prefix)
             print(f"revoked token {row.id} ({row.prefix}…) of staff #{row.staff_id}")
+    return 0
+
+
+def run_login_link(args: argparse.Namespace) -> int:
+    from o2o.config import Settings
+    from o2o.staff.login_links import create_login_link, login_url
+
+    settings = Settings()
+    with _session() as session:
+        issued = create_login_link(session, staff_id=args.staff_id,
+                                   ttl_min=args.ttl_min or settings.login_link_ttl_min)
+    url = login_url(settings.public_base_url, issued.token)
+    print(url)
+    if not args.no_qr:
+        import segno
+
+        segno.make(url, error="m").terminal(compact=True)
+    print(f"Works once, until {issued.expires_at:%Y-%m-%d %H:%M} UTC. Hand it only to "
+          f"staff #{issued.staff_id}.")
     return 0
 
 

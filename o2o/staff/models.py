@@ -64,3 +64,44 @@ class StaffToken(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     staff: Mapped[Staff] = relationship(lazy="joined")
+
+
+class StaffLoginLink(Base):
+    """A one-time sign-in link for the staff console: only the SHA-256 of its secret is kept."""
+
+    __tablename__ = "staff_login_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(sa.ForeignKey("staff.id", ondelete="CASCADE"),
+                                          index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    #: Who issued it (None: the command line).
+    issued_by: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    staff: Mapped[Staff] = relationship(lazy="joined")
+
+
+class StaffSession(Base):
+    """A signed-in console session: the cookie holds a random id, the row only its hash."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(sa.ForeignKey("staff.id", ondelete="CASCADE"),
+                                          index=True)
+    session_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    #: The secret behind this session's CSRF tokens (random, never sent as a cookie).
+    csrf_secret: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: The absolute cap: no amount of activity keeps a session past this.
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: The outlet last picked (the till remembers it); None until one is chosen.
+    outlet_id: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+
+    staff: Mapped[Staff] = relationship(lazy="joined")

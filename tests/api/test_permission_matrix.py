@@ -1,4 +1,4 @@
-"""Every /api/v1 route x every role x in scope / out of scope, generated from the app's routes.
+"""Every /api/v1 and /staff route x every role x in scope / out of scope, from the app's routes.
 
 A route that is neither on the public allow-list nor described in SPECS fails here, so a new
 admin route cannot ship without someone deciding who may use it, and every non-public route
@@ -23,7 +23,7 @@ from o2o.audit.service import audit
 from o2o.config import Settings
 from o2o.coupons.service import claim
 from o2o.db import utcnow
-from o2o.staff.models import Role, Staff
+from o2o.staff.models import Role, Staff, StaffSession
 from o2o.staff.tokens import issue_token, principal_for
 from tests.factories import ALWAYS_OPEN, make_outlet, make_promotion, make_region
 from tests.factories_staff import bearer, make_staff
@@ -232,4 +232,143 @@ def test_role_and_scope_matrix(client, session, people, method, path):
             shown = spec.listing(target) in {item["id"] for item in response.json()["items"]}
             if shown != (role in spec.sees):
                 failures.append(f"{role}: target {'shown' if shown else 'hidden'} in the list")
+    assert not failures, "\n".join(failures)
+
+
+# --- The staff console (/staff): the same roles and scopes, signed in by session cookie. ---
+
+#: Console routes anyone may call: the sign-in pages (a link, not a session, is the key).
+CONSOLE_PUBLIC = {("GET", "/staff/login"), ("POST", "/staff/login"), ("GET", "/staff/signin")}
+
+
+@dataclass
+class Page:
+    """Expected status per role; `form` builds a POST's fields; `shows` is the text a list
+    must show exactly to `sees`."""
+
+    expect: dict[str, int]
+    form: Callable[[Target], dict[str, Any]] | None = None
+    query: Callable[[Target], dict[str, Any]] = field(default=lambda t: {})
+    shows: Callable[[Target], str] | None = None
+    sees: frozenset[str] = frozenset()
+
+
+def _promotion_form(t: Target) -> dict[str, Any]:
+    return {"code": f"P-CON{next(_n)}", "title": "新品尝鲜", "scope": "outlets",
+            "outlets": [t.outlet_code], "version": "1"}
+
+
+_LATER = str(date.today() + timedelta(days=9))
+CONSOLE_SPECS: dict[tuple[str, str], Page] = {
+    ("GET", "/staff/"): Page(expect=_all(200, 200)),
+    ("POST", "/staff/logout"): Page(expect=_all(303, 303), form=lambda t: {}),
+    ("GET", "/staff/outlets"): Page(expect=_all(200, 200), shows=lambda t: t.outlet_code,
+                                    sees=IN_SCOPE),
+    ("GET", "/staff/outlets/{outlet_id}"): Page(expect=_all(200)),
+    ("POST", "/staff/outlets/{outlet_id}/details"): Page(
+        expect=_all(303), form=lambda t: {"version": "1", "hours": "24/7", "phone": "021-1",
+                                          "image_url": ""}),
+    ("POST", "/staff/outlets/{outlet_id}/status"): Page(
+        expect=_all(303), form=lambda t: {"version": "1", "status": "temporarily_closed",
+                                          "reopen_on": _LATER}),
+    ("POST", "/staff/outlets/{outlet_id}/close-early"): Page(
+        expect=_all(303), form=lambda t: {"version": "1", "close_at": "12:00"}),
+    ("POST", "/staff/outlets/{outlet_id}/special"): Page(
+        expect=_all(303), form=lambda t: {"version": "1", "day": _LATER,
+                                          "special_hours": "10:00-12:00"}),
+    ("POST", "/staff/outlets/{outlet_id}/exceptions/remove"): Page(
+        expect=_all(303), form=lambda t: {"version": "1", "day": _LATER}),
+    ("GET", "/staff/promotions"): Page(
+        expect=_all(200, 200), shows=lambda t: f"/staff/promotions/{t.promotion_id}\"",
+        sees=IN_SCOPE),
+    ("GET", "/staff/promotions/new"): Page(expect=_all(200, 200)),
+    ("POST", "/staff/promotions"): Page(expect=_all(303, 422), form=_promotion_form),
+    ("GET", "/staff/promotions/{promotion_id}"): Page(expect=_all(200)),
+    ("POST", "/staff/promotions/{promotion_id}"): Page(expect=_all(303), form=_promotion_form),
+    ("POST", "/staff/promotions/{promotion_id}/status"): Page(
+        expect=_all(303), form=lambda t: {"version": "1", "status": "published"}),
+    ("GET", "/staff/today"): Page(expect=_all(200),
+                                  query=lambda t: {"outlet": t.outlet_id}),
+}
+
+
+def console_routes() -> list[tuple[str, str]]:
+    app = create_app(Settings())
+    walk = getattr(fastapi.routing, "iter_route_contexts", None)
+    routes = list(walk(app.routes)) if walk else list(app.routes)
+    found = set()
+    for route in routes:
+        path, methods = getattr(route, "path", None), getattr(route, "methods", None)
+        if path and methods and path.startswith("/staff"):
+            found.update((m, path) for m in methods - {"HEAD"})
+    return sorted(found)
+
+
+CONSOLE_ROUTES = console_routes()
+CONSOLE_GUARDED = [r for r in CONSOLE_ROUTES if r not in CONSOLE_PUBLIC]
+
+
+def test_every_console_route_has_a_spec_and_no_spec_is_stale():
+    missing = [r for r in CONSOLE_GUARDED if r not in CONSOLE_SPECS]
+    assert not missing, f"console routes without a spec (add them to CONSOLE_SPECS): {missing}"
+    stale = [r for r in CONSOLE_SPECS if r not in CONSOLE_GUARDED]
+    assert not stale, f"specs for console routes that no longer exist: {stale}"
+    assert all(r in CONSOLE_ROUTES for r in CONSOLE_PUBLIC)
+
+
+def console_cookie(session, staff: Staff) -> tuple[dict[str, str], str]:
+    """A signed-in console session for `staff`: its Cookie header and CSRF token."""
+    from o2o.staff.sessions import csrf_token, start_session
+
+    started = start_session(session, staff=staff, idle=timedelta(hours=1),
+                            cap=timedelta(hours=2))
+    secret = session.get(StaffSession, started.session_id).csrf_secret
+    session.commit()
+    return {"Cookie": f"o2o_staff={started.sid}"}, csrf_token(secret)
+
+
+def console_call(client, method, path, page, target, headers, csrf):
+    kwargs: dict[str, Any] = {"headers": headers, "params": page.query(target),
+                              "follow_redirects": False}
+    if method == "POST":
+        kwargs["data"] = {**(page.form(target) if page.form else {}),
+                          **({"csrf": csrf} if csrf else {})}
+    return client.request(method, target.path(path), **kwargs)
+
+
+@pytest.mark.parametrize(("method", "path"), CONSOLE_GUARDED,
+                         ids=[f"{m} {p}" for m, p in CONSOLE_GUARDED])
+def test_console_without_a_session_sends_to_sign_in(client, session, people, method, path):
+    target = fresh_target(session, people)
+    page = CONSOLE_SPECS.get((method, path), Page(expect={}))
+    for headers in ({}, {"Cookie": "o2o_staff=o2s_forged"}):
+        response = console_call(client, method, path, page, target, headers, "x")
+        assert response.status_code == 303, response.text
+        assert response.headers["location"].startswith("/staff/signin")
+
+
+@pytest.mark.parametrize(("method", "path"), CONSOLE_GUARDED,
+                         ids=[f"{m} {p}" for m, p in CONSOLE_GUARDED])
+def test_console_role_and_scope_matrix(client, session, people, method, path):
+    page = CONSOLE_SPECS.get((method, path))
+    assert page is not None, f"{method} {path} has no console spec"
+    assert set(page.expect) == set(ROLES)
+    failures = []
+    for role in ROLES:
+        target = fresh_target(session, people)
+        staff = session.get(Staff, people["staff"][role].id)
+        headers, csrf = console_cookie(session, staff)
+        if method == "POST":  # no token: refused, whatever the role and scope
+            refused = console_call(client, method, path, page, target, headers, None)
+            if refused.status_code != 403:
+                failures.append(f"{role}: POST without CSRF token got {refused.status_code}")
+        response = console_call(client, method, path, page, target, headers, csrf)
+        if response.status_code != page.expect[role]:
+            failures.append(f"{role}: {response.status_code} != {page.expect[role]} "
+                            f"{response.text[:300]}")
+            continue
+        if page.shows and response.status_code == 200:
+            shown = page.shows(target) in response.text
+            if shown != (role in page.sees):
+                failures.append(f"{role}: target {'shown' if shown else 'hidden'} on the page")
     assert not failures, "\n".join(failures)

@@ -93,3 +93,43 @@ def test_through_the_o2o_command(env, capsys):
     assert TOKEN.search(capsys.readouterr().out)
     assert main(["staff", "create", "--name", "x", "--role", "manager"]) == 2
     assert "a manager needs at least one region" in capsys.readouterr().err
+
+
+def test_login_link_prints_a_url_that_signs_in_once(env, sessions, capsys):
+    from o2o.staff.login_links import LoginLinkUsed, redeem_login_link
+    from tests.factories_staff import make_staff
+
+    with sessions.begin() as s:
+        staff_id = make_staff(s, Role.ADMIN).id
+    assert run("staff", "login-link", str(staff_id)) == 0
+    out = capsys.readouterr().out
+    url = re.search(r"^(http\S+/staff/login\?t=(o2l_\S+))$", out, re.M)
+    assert url and "Works once" in out and "█" in out  # the terminal QR code
+    with sessions() as s:
+        assert redeem_login_link(s, url.group(2)).id == staff_id
+        s.commit()
+        with pytest.raises(LoginLinkUsed):
+            redeem_login_link(s, url.group(2))
+    assert run("staff", "login-link", str(staff_id), "--no-qr") == 0
+    assert "█" not in capsys.readouterr().out
+
+
+def test_revoking_an_account_ends_its_console_sessions_and_links(env, sessions, capsys):
+    from datetime import timedelta
+
+    from o2o.staff.login_links import LoginLinkInvalid, create_login_link, redeem_login_link
+    from o2o.staff.sessions import SessionEnded, resume_session, start_session
+    from tests.factories_staff import make_staff
+
+    with sessions.begin() as s:
+        staff = make_staff(s, Role.ADMIN)
+        sid = start_session(s, staff=staff, idle=timedelta(hours=1), cap=timedelta(hours=2)).sid
+        link = create_login_link(s, staff_id=staff.id).token
+        staff_id = staff.id
+    run("staff", "revoke", "--staff", str(staff_id))
+    assert "0 token(s), 1 console session(s) and 1 login link(s)" in capsys.readouterr().out
+    with sessions() as s:
+        with pytest.raises(SessionEnded):
+            resume_session(s, sid, idle=timedelta(hours=1))
+        with pytest.raises(LoginLinkInvalid):
+            redeem_login_link(s, link)
