@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import uuid
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from api.middleware import REQUEST_ID
 from o2o import errors
 from o2o.logs import request_id_var
 
@@ -35,9 +37,10 @@ def status_for(exc: errors.O2OError) -> int:
     return 400
 
 
-def _body(code: str, message: str, details: object = None) -> dict[str, object]:
+def _body(code: str, message: str, details: object = None, *,
+          request_id: str | None = None) -> dict[str, object]:
     body: dict[str, object] = {"error": {"code": code, "message": message,
-                                         "request_id": request_id_var.get()}}
+                                         "request_id": request_id or request_id_var.get()}}
     if details is not None:
         body["error"]["details"] = details  # type: ignore[index]
     return body
@@ -71,9 +74,18 @@ def install(app: FastAPI) -> None:
         return JSONResponse(_body("validation_error", message, details), status_code=422)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled %s", type(exc).__name__)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette calls this from its outermost middleware, after RequestContext has
+        # finished: the request id comes from the request's state, and is put back in the
+        # context for the log line, so the body, the header and the log all carry it.
+        rid = str(getattr(request.state, REQUEST_ID, "") or uuid.uuid4().hex)
+        token = request_id_var.set(rid)
+        try:
+            log.error("unhandled %s", type(exc).__name__, exc_info=exc)
+        finally:
+            request_id_var.reset(token)
         return JSONResponse(
             _body("internal_error",
-                  f"Internal error ({type(exc).__name__}); quote the request id to support."),
-            status_code=500)
+                  f"Internal error ({type(exc).__name__}); quote the request id to support.",
+                  request_id=rid),
+            status_code=500, headers={"X-Request-ID": rid})

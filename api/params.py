@@ -1,0 +1,20 @@
+"""Integer parameters bounded to what the databases store, declared once.
+
+Ids are PostgreSQL INTEGER (32-bit) and paging feeds LIMIT/OFFSET: an unbounded `int` lets
+`?offset=99999999999999999999` reach the driver, which answers OverflowError (SQLite) or
+NumericValueOutOfRange (PostgreSQL), i.e. a 500. Bounded here, such a request gets a 422
+like any other malformed input, and the bound shows in the OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from annotated_types import Ge, Le
+
+from o2o.db import INT4_MAX
+
+#: A row id, in a path, a query string or a body.
+RowId = Annotated[int, Ge(1), Le(INT4_MAX)]
+#: A count of rows to skip.
+Skip = Annotated[int, Ge(0), Le(INT4_MAX)]
