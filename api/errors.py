@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from api.middleware import REQUEST_ID
 from o2o import errors
 from o2o.logs import request_id_var
+from o2o.ratelimit import RateLimited
 
 log = logging.getLogger("o2o.api")
 
@@ -51,9 +52,17 @@ def domain_response(exc: errors.O2OError) -> JSONResponse:
     status = status_for(exc)
     if status >= 500:
         log.error("%s: %s", exc.code, exc.message)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(_body(exc.code, exc.message, exc.details), status_code=status,
-                        headers=headers)
+                        headers=error_headers(exc, status))
+
+
+def error_headers(exc: errors.O2OError, status: int) -> dict[str, str] | None:
+    """What a refusal says besides its body: how to authenticate, when to try again."""
+    if status == 401:
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(exc, RateLimited):
+        return {"Retry-After": str(exc.retry_after_s)}
+    return None
 
 
 def install(app: FastAPI) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from api.auth import StaffRoute
 from api.deps import CurrentStaff, DbSession, ReadDbSession
@@ -14,9 +14,18 @@ from api.params import RowId
 from api.responses import STAFF, refusals
 from o2o.coupons.schemas import CouponCheck, CouponRead, CouponRedeem
 from o2o.coupons.service import check, redeem
+from o2o.ratelimit import limiter
+
+
+def count_try(request: Request, principal: CurrentStaff) -> None:
+    """Codes are short: a staff account may only try so many per window (guessing codes),
+    look-ups and redemptions alike, shared by all its tokens and workers."""
+    limiter(request.app.state.services, "coupon-tries-staff").check(
+        str(principal.staff_id), "Too many coupon look-ups or redemptions; wait and retry.")
+
 
 router = APIRouter(prefix="/api/v1/coupons", tags=["coupons"], route_class=StaffRoute,
-                   responses=STAFF)
+                   responses=STAFF, dependencies=[Depends(count_try)])
 
 LOOKUP_REFUSALS = refusals(
     404, 422,

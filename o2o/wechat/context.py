@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from o2o.catalog.runtime import Catalog
 from o2o.config import Settings
 from o2o.db import read_only
+from o2o.ratelimit import RateLimiter
 from o2o.wechat.parsing import Message
 from o2o.writer import Batch, BatchWriter
 
@@ -41,6 +42,8 @@ class HandlerContext:
     customer_hash: str
     #: The batch holding this push's last queued write (later batches commit later).
     pending: Batch | None = field(default=None)
+    #: Typed searches per customer (o2o/ratelimit.py); None: unlimited.
+    searches: RateLimiter | None = field(default=None)
 
     def delivery_key(self, message: Message) -> str:
         """WeChat's retry identity (MsgId, or sender + CreateTime + event) with the openid

@@ -36,8 +36,8 @@ def _settings(url: str) -> Settings:
                     signing_key="test-signing-key-0123456789",
                     customer_hash_key="test-customer-hash-key",
                     public_base_url="http://testserver", load_demo_data=False,
-                    auto_migrate=False, limit_token_failures_per_ip=1_000_000,
-                    limit_coupon_lookups_per_token=1_000_000)
+                    auto_migrate=False, limit_token_failures_per_ip="1000000/60",
+                    limit_coupon_tries_per_staff="1000000/60")
 
 
 @pytest.fixture(scope="module")
