@@ -8,6 +8,7 @@ limits (`LIMITS`: the setting that sizes it); every refusal is counted in /metri
 
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
 import time
@@ -57,8 +58,10 @@ class Verdict(NamedTuple):
 class RateLimiter:
     """At most `limit` hits per key in each `window_s` window."""
 
-    def __init__(self, *, name: str, limit: int, window_s: int, redis: Any | None = None) -> None:
+    def __init__(self, *, name: str, limit: int, window_s: int, redis: Any | None = None,
+                 namespace: str = "") -> None:
         self.name, self.limit, self.window_s, self.redis = name, limit, window_s, redis
+        self.prefix = f"o2o:rl:{namespace}:{name}" if namespace else f"o2o:rl:{name}"
         self._lock = threading.Lock()
         self._counts: dict[str, tuple[int, int]] = {}  # key -> (window number, hits)
 
@@ -111,7 +114,7 @@ class RateLimiter:
     def _redis_count(self, key: str, window: int, add: int) -> int | None:
         import redis
 
-        name = f"o2o:rl:{self.name}:{window}:{key}"
+        name = f"{self.prefix}:{window}:{key}"
         try:
             if not add:
                 return int(self.redis.get(name) or 0)
@@ -142,6 +145,9 @@ def limiter(services: Services, name: str) -> RateLimiter:
     found = services.extras.get(key)
     if found is None:
         rate = Rate.parse(getattr(services.settings, LIMITS[name]))
+        # Counts belong to one deployment (one database): two sharing a Redis stay apart.
+        namespace = hashlib.sha1(services.settings.database_url.encode()).hexdigest()[:10]
         found = services.extras.setdefault(key, RateLimiter(
-            name=name, limit=rate.count, window_s=rate.window_s, redis=services.redis))
+            name=name, limit=rate.count, window_s=rate.window_s, redis=services.redis,
+            namespace=namespace))
     return found
