@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, Query, Response
 
 from api.deps import CatalogDep, CurrentStaff, ReadDbSession
-from api.params import RowId
+from api.params import Day, RowId
 from api.responses import STAFF
 from o2o.analytics import export
 from o2o.analytics.demand import DemandReport, demand_grid, open_here_next
@@ -73,8 +73,8 @@ def _today() -> date:
 class Range:
     """`from`/`to` (local days, inclusive); the last 30 days up to today by default."""
 
-    def __init__(self, date_from: Annotated[date | None, Query(alias="from")] = None,
-                 date_to: Annotated[date | None, Query(alias="to")] = None) -> None:
+    def __init__(self, date_from: Annotated[Day | None, Query(alias="from")] = None,
+                 date_to: Annotated[Day | None, Query(alias="to")] = None) -> None:
         self.date_to = date_to or _today()
         self.date_from = date_from or self.date_to - timedelta(days=29)
 

@@ -52,7 +52,8 @@ def test_an_unexpected_error_quotes_the_real_request_id(services, caplog) -> Non
 
 
 def test_huge_integers_are_refused_not_overflowed(client) -> None:
-    """Ids and offsets beyond a database integer are a 422, not a driver OverflowError."""
+    """Ids and offsets beyond a database integer, and days at the ends of the calendar, are a
+    422, not an OverflowError (500)."""
     from tests.factories_staff import bearer, make_token
 
     with client.app.state.services.sessions() as session:
@@ -61,7 +62,8 @@ def test_huge_integers_are_refused_not_overflowed(client) -> None:
     huge = "9" * 25
     for path in (f"/api/v1/outlets/{huge}", f"/api/v1/outlets?offset={huge}",
                  f"/api/v1/audit?staff_id={huge}",
-                 f"/api/v1/analytics/funnel?region_id={huge}"):
+                 f"/api/v1/analytics/funnel?region_id={huge}",
+                 "/api/v1/analytics/funnel?to=0001-01-01"):  # minus 29 days: before year 1
         r = client.get(path, headers=bearer(token))
         assert r.status_code == 422, path
         assert r.json()["error"]["code"] == "validation_error"
