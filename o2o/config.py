@@ -19,6 +19,8 @@ from o2o.errors import ConfigError
 log = logging.getLogger("o2o.config")
 
 PLACEHOLDER = "change-me"
+#: A rate limit setting: COUNT/SECONDS, both positive.
+RATE = r"^[1-9][0-9]{0,8}/[1-9][0-9]{0,8}$"
 #: Secrets that must be real outside development; each maps to its env variable.
 SECRET_FIELDS = {
     "wechat_token": "O2O_WECHAT_TOKEN",
@@ -124,6 +126,15 @@ class Settings(BaseSettings):
     console_login_per_ip: int = Field(30, ge=1)
     console_login_per_link: int = Field(5, ge=1)
     console_login_window_s: int = Field(600, ge=1)
+    #: Abuse limits, each "COUNT/SECONDS" (a fixed window; shared through Redis when
+    #: O2O_REDIS_URL is set, else per process): failed staff tokens per client IP; coupon
+    #: look-ups and redemptions per staff member (guessing codes); H5 coupon claims per
+    #: customer and per IP; typed searches per WeChat customer. See o2o/ratelimit.py.
+    limit_token_failures_per_ip: str = Field("20/300", pattern=RATE)
+    limit_coupon_tries_per_staff: str = Field("60/60", pattern=RATE)
+    limit_claims_per_customer: str = Field("10/3600", pattern=RATE)
+    limit_claims_per_ip: str = Field("60/3600", pattern=RATE)
+    limit_searches_per_customer: str = Field("20/60", pattern=RATE)
     #: Migrate (and load the demo chain) when a worker starts; `o2o serve` does it once up
     #: front and turns it off for its workers.
     auto_migrate: bool = True

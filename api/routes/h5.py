@@ -23,8 +23,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
+from api.auth import client_address
 from api.deps import CatalogDep, DbSession, ReadDbSession, SettingsDep
-from api.errors import status_for
+from api.errors import error_headers, status_for
 from api.routes.h5_oauth import detour, identified, oauth_callback
 from o2o.config import Settings
 from o2o.coupons.binding import bind, bound_coupons
@@ -38,6 +39,7 @@ from o2o.customers.pages import nearby_page, outlet_page
 from o2o.errors import O2OError
 from o2o.geo.datum import Datum, to_wgs84
 from o2o.links import LinkInvalid
+from o2o.ratelimit import limiter
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
 #: The demo entry's position: People's Square, Shanghai, in GCJ-02 like the README's
@@ -55,6 +57,7 @@ TROUBLE = {
     "link_invalid": ("链接无效", "这个链接不完整或被改动过。请回到公众号，重新发送您的位置。"),
     "link_expired": ("链接已过期", "为了您的隐私，链接只在一段时间内有效。请回到公众号重新发送位置，"
                                  "获取最新的门店和优惠。"),
+    "rate_limited": ("操作太频繁", "请稍等几分钟再试。"),
 }
 
 #: The cookie naming the coupons claimed in this browser (o2o/coupons/binding.py).
@@ -88,8 +91,10 @@ def error_page(request: Request, exc: O2OError) -> HTMLResponse:
     """The friendly page for a refused request, with the status the error deserves."""
     title, hint = TROUBLE.get(exc.code, ("出错了", exc.message))
     settings = request.app.state.services.settings
-    return render(request, "error.html", settings, status_code=status_for(exc), title=title,
-                  hint=hint)
+    status = status_for(exc)
+    page = render(request, "error.html", settings, status_code=status, title=title, hint=hint)
+    page.headers.update(error_headers(exc, status) or {})
+    return page
 
 
 class HtmlPage(APIRoute):
@@ -187,6 +192,10 @@ def claim_coupon(request: Request, token: str, settings: SettingsDep, catalog: C
         page = coupon_page(session, catalog=catalog, link=link, now=now)
         return render(request, "coupon.html", settings, status_code=403, page=page,
                       problem=page.claim_note)
+    services = request.app.state.services  # claims hoarded by one customer or one address
+    limiter(services, "claims-customer").check(link.viewer, "Too many claims; wait and retry.")
+    limiter(services, "claims-ip").check(client_address(request),
+                                         "Too many claims from this address; wait and retry.")
     try:
         coupon = claim(session, promotion_id=link.promotion_id, customer_hash=link.viewer,
                        outlet_id=link.outlet_id, query_id=link.query_id, now=now,
