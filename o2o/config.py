@@ -67,6 +67,13 @@ class Settings(BaseSettings):
     wechat_max_body_bytes: int = 64 * 1024
     wechat_news_articles: int = Field(5, ge=1, le=8)
     wechat_radius_m: int = 10_000
+    #: WeChat's server API (token, JS-SDK ticket, OAuth, menu, subscribe messages); point it
+    #: at `o2o simulate platform` for a demo. Timeout per attempt, retries on busy (-1)/network.
+    wechat_api_base: str = "https://api.weixin.qq.com"
+    wechat_api_timeout_s: float = Field(3.0, gt=0, le=30)
+    wechat_api_retries: int = Field(2, ge=0, le=5)
+    #: The 一次性订阅消息 template id from the console (coupon reminders); empty: none sent.
+    wechat_subscribe_template_id: str = ""
     #: How long a reply waits for its writes to commit before it is sent anyway (WeChat
     #: gives up after 5 s; the writes stay queued).
     wechat_write_wait_s: float = Field(1.0, ge=0, le=4)

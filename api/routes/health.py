@@ -16,6 +16,8 @@ from api.deps import ServicesDep
 from o2o.db import read_only
 from o2o.errors import PermissionDenied
 from o2o.metrics import INDEX_AGE, may_read_metrics
+from o2o.services import Services
+from o2o.wechat.platform import PlatformError, platform_of
 
 log = logging.getLogger("o2o.health")
 router = APIRouter(tags=["operations"])
@@ -45,7 +47,8 @@ def healthz(services: ServicesDep) -> JSONResponse:
             log.warning("health: Redis check failed: %s", type(exc).__name__)
             checks["redis"] = {"ok": False}
     ok = all(check["ok"] for check in checks.values())
-    return JSONResponse({"status": "ok" if ok else "degraded", "checks": checks},
+    report = {**checks, "wechat_api": _wechat_api(services)}  # informational, not in `ok`
+    return JSONResponse({"status": "ok" if ok else "degraded", "checks": report},
                         status_code=200 if ok else 503)
 
 
@@ -61,3 +64,12 @@ def metrics(
                                "Bearer token, or call from an address in O2O_METRICS_ALLOW.")
     INDEX_AGE.set(services.catalog.age_s if services.catalog.synced_at else 0)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _wechat_api(services: Services) -> dict[str, object]:
+    """The shared token's age and the last WeChat API error; never a token. Informational:
+    WeChat's API being down degrades no customer reply, so it does not fail the check."""
+    try:
+        return platform_of(services).status()
+    except PlatformError as exc:
+        return {"error": exc.message}

@@ -30,6 +30,11 @@ def register(subparsers: Any) -> None:
     for parser in (loc, text, event):
         _common_options(parser)
         parser.set_defaults(func=run)
+    platform = kinds.add_parser("platform", help="play WeChat's server API locally (token, "
+                                "ticket, OAuth, menu, subscribe messages) for a demo")
+    platform.add_argument("--host", default="127.0.0.1")
+    platform.add_argument("--port", type=int, default=8089)
+    platform.set_defaults(func=_standin)
 
     wechat = subparsers.add_parser("wechat", help="Official Account setup")
     tasks = wechat.add_subparsers(dest="task", required=True, metavar="TASK")
@@ -120,18 +125,48 @@ def _menu(args: argparse.Namespace) -> int:
     if not args.create:
         return 0
     settings = _settings()
-    appid, secret = args.appid or settings.wechat_appid, args.secret or settings.wechat_secret
-    if not appid or not secret or settings.wechat_appid == "wxo2odevelopment" and not args.appid:
-        raise ConfigError("creating the menu needs the real appid and secret (--appid/--secret)")
-    import requests
-    from wechatpy import WeChatClient
-    from wechatpy.exceptions import WeChatException
+    updates = {k: v for k, v in (("wechat_appid", args.appid), ("wechat_secret", args.secret)) if v}
+    settings = settings.model_copy(update=updates)
+    from o2o.services import connect_redis
+    from o2o.wechat.platform import build_platform
+    from o2o.wechat.platform.client import DEFAULT_BASE
 
+    # The development appid only exists on the stand-in (`o2o simulate platform`).
+    if settings.wechat_api_base.rstrip("/") == DEFAULT_BASE and \
+            settings.wechat_appid == "wxo2odevelopment":
+        raise ConfigError("creating the menu needs the real appid and secret (--appid/--secret)")
+
+    # The shared token service: with O2O_REDIS_URL this reuses the workers' token.
+    redis = connect_redis(settings.redis_url) if settings.redis_url else None
+    platform = build_platform(settings, redis=redis)
     try:
-        WeChatClient(appid, secret).menu.create(menu)
-    except (WeChatException, requests.RequestException) as exc:
-        raise O2OError(f"WeChat refused the menu: {exc}", code="wechat_api_error") from exc
+        platform.create_menu(menu)
+    finally:
+        platform.close()
+        if redis is not None:
+            redis.close()
     print("menu created")
+    return 0
+
+
+def _standin(args: argparse.Namespace) -> int:
+    """Serve the WeChat API stand-in for the configured appid and secret until Ctrl-C."""
+    from o2o.wechat.platform.standin import StandIn
+    from o2o.wechat.platform.standin_http import make_server
+
+    settings = _settings()
+    templates = {settings.wechat_subscribe_template_id or "o2o-standin-template"}
+    standin = StandIn(appid=settings.wechat_appid, secret=settings.wechat_secret,
+                      template_ids=templates)
+    server = make_server(standin, args.host, args.port)
+    base = f"http://{args.host}:{server.server_address[1]}"
+    print(f"WeChat API stand-in for {settings.wechat_appid} on {base} "
+          f"(subscribe template {', '.join(templates)}); point the app at it with\n"
+          f"  export O2O_WECHAT_API_BASE={base}\ncalls: {base}/_standin/calls", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
     return 0
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from o2o.config import Settings
 from o2o.errors import ConfigError, O2OError
 from o2o.wechat import cli, simulator
 from o2o.wechat.crypto import MessageCrypto
@@ -174,7 +175,7 @@ def test_menu_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_menu_create_refuses_development_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "_settings", lambda: SimpleNamespace(
+    monkeypatch.setattr(cli, "_settings", lambda: Settings(
         wechat_appid="wxo2odevelopment", wechat_secret="x"))
     with pytest.raises(ConfigError):
         run(["wechat", "menu", "--create"])
