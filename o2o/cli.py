@@ -20,6 +20,7 @@ AREAS = [
     "o2o.wechat.cli",
     "o2o.staff.cli",
     "o2o.analytics.cli",
+    "o2o.reminders.cli",
 ]
 
 

@@ -47,7 +47,7 @@ class Services:
         if self._writer is not None:
             self._writer.close()  # what is queued is written before the engine goes
         self.catalog.close()
-        for extra in self.extras.values():
+        for extra in reversed(list(self.extras.values())):  # last started, first stopped
             stop = getattr(extra, "close", None)
             if callable(stop):
                 stop()
@@ -97,5 +97,12 @@ def build_services(settings: Settings, *, migrate: bool | None = None,
     if sync:  # a serving process, not `o2o serve`'s one-off set-up before its workers
         region.prepare()  # the datum rule's grid: built now, not on a customer's push
         catalog.start()
-    return Services(settings=settings, engine=engine, sessions=sessions, catalog=catalog,
-                    redis=redis_client)
+    services = Services(settings=settings, engine=engine, sessions=sessions, catalog=catalog,
+                        redis=redis_client)
+    if sync and settings.wechat_subscribe_template_id and settings.reminder_poll_s > 0:
+        from o2o.reminders.job import ReminderThread  # every worker: claims keep it once
+        from o2o.wechat.platform import platform_of
+
+        services.extras["reminders"] = ReminderThread(sessions, settings,
+                                                      platform_of(services)).start()
+    return services

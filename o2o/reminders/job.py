@@ -5,9 +5,9 @@ Exactly once across workers and hosts: a reminder is claimed by a conditional UP
 `LEASE` whose worker died) that sets a fresh claim token; only the instance whose UPDATE
 changed the row sends, and it finishes the row only while it still holds the claim.
 Before sending it checks again: coupon redeemed or expired, customer unfollowed, consent
-withdrawn (the row is no longer ours) mean no message. A send WeChat did not process
-(busy, unreachable) is tried again `reminder_retry_s` later, doubling, at most
-`reminder_attempts` times in all; a refusal (43101: no consent left, 40003 ...) is final.
+withdrawn (the row is no longer ours) mean no message. A send that failed for a passing
+reason (WeChat busy or unreachable, no token to be had, a quota) is tried again
+`reminder_retry_s` later, doubling, at most `reminder_attempts` times in all; a refusal (43101: no consent left, 40003 ...) is final.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from o2o.coupons.models import Coupon, CouponStatus
 from o2o.coupons.page import DEFAULT_TZ
 from o2o.customers.models import Customer
 from o2o.db import utcnow
+from o2o.errors import ServiceUnavailable
 from o2o.links import LinkExpired, LinkInvalid, unseal
 from o2o.reminders.consent import OPENID_LABEL
 from o2o.reminders.models import CouponReminder, ReminderStatus
@@ -132,7 +133,7 @@ def _attempt(sessions: sessionmaker[Session], settings: Settings, sender: Sender
         sender.send_subscribe(openid=openid, template_id=template_id, scene=SCENE,
                               title=TITLE, content=content)
     except PlatformError as exc:
-        if exc.retryable and attempts < settings.reminder_attempts:
+        if isinstance(exc, ServiceUnavailable) and attempts < settings.reminder_attempts:
             delay = timedelta(seconds=settings.reminder_retry_s * 2 ** (attempts - 1))
             _finish(sessions, reminder_id, token, now, status=ReminderStatus.PENDING,
                     reason=exc.message[:255], next_attempt_at=now + delay)
