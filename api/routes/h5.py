@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
-from api.deps import CatalogDep, DbSession, ReadDbSession, SettingsDep
+from api.deps import CatalogDep, DbSession, ReadDbSession, ServicesDep, SettingsDep
 from api.errors import status_for
 from o2o.config import Settings
 from o2o.coupons.binding import bind, bound_coupons
@@ -34,6 +34,7 @@ from o2o.customers.pages import nearby_page, outlet_page
 from o2o.errors import O2OError
 from o2o.geo.datum import Datum, to_wgs84
 from o2o.links import LinkInvalid
+from o2o.reminders.offer import reminder_offer
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
 #: The demo entry's position: People's Square, Shanghai, in GCJ-02 like the README's
@@ -150,12 +151,17 @@ def outlet(request: Request, token: str, settings: SettingsDep, catalog: Catalog
 
 @router.get("/coupon/{token}", response_class=HTMLResponse)
 def coupon(request: Request, token: str, settings: SettingsDep, catalog: CatalogDep,
-           session: ReadDbSession) -> HTMLResponse:
+           session: ReadDbSession, services: ServicesDep) -> HTMLResponse:
     now = _now()
     link = _link(request, settings, token, "coupon", now)
-    page = coupon_page(session, catalog=catalog, link=link, now=now,
-                       revealed=_claimed_here(request, settings, now))
-    return render(request, "coupon.html", settings, page=page,
+    revealed = _claimed_here(request, settings, now)
+    page = coupon_page(session, catalog=catalog, link=link, now=now, revealed=revealed)
+    assert link.promotion_id is not None
+    remind = reminder_offer(services.sessions, settings, customer_hash=link.viewer,
+                            promotion_id=link.promotion_id, now=now,
+                            revealed=() if link.shared else revealed)
+    return render(request, "coupon.html", settings, page=page, remind=remind,
+                  in_wechat="MicroMessenger" in request.headers.get("user-agent", ""),
                   claimed=request.query_params.get("claimed") == "1")
 
 
