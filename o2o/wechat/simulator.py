@@ -85,7 +85,7 @@ def event_xml(event: str, *args: Any, **common: Any) -> str:
         body = (f"<Event>{cdata('LOCATION')}</Event><Latitude>{_deg(lat)}</Latitude>"
                 f"<Longitude>{_deg(lng)}</Longitude><Precision>{precision:.6f}</Precision>")
     elif name.removesuffix("_event") in SUBSCRIBE_EVENTS:
-        body = _subscribe_msg(name.removesuffix("_event"), *args)
+        body = _subscribe_msg(name.removesuffix("_event"), args)
     else:
         raise ValueError(f"unknown event {event!r}")
     return _envelope("event", body, **_common(common))
@@ -97,10 +97,13 @@ SUBSCRIBE_EVENTS = {"subscribe_msg_popup": "SubscribeMsgPopupEvent",
                     "subscribe_msg_sent": "SubscribeMsgSentEvent"}
 
 
-def _subscribe_msg(name: str, template_id: str, *rest: Any) -> str:
+def _subscribe_msg(name: str, args: tuple[Any, ...]) -> str:
     """The body of a subscribe_msg_* push for one template, as WeChat's documentation shows:
     popup `accept`/`reject` (PopupScene 1 = an H5 page), change (withdrawn: `reject`),
     sent (MsgID, ErrorCode, ErrorStatus `success` or `failed:CODE`)."""
+    if not args or not str(args[0]).strip():
+        raise ValueError(f"{name} needs the TEMPLATE_ID")
+    template_id, *rest = args
     if name == "subscribe_msg_popup":
         status = str(rest[0]) if rest else "accept"
         if status not in ("accept", "reject"):
