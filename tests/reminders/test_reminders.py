@@ -182,3 +182,38 @@ def test_malformed_subscribe_lists_record_nothing(services, client) -> None:
     assert reminders(services) == []
     with services.sessions() as session:
         assert session.scalar(sa.text("SELECT count(*) FROM coupon_reminders")) == 0
+
+
+def test_the_background_thread_sends_what_is_due(services, settings, standin: StandIn, push,
+                                                 give_coupon, who, make_platform) -> None:
+    import time
+
+    from o2o.reminders.job import ReminderThread
+
+    give_coupon(who, T0 + hours(2))  # inside the lead time: due at once
+    push("subscribe_msg_popup", TEMPLATE, "accept")
+    standin.consent(OPENID, TEMPLATE, "1")
+    fast = settings.model_copy(update={"reminder_poll_s": 0.05})
+    thread = ReminderThread(services.sessions, fast, make_platform()).start()
+    try:
+        deadline = time.monotonic() + 20
+        while standin.count(SEND) == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # a few more rounds: still one message
+    finally:
+        thread.close()
+    assert standin.count(SEND) == 1
+    assert reminders(services)[0].status == ReminderStatus.SENT
+
+
+def test_serving_services_start_the_job_only_with_a_template(settings) -> None:
+    from o2o.services import build_services
+
+    for template, started in (("", False), (TEMPLATE, True)):
+        svc = build_services(settings.model_copy(update={
+            "wechat_subscribe_template_id": template, "reminder_poll_s": 30.0}),
+            migrate=False, load_demo=False, sync=True)
+        try:
+            assert ("reminders" in svc.extras) is started
+        finally:
+            svc.close()
