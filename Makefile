@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 
 # What the full suite uses beyond Python (Debian): PostGIS, Redis, headless Chromium and its
 # driver, a CJK font for the screenshots. Without them those tests skip and say so.
-SYSTEM_PACKAGES := postgresql-15-postgis-3 redis-server chromium chromium-driver fonts-wqy-microhei
+SYSTEM_PACKAGES := postgresql-15-postgis-3 redis-server chromium chromium-driver fonts-wqy-microhei ffmpeg
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint bench clean deps

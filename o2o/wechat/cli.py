@@ -7,6 +7,7 @@ import json
 import logging
 from typing import Any
 
+from o2o.config import Settings, get_settings
 from o2o.errors import ConfigError, O2OError
 from o2o.wechat import simulator
 
@@ -172,11 +173,9 @@ def _standin(args: argparse.Namespace) -> int:
     return 0
 
 
-def _settings() -> Any:
+def _settings() -> Settings:
     """The secrets the server uses. The simulator is only a client: the development-secrets
     warning is the server's to give, not repeated on every simulated message."""
-    from o2o.config import get_settings
-
     config_log = logging.getLogger("o2o.config")
     level = config_log.level
     config_log.setLevel(logging.ERROR)

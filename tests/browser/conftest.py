@@ -114,3 +114,25 @@ def screenshot(request: pytest.FixtureRequest, browser):  # type: ignore[no-unty
         return path
 
     return save
+
+
+#: The `settings` fixture's WeChat account.
+WECHAT_TOKEN, WECHAT_APPID = "test-token", "wxtestappid0001"
+
+
+def share_location(base_url: str, openid: str, lat: float = 31.2304,
+                   lng: float = 121.4737) -> dict[str, str]:
+    """A customer shares a GCJ-02 position in chat (signed, 安全模式, as WeChat sends it);
+    returns the reply's one news card."""
+    import httpx
+
+    from o2o.wechat.simulator import build_request, decode_reply, location_xml
+    from tests.conftest import TEST_AES_KEY
+
+    query, body = build_request(location_xml(lat, lng, from_user=openid), token=WECHAT_TOKEN,
+                                aes_key=TEST_AES_KEY, appid=WECHAT_APPID)
+    r = httpx.post(f"{base_url}/wechat", params=query, content=body, timeout=10)
+    (card,) = decode_reply(r.content, token=WECHAT_TOKEN, aes_key=TEST_AES_KEY,
+                           appid=WECHAT_APPID, encrypted=True).articles
+    return card
+

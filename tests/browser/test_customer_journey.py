@@ -4,21 +4,18 @@ screenshots of each step are kept in tests/artifacts/."""
 
 from __future__ import annotations
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
 from o2o.analytics.models import Event
 from o2o.geo.datum import Datum, from_wgs84
-from o2o.wechat.simulator import build_request, decode_reply, location_xml
-from tests.conftest import TEST_AES_KEY
+from tests.browser.conftest import share_location
 from tests.factories import make_outlet
 from tests.factories_loop import make_coupon_promotion
 
 pytestmark = pytest.mark.browser
 
 OPENID = "oBROWSER_openid_42"
-TOKEN, APPID = "test-token", "wxtestappid0001"  # the `settings` fixture's WeChat account
 
 
 def test_reply_link_to_claimed_coupon(live, browser, screenshot) -> None:  # type: ignore[no-untyped-def]
@@ -37,12 +34,7 @@ def test_reply_link_to_claimed_coupon(live, browser, screenshot) -> None:  # typ
     live.catalog.refresh()
 
     # The customer shares a location in chat; WeChat shows the reply's one card.
-    query, body = build_request(location_xml(*from_wgs84(31.2304, 121.4737, Datum.GCJ02),
-                                             from_user=OPENID), token=TOKEN,
-                                aes_key=TEST_AES_KEY, appid=APPID)
-    r = httpx.post(f"{live.base_url}/wechat", params=query, content=body, timeout=10)
-    (card,) = decode_reply(r.content, token=TOKEN, aes_key=TEST_AES_KEY, appid=APPID,
-                           encrypted=True).articles
+    card = share_location(live.base_url, OPENID, *from_wgs84(31.2304, 121.4737, Datum.GCJ02))
     assert card["url"].startswith(f"{live.base_url}/r/")
 
     browser.get(card["url"])

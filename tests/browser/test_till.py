@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -14,8 +13,8 @@ from o2o.analytics.models import Event
 from o2o.coupons.models import Coupon
 from o2o.geo.datum import Datum, from_wgs84
 from o2o.staff.login_links import create_login_link, login_url
-from o2o.wechat.simulator import build_request, decode_reply, location_xml
 from tests.browser.camera import camera_args, still_video
+from tests.browser.conftest import share_location
 from tests.factories import make_outlet
 from tests.factories_loop import make_coupon_promotion
 from tests.factories_staff import make_staff
@@ -43,11 +42,7 @@ def test_scan_confirm_once_and_a_second_scan_is_refused(  # type: ignore[no-unty
     # The customer's phone: a real claim, and the QR exactly as their page drew it.
     customer = browser
     customer.set_window_size(*PHONE)
-    query, body = build_request(location_xml(*from_wgs84(31.2304, 121.4737, Datum.GCJ02),
-                                             from_user=OPENID), token="test-token",
-                                openid=OPENID)
-    r = httpx.post(f"{live.base_url}/wechat", params=query, content=body, timeout=10)
-    (card,) = decode_reply(r.content, token="test-token").articles
+    card = share_location(live.base_url, OPENID, *from_wgs84(31.2304, 121.4737, Datum.GCJ02))
     customer.get(card["url"])
     customer.find_element(By.LINK_TEXT, "南京东路店").click()
     WebDriverWait(customer, 15).until(arrived.url_contains("/h5/outlet/"))
