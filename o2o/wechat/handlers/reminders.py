@@ -4,7 +4,7 @@ Each answers `success`; what they mean is in o2o/reminders/consent.py."""
 
 from __future__ import annotations
 
-import logging
+import hashlib
 
 from sqlalchemy.orm import Session
 
@@ -12,8 +12,6 @@ from o2o.reminders import consent
 from o2o.wechat.context import HandlerContext
 from o2o.wechat.parsing import Message
 from o2o.wechat.registry import Registry
-
-log = logging.getLogger("o2o.reminders")
 
 
 def register(registry: Registry[HandlerContext]) -> None:
@@ -36,8 +34,10 @@ def on_popup(message: Message, ctx: HandlerContext) -> None:
 
     def work(session: Session) -> None:
         for choice in accepted:
-            consent.accept(session, ctx.settings,
-                           consent_key=f"{ctx.delivery_key(message)}:{choice.template_id}",
+            # WeChat's retry of this push has the same key: one consent, not two.
+            key = hashlib.sha256(f"{ctx.delivery_key(message)}\n{choice.template_id}"
+                                 .encode()).hexdigest()
+            consent.accept(session, ctx.settings, consent_key=key,
                            customer_hash=ctx.customer_hash, openid=message.from_user,
                            template_id=choice.template_id, now=ctx.now)
     ctx.write(work)
