@@ -22,6 +22,7 @@ AREAS = [
     "o2o.staff.cli",
     "o2o.analytics.cli",
     "o2o.backup",
+    "o2o.reminders.cli",
 ]
 
 

@@ -83,6 +83,13 @@ class Settings(BaseSettings):
     wechat_oauth_retry_s: int = Field(600, ge=10, le=24 * 3600)
     #: The 一次性订阅消息 template id from the console (coupon reminders); empty: none sent.
     wechat_subscribe_template_id: str = ""
+    #: Coupon reminders (only on consent): sent this many hours before the coupon expires;
+    #: the job looks every `reminder_poll_s` (0: no thread, `o2o reminders run` only) and
+    #: tries a send at most `reminder_attempts` times, `reminder_retry_s` apart, doubling.
+    reminder_lead_h: float = Field(24.0, gt=0, le=24 * 30)
+    reminder_poll_s: float = Field(60.0, ge=0, le=3600)
+    reminder_attempts: int = Field(3, ge=1, le=10)
+    reminder_retry_s: float = Field(60.0, ge=0, le=24 * 3600)
     #: How long a reply waits for its writes to commit before it is sent anyway (WeChat
     #: gives up after 5 s; the writes stay queued).
     wechat_write_wait_s: float = Field(1.0, ge=0, le=4)

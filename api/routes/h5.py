@@ -24,7 +24,7 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
 from api.auth import client_address
-from api.deps import CatalogDep, DbSession, ReadDbSession, SettingsDep
+from api.deps import CatalogDep, DbSession, ReadDbSession, ServicesDep, SettingsDep
 from api.errors import error_headers, status_for
 from api.routes.h5_oauth import detour, identified, oauth_callback
 from o2o.config import Settings
@@ -40,6 +40,7 @@ from o2o.errors import O2OError
 from o2o.geo.datum import Datum, to_wgs84
 from o2o.links import LinkInvalid
 from o2o.ratelimit import limiter
+from o2o.reminders.offer import reminder_offer
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
 #: The demo entry's position: People's Square, Shanghai, in GCJ-02 like the README's
@@ -166,17 +167,22 @@ def outlet(request: Request, token: str, settings: SettingsDep, catalog: Catalog
 
 @router.get("/coupon/{token}", response_class=HTMLResponse)
 def coupon(request: Request, token: str, settings: SettingsDep, catalog: CatalogDep,
-           session: ReadDbSession) -> Response:
+           session: ReadDbSession, services: ServicesDep) -> Response:
     now = _now()
     link = _link(request, settings, token, "coupon", now)
     if (away := detour(request, settings, link)) is not None:
         return away
-    page = coupon_page(session, catalog=catalog, link=link, now=now,
-                       revealed=_claimed_here(request, settings, now),
+    revealed = _claimed_here(request, settings, now)
+    page = coupon_page(session, catalog=catalog, link=link, now=now, revealed=revealed,
                        owner=identified(request, settings, now) is not None)
     if page.hidden_note and (away := detour(request, settings, link, hidden=True)) is not None:
         return away  # the owner on another phone: OAuth shows them their codes
-    return render(request, "coupon.html", settings, page=page,
+    assert link.promotion_id is not None
+    remind = reminder_offer(services.sessions, settings, customer_hash=link.viewer,
+                            promotion_id=link.promotion_id, now=now,
+                            revealed=() if link.shared else revealed)
+    return render(request, "coupon.html", settings, page=page, remind=remind,
+                  in_wechat="MicroMessenger" in request.headers.get("user-agent", ""),
                   claimed=request.query_params.get("claimed") == "1")
 
 
