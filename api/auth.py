@@ -19,6 +19,8 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from o2o.db import read_only, utcnow
+from o2o.errors import Unauthenticated
+from o2o.ratelimit import limiter
 from o2o.staff.principal import Principal
 from o2o.staff.tokens import identify, touch
 
@@ -31,14 +33,29 @@ def _identify(request: Request, credentials: HTTPAuthorizationCredentials | None
     raw = credentials.credentials if credentials is not None else None
     services = request.app.state.services
     now = utcnow()
+    # Guessing tokens: an address that has sent too many bad ones is refused before any
+    # look-up (429), whatever it sends now, until its window ends.
+    failures, address = limiter(services, "token-failures-ip"), client_address(request)
+    failures.guard(address, "Too many invalid staff tokens from this address; wait and retry.")
     # A read of its own (in a worker thread), which on SQLite does not take the write lock:
     # checking a token must neither wait for the WeChat writes nor hold them up.
-    with read_only(services.sessions)() as session:
-        principal, due = identify(session, raw, now=now)
+    try:
+        with read_only(services.sessions)() as session:
+            principal, due = identify(session, raw, now=now)
+    except Unauthenticated:
+        if raw is not None:  # no token at all guesses nothing
+            failures.note(address)
+        raise
     if due is not None:  # a note, not the caller's business: queued, never waited for
         with contextlib.suppress(RuntimeError):  # the writer has closed: shutting down
             services.writer.submit(work=partial(touch, token_id=due, now=now))
     return principal
+
+
+def client_address(request: Request) -> str:
+    """The caller's address as the server saw it (behind a proxy: what uvicorn's
+    --forwarded-allow-ips made of X-Forwarded-For)."""
+    return request.client.host if request.client else "-"
 
 
 async def current_staff(

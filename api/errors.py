@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -10,8 +11,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from api.middleware import REQUEST_ID
 from o2o import errors
 from o2o.logs import request_id_var
+from o2o.ratelimit import RateLimited
 
 log = logging.getLogger("o2o.api")
 
@@ -55,9 +58,10 @@ def status_for(exc: errors.O2OError) -> int:
     return 400
 
 
-def _body(code: str, message: str, details: object = None) -> dict[str, object]:
+def _body(code: str, message: str, details: object = None, *,
+          request_id: str | None = None) -> dict[str, object]:
     body: dict[str, object] = {"error": {"code": code, "message": message,
-                                         "request_id": request_id_var.get()}}
+                                         "request_id": request_id or request_id_var.get()}}
     if details is not None:
         body["error"]["details"] = details  # type: ignore[index]
     return body
@@ -68,9 +72,17 @@ def domain_response(exc: errors.O2OError) -> JSONResponse:
     status = status_for(exc)
     if status >= 500:
         log.error("%s: %s", exc.code, exc.message)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(_body(exc.code, exc.message, exc.details), status_code=status,
-                        headers=headers)
+                        headers=error_headers(exc, status))
+
+
+def error_headers(exc: errors.O2OError, status: int) -> dict[str, str] | None:
+    """What a refusal says besides its body: how to authenticate, when to try again."""
+    if status == 401:
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(exc, RateLimited):
+        return {"Retry-After": str(exc.retry_after_s)}
+    return None
 
 
 def install(app: FastAPI) -> None:
@@ -95,9 +107,18 @@ def install(app: FastAPI) -> None:
                             status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled %s", type(exc).__name__)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette calls this from its outermost middleware, after RequestContext has
+        # finished: the request id comes from the request's state, and is put back in the
+        # context for the log line, so the body, the header and the log all carry it.
+        rid = str(getattr(request.state, REQUEST_ID, "") or uuid.uuid4().hex)
+        token = request_id_var.set(rid)
+        try:
+            log.error("unhandled %s", type(exc).__name__, exc_info=exc)
+        finally:
+            request_id_var.reset(token)
         return JSONResponse(
             _body("internal_error",
-                  f"Internal error ({type(exc).__name__}); quote the request id to support."),
-            status_code=500)
+                  f"Internal error ({type(exc).__name__}); quote the request id to support.",
+                  request_id=rid),
+            status_code=500, headers={"X-Request-ID": rid})

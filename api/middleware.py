@@ -11,6 +11,8 @@ from o2o.logs import request_id_var
 from o2o.metrics import REQUEST_LATENCY
 
 log = logging.getLogger("o2o.access")
+#: Where the request id is kept on `request.state`.
+REQUEST_ID = "request_id"
 
 
 class RequestContext:
@@ -30,6 +32,9 @@ class RequestContext:
             incoming.replace("-", "").isalnum() else ""
         rid = uuid.uuid4().hex
         token = request_id_var.set(rid)
+        # Also on the request's state: the handler of an unexpected exception runs outside
+        # this middleware (after `request_id_var` is reset) and must still quote this id.
+        scope.setdefault("state", {})[REQUEST_ID] = rid
         status = {"code": 500}
         started = time.perf_counter()
 

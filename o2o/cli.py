@@ -21,6 +21,8 @@ AREAS = [
     "o2o.wechat.cli",
     "o2o.staff.cli",
     "o2o.analytics.cli",
+    "o2o.backup",
+    "o2o.reminders.cli",
 ]
 
 

@@ -19,6 +19,8 @@ from o2o.errors import ConfigError
 log = logging.getLogger("o2o.config")
 
 PLACEHOLDER = "change-me"
+#: A rate limit setting: COUNT/SECONDS, both positive.
+RATE = r"^[1-9][0-9]{0,8}/[1-9][0-9]{0,8}$"
 #: Secrets that must be real outside development; each maps to its env variable.
 SECRET_FIELDS = {
     "wechat_token": "O2O_WECHAT_TOKEN",
@@ -73,12 +75,25 @@ class Settings(BaseSettings):
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_api_timeout_s: float = Field(3.0, gt=0, le=30)
     wechat_api_retries: int = Field(2, ge=0, le=5)
+    #: OAuth (snsapi_base) on H5 pages opened in WeChat without a customer: WeChat's authorize
+    #: host (a stand-in's for tests), how long the sealed customer session lasts, and how
+    #: long after a failed round pages stay without one instead of trying again.
+    wechat_oauth_base: str = "https://open.weixin.qq.com"
+    wechat_oauth_session_ttl_s: int = Field(7 * 24 * 3600, ge=60, le=400 * 24 * 3600)
+    wechat_oauth_retry_s: int = Field(600, ge=10, le=24 * 3600)
     #: The 一次性订阅消息 template id from the console (coupon reminders); empty: none sent.
     wechat_subscribe_template_id: str = ""
     #: WeChat's JS-SDK script, loaded by the H5 pages inside WeChat only (and the one
     #: script origin besides ours their CSP allows). Change it only to test.
     wechat_jssdk_url: str = Field("https://res.wx.qq.com/open/js/jweixin-1.6.0.js",
                                   pattern=r"^https?://[^/\s'\";]+/\S+$")
+    #: Coupon reminders (only on consent): sent this many hours before the coupon expires;
+    #: the job looks every `reminder_poll_s` (0: no thread, `o2o reminders run` only) and
+    #: tries a send at most `reminder_attempts` times, `reminder_retry_s` apart, doubling.
+    reminder_lead_h: float = Field(24.0, gt=0, le=24 * 30)
+    reminder_poll_s: float = Field(60.0, ge=0, le=3600)
+    reminder_attempts: int = Field(3, ge=1, le=10)
+    reminder_retry_s: float = Field(60.0, ge=0, le=24 * 3600)
     #: How long a reply waits for its writes to commit before it is sent anyway (WeChat
     #: gives up after 5 s; the writes stay queued).
     wechat_write_wait_s: float = Field(1.0, ge=0, le=4)
@@ -122,6 +137,15 @@ class Settings(BaseSettings):
     console_login_per_ip: int = Field(30, ge=1)
     console_login_per_link: int = Field(5, ge=1)
     console_login_window_s: int = Field(600, ge=1)
+    #: Abuse limits, each "COUNT/SECONDS" (a fixed window; shared through Redis when
+    #: O2O_REDIS_URL is set, else per process): failed staff tokens per client IP; coupon
+    #: look-ups and redemptions per staff member (guessing codes); H5 coupon claims per
+    #: customer and per IP; typed searches per WeChat customer. See o2o/ratelimit.py.
+    limit_token_failures_per_ip: str = Field("20/300", pattern=RATE)
+    limit_coupon_tries_per_staff: str = Field("60/60", pattern=RATE)
+    limit_claims_per_customer: str = Field("10/3600", pattern=RATE)
+    limit_claims_per_ip: str = Field("60/3600", pattern=RATE)
+    limit_searches_per_customer: str = Field("20/60", pattern=RATE)
     #: Migrate (and load the demo chain) when a worker starts; `o2o serve` does it once up
     #: front and turns it off for its workers.
     auto_migrate: bool = True

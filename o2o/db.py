@@ -21,6 +21,10 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from o2o.errors import ConfigError, ServiceUnavailable
 
+#: The largest value a PostgreSQL INTEGER column (our ids, counts) holds; inputs are bounded
+#: by it so an oversized number is a validation error, never a driver overflow.
+INT4_MAX = 2**31 - 1
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",

@@ -34,6 +34,8 @@ WRITES_FAILED = Counter("o2o_writes_failed_total",
 WECHAT_WRITE_WAIT_EXPIRED = Counter(
     "o2o_wechat_write_wait_expired_total",
     "WeChat replies sent before their writes were committed (the database was too slow)")
+RATE_LIMITED = Counter("o2o_rate_limited_total",
+                       "Attempts refused by an abuse limit (o2o/ratelimit.py), by limit", ["limit"])
 
 
 def may_read_metrics(settings: Settings, *, client: str | None, token: str | None) -> bool:

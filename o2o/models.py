@@ -15,6 +15,7 @@ from o2o.catalog.models import (
 from o2o.coupons.models import Coupon, CouponStatus
 from o2o.customers.models import Customer
 from o2o.db import Base
+from o2o.reminders.models import CouponReminder, ReminderIntent, ReminderStatus
 from o2o.staff.models import (
     Role,
     Staff,
@@ -26,7 +27,8 @@ from o2o.staff.models import (
 )
 
 __all__ = [
-    "AuditEntry", "Base", "CatalogChange", "Coupon", "CouponStatus", "Customer", "Event",
+    "AuditEntry", "Base", "CatalogChange", "Coupon", "CouponReminder", "CouponStatus",
+    "Customer", "Event", "ReminderIntent", "ReminderStatus",
     "EventType", "Outlet", "OutletStatus", "Promotion", "PromotionScope",
     "PromotionStatus", "Region", "Role", "Staff", "StaffLoginLink", "StaffSession",
     "StaffToken", "promotion_outlets", "staff_outlets", "staff_regions",

@@ -53,7 +53,7 @@ class Services:
         if self._writer is not None:
             self._writer.close()  # what is queued is written before the engine goes
         self.catalog.close()
-        for extra in self.extras.values():
+        for extra in reversed(list(self.extras.values())):  # last started, first stopped
             stop = getattr(extra, "close", None)
             if callable(stop):
                 stop()
@@ -124,6 +124,12 @@ def build_services(settings: Settings, *, migrate: bool | None = None,
         region.prepare()  # the datum rule's grid: built now, not on a customer's push
         catalog.start()
         _ = services.writer  # started now: it replays journals left by dead workers
+    if sync and settings.wechat_subscribe_template_id and settings.reminder_poll_s > 0:
+        from o2o.reminders.job import ReminderThread  # every worker: claims keep it once
+        from o2o.wechat.platform import platform_of
+
+        services.extras["reminders"] = ReminderThread(sessions, settings,
+                                                      platform_of(services)).start()
     return services
 
 

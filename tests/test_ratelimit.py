@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 import redis
 
 from o2o.ratelimit import RateLimiter
@@ -33,3 +34,28 @@ def test_redis_down_falls_back_to_memory() -> None:
     client = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
     limiter = RateLimiter(name="t", limit=1, window_s=60, redis=client)
     assert limiter.hit("a", now=0) and not limiter.hit("a", now=1)
+
+
+def test_a_limit_on_failures_counts_only_what_is_noted() -> None:
+    from o2o.ratelimit import RateLimited
+
+    limiter = RateLimiter(name="t", limit=2, window_s=60)
+    limiter.guard("ip", "no", now=10)  # checking counts nothing
+    limiter.note("ip", now=11)
+    limiter.note("ip", now=12)
+    with pytest.raises(RateLimited) as refused:
+        limiter.guard("ip", "too many", now=15)
+    assert refused.value.retry_after_s == 45 and refused.value.code == "rate_limited"
+    limiter.guard("ip", "a new window", now=60)
+
+
+def test_rates_are_validated_in_settings() -> None:
+    from pydantic import ValidationError
+
+    from o2o.config import Settings
+    from o2o.ratelimit import Rate
+
+    assert Rate.parse(Settings(limit_claims_per_ip="5/60").limit_claims_per_ip) == Rate(5, 60)
+    for bad in ("0/60", "5", "5/0", "five/60"):
+        with pytest.raises(ValidationError):
+            Settings(limit_claims_per_ip=bad)

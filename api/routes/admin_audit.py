@@ -9,6 +9,7 @@ from fastapi import Query
 from pydantic import AwareDatetime, BaseModel
 
 from api.deps import CurrentStaff, ReadDbSession
+from api.params import RowId
 from api.routes.admin_common import Limit, Offset, admin_router
 from o2o.audit.models import AuditEntry
 from o2o.audit.service import get_entry, list_entries
@@ -47,10 +48,10 @@ def list_audit(
     session: ReadDbSession, principal: CurrentStaff,
     entity_type: Annotated[str | None, Query(max_length=32, description="outlet, promotion")]
     = None,
-    entity_id: int | None = None,
+    entity_id: RowId | None = None,
     entity_code: Annotated[str | None, Query(max_length=64)] = None,
     action: Annotated[str | None, Query(max_length=32)] = None,
-    staff_id: int | None = None,
+    staff_id: RowId | None = None,
     since: Annotated[AwareDatetime | None, Query(description="ISO time with zone")] = None,
     until: Annotated[AwareDatetime | None, Query(description="ISO time with zone")] = None,
     limit: Limit = 50, offset: Offset = 0,
@@ -64,6 +65,6 @@ def list_audit(
 
 
 @router.get("/audit/{entry_id}", summary="One audit entry")
-def read_audit_entry(entry_id: int, session: ReadDbSession,
+def read_audit_entry(entry_id: RowId, session: ReadDbSession,
                      principal: CurrentStaff) -> AuditEntryRead:
     return AuditEntryRead.of(get_entry(session, principal=principal, entry_id=entry_id))

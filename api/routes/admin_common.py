@@ -9,6 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Response
 
 from api.auth import StaffRoute, current_staff
+from api.params import Skip
+from api.responses import STAFF
 from o2o.catalog.admin_common import MAX_LIMIT
 from o2o.errors import PreconditionFailed
 
@@ -21,9 +23,7 @@ def admin_router(*, tags: list[str]) -> APIRouter:
     """An /api/v1 router whose every route needs a staff token (401 without one, before
     the body is read)."""
     return APIRouter(prefix="/api/v1", tags=tags, dependencies=[Depends(current_staff)],
-                     route_class=StaffRoute,
-                     responses={401: {"description": "Missing, invalid, expired or revoked "
-                                                     "token"}})
+                     route_class=StaffRoute, responses=STAFF)
 
 
 def etag(version: int) -> str:
@@ -51,4 +51,4 @@ def if_match(
 
 IfMatch = Annotated[int | None, Depends(if_match)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")]
-Offset = Annotated[int, Query(ge=0, description="Items to skip")]
+Offset = Annotated[Skip, Query(description="Items to skip")]

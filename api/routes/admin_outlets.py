@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import Query, Response, status
 
 from api.deps import CatalogDep, CurrentStaff, DbSession, ReadDbSession
+from api.params import RowId
+from api.responses import CHANGE, CREATE
 from api.routes.admin_common import IfMatch, Limit, Offset, admin_router, set_etag
 from o2o.catalog import admin_outlets as svc
 from o2o.catalog.models import OutletStatus
@@ -30,7 +32,8 @@ def list_outlets(
                             offset=offset)
 
 
-@router.post("/outlets", status_code=status.HTTP_201_CREATED, summary="Create an outlet")
+@router.post("/outlets", status_code=status.HTTP_201_CREATED, responses=CREATE,
+             summary="Create an outlet")
 def create_outlet(outlet_in: OutletCreate, session: DbSession, principal: CurrentStaff,
                   catalog: CatalogDep, response: Response) -> OutletRead:
     row = svc.create_outlet(session, principal=principal, outlet_in=outlet_in, catalog=catalog)
@@ -40,15 +43,16 @@ def create_outlet(outlet_in: OutletCreate, session: DbSession, principal: Curren
 
 
 @router.get("/outlets/{outlet_id}", summary="One outlet (ETag for later changes)")
-def read_outlet(outlet_id: int, session: ReadDbSession, principal: CurrentStaff,
+def read_outlet(outlet_id: RowId, session: ReadDbSession, principal: CurrentStaff,
                 response: Response) -> OutletRead:
     row = svc.get_outlet(session, principal=principal, outlet_id=outlet_id)
     set_etag(response, row.version)
     return OutletRead.of(row)
 
 
-@router.patch("/outlets/{outlet_id}", summary="Change some fields (If-Match required)")
-def update_outlet(outlet_id: int, outlet_in: OutletUpdate, session: DbSession,
+@router.patch("/outlets/{outlet_id}", responses=CHANGE,
+              summary="Change some fields (If-Match required)")
+def update_outlet(outlet_id: RowId, outlet_in: OutletUpdate, session: DbSession,
                   principal: CurrentStaff, catalog: CatalogDep, version: IfMatch,
                   response: Response) -> OutletRead:
     row = svc.update_outlet(session, principal=principal, outlet_id=outlet_id,
@@ -57,9 +61,9 @@ def update_outlet(outlet_id: int, outlet_in: OutletUpdate, session: DbSession,
     return OutletRead.of(row)
 
 
-@router.put("/outlets/{outlet_id}/status",
+@router.put("/outlets/{outlet_id}/status", responses=CHANGE,
             summary="Open, close temporarily (with a reopening date) or close (If-Match)")
-def set_outlet_status(outlet_id: int, status_in: OutletStatusIn, session: DbSession,
+def set_outlet_status(outlet_id: RowId, status_in: OutletStatusIn, session: DbSession,
                       principal: CurrentStaff, catalog: CatalogDep, version: IfMatch,
                       response: Response) -> OutletRead:
     row = svc.set_outlet_status(session, principal=principal, outlet_id=outlet_id,
@@ -68,9 +72,10 @@ def set_outlet_status(outlet_id: int, status_in: OutletStatusIn, session: DbSess
     return OutletRead.of(row)
 
 
-@router.delete("/outlets/{outlet_id}", status_code=status.HTTP_204_NO_CONTENT,
+@router.delete("/outlets/{outlet_id}", responses=CHANGE,
+               status_code=status.HTTP_204_NO_CONTENT,
                summary="Remove an outlet (soft: history keeps it; If-Match)")
-def delete_outlet(outlet_id: int, session: DbSession, principal: CurrentStaff,
+def delete_outlet(outlet_id: RowId, session: DbSession, principal: CurrentStaff,
                   catalog: CatalogDep, version: IfMatch) -> Response:
     svc.delete_outlet(session, principal=principal, outlet_id=outlet_id,
                       expected_version=version, catalog=catalog)

@@ -8,6 +8,8 @@ from fastapi import Query, Response, status
 from pydantic import BaseModel, ConfigDict
 
 from api.deps import CatalogDep, CurrentStaff, DbSession, ReadDbSession, SettingsDep
+from api.params import RowId
+from api.responses import CHANGE, CREATE
 from api.routes.admin_common import IfMatch, Limit, Offset, admin_router, set_etag
 from o2o.catalog import admin_promotions as svc
 from o2o.catalog.admin_preview import preview_promotion
@@ -36,7 +38,7 @@ def list_promotions(
                                limit=limit, offset=offset)
 
 
-@router.post("/promotions", status_code=status.HTTP_201_CREATED,
+@router.post("/promotions", status_code=status.HTTP_201_CREATED, responses=CREATE,
              summary="Create a promotion (a draft until published)")
 def create_promotion(promotion_in: PromotionCreate, session: DbSession,
                      principal: CurrentStaff, catalog: CatalogDep,
@@ -49,15 +51,16 @@ def create_promotion(promotion_in: PromotionCreate, session: DbSession,
 
 
 @router.get("/promotions/{promotion_id}", summary="One promotion (ETag for later changes)")
-def read_promotion(promotion_id: int, session: ReadDbSession, principal: CurrentStaff,
+def read_promotion(promotion_id: RowId, session: ReadDbSession, principal: CurrentStaff,
                    response: Response) -> PromotionRead:
     row = svc.get_promotion(session, principal=principal, promotion_id=promotion_id)
     set_etag(response, row.version)
     return PromotionRead.of(row)
 
 
-@router.patch("/promotions/{promotion_id}", summary="Change some fields (If-Match required)")
-def update_promotion(promotion_id: int, promotion_in: PromotionUpdate, session: DbSession,
+@router.patch("/promotions/{promotion_id}", responses=CHANGE,
+              summary="Change some fields (If-Match required)")
+def update_promotion(promotion_id: RowId, promotion_in: PromotionUpdate, session: DbSession,
                      principal: CurrentStaff, catalog: CatalogDep, version: IfMatch,
                      response: Response) -> PromotionRead:
     row = svc.update_promotion(session, principal=principal, promotion_id=promotion_id,
@@ -67,9 +70,9 @@ def update_promotion(promotion_id: int, promotion_in: PromotionUpdate, session: 
     return PromotionRead.of(row)
 
 
-@router.put("/promotions/{promotion_id}/status",
+@router.put("/promotions/{promotion_id}/status", responses=CHANGE,
             summary="Publish, withdraw to draft or archive (If-Match)")
-def set_promotion_status(promotion_id: int, status_in: PromotionStatusIn, session: DbSession,
+def set_promotion_status(promotion_id: RowId, status_in: PromotionStatusIn, session: DbSession,
                          principal: CurrentStaff, catalog: CatalogDep, version: IfMatch,
                          response: Response) -> PromotionRead:
     row = svc.set_promotion_status(session, principal=principal, promotion_id=promotion_id,
@@ -79,9 +82,10 @@ def set_promotion_status(promotion_id: int, status_in: PromotionStatusIn, sessio
     return PromotionRead.of(row)
 
 
-@router.delete("/promotions/{promotion_id}", status_code=status.HTTP_204_NO_CONTENT,
+@router.delete("/promotions/{promotion_id}", responses=CHANGE,
+               status_code=status.HTTP_204_NO_CONTENT,
                summary="Delete a never-published draft (archive the others; If-Match)")
-def delete_promotion(promotion_id: int, session: DbSession, principal: CurrentStaff,
+def delete_promotion(promotion_id: RowId, session: DbSession, principal: CurrentStaff,
                      catalog: CatalogDep, version: IfMatch) -> Response:
     svc.delete_promotion(session, principal=principal, promotion_id=promotion_id,
                          expected_version=version, catalog=catalog)
@@ -107,7 +111,7 @@ class PreviewRead(BaseModel):
 @router.get("/promotions/{promotion_id}/preview",
             summary="The exact WeChat card a customer near the outlet would get")
 def preview(
-    promotion_id: int, session: ReadDbSession, principal: CurrentStaff, catalog: CatalogDep,
+    promotion_id: RowId, session: ReadDbSession, principal: CurrentStaff, catalog: CatalogDep,
     settings: SettingsDep,
     outlet: Annotated[str, Query(max_length=64, description="Outlet code")],
     distance_m: Annotated[float, Query(ge=0, le=20_037_600,

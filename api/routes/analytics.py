@@ -17,6 +17,8 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, Query, Response
 
 from api.deps import CatalogDep, CurrentStaff, ReadDbSession
+from api.params import Day, RowId
+from api.responses import STAFF
 from o2o.analytics import export
 from o2o.analytics.demand import DemandReport, demand_grid, open_here_next
 from o2o.analytics.events import DEMAND_RES
@@ -45,9 +47,10 @@ async def _maintenance(app: FastAPI) -> AsyncIterator[None]:
 
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"], lifespan=_maintenance,
-                   responses={401: {"description": "Missing or invalid token"},
-                              403: {"description": "Not a manager or admin, or no regions"},
-                              404: {"description": "Region or outlet outside your scope"}})
+                   responses=STAFF)
+#: The CSV exports' 200 (UTF-8 with BOM).
+CSV = {200: {"content": {"text/csv": {"schema": {"type": "string"}}},
+             "description": "CSV, UTF-8 with BOM"}}
 
 
 def analytics_scope(staff: CurrentStaff) -> Scope:
@@ -70,15 +73,15 @@ def _today() -> date:
 class Range:
     """`from`/`to` (local days, inclusive); the last 30 days up to today by default."""
 
-    def __init__(self, date_from: Annotated[date | None, Query(alias="from")] = None,
-                 date_to: Annotated[date | None, Query(alias="to")] = None) -> None:
+    def __init__(self, date_from: Annotated[Day | None, Query(alias="from")] = None,
+                 date_to: Annotated[Day | None, Query(alias="to")] = None) -> None:
         self.date_to = date_to or _today()
         self.date_from = date_from or self.date_to - timedelta(days=29)
 
 
 RangeDep = Annotated[Range, Depends()]
-RegionQ = Annotated[int | None, Query(ge=1, description="One region of your scope")]
-OutletQ = Annotated[int | None, Query(ge=1, description="One outlet of your scope")]
+RegionQ = Annotated[RowId | None, Query(description="One region of your scope")]
+OutletQ = Annotated[RowId | None, Query(description="One outlet of your scope")]
 ResQ = Annotated[int, Query(ge=4, le=DEMAND_RES, description="H3 resolution (8 ≈ 0.7 km²)")]
 
 
@@ -114,7 +117,8 @@ def funnel_json(report: Annotated[FunnelReport, Depends(_funnel)]) -> dict[str, 
     return report.as_dict()
 
 
-@router.get("/funnel.csv", summary="The funnel as CSV (UTF-8 with BOM, opens in Excel)")
+@router.get("/funnel.csv", response_class=Response, responses=CSV,
+            summary="The funnel as CSV (UTF-8 with BOM, opens in Excel)")
 def funnel_file(report: Annotated[FunnelReport, Depends(_funnel)], rng: RangeDep) -> Response:
     return _csv(export.funnel_csv(report), f"funnel_{report.group_by}", rng)
 
@@ -130,7 +134,8 @@ def promotions_json(report: Annotated[PromotionReport, Depends(_promotions)]) ->
     return report.as_dict()
 
 
-@router.get("/promotions.csv", summary="Promotions as CSV")
+@router.get("/promotions.csv", response_class=Response, responses=CSV,
+            summary="Promotions as CSV")
 def promotions_file(report: Annotated[PromotionReport, Depends(_promotions)],
                     rng: RangeDep) -> Response:
     return _csv(export.promotions_csv(report), "promotions", rng)
@@ -148,7 +153,8 @@ def demand_json(report: Annotated[DemandReport, Depends(_demand)]) -> dict[str, 
     return report.as_dict()
 
 
-@router.get("/demand.csv", summary="The demand grid as CSV")
+@router.get("/demand.csv", response_class=Response, responses=CSV,
+            summary="The demand grid as CSV")
 def demand_file(report: Annotated[DemandReport, Depends(_demand)], rng: RangeDep) -> Response:
     return _csv(export.demand_csv(report), "demand", rng)
 
@@ -177,6 +183,7 @@ def next_json(found: Annotated[dict[str, Any], Depends(_next)]) -> dict[str, Any
     return found | {"cells": [c.as_dict() for c in found["cells"]]}
 
 
-@router.get("/open-next.csv", summary='"Open here next" as CSV')
+@router.get("/open-next.csv", response_class=Response, responses=CSV,
+            summary='"Open here next" as CSV')
 def next_file(found: Annotated[dict[str, Any], Depends(_next)], rng: RangeDep) -> Response:
     return _csv(export.demand_csv(found["cells"]), "open_next", rng)

@@ -4,7 +4,9 @@ Failures on these routes are friendly HTML pages with a 4xx status, never JSON a
 500 for a bad link (HtmlPage). Every page carries personal links, so nothing is cached or
 sent on as a Referer. A page opened with WeChat's share markers is a forwarded copy: it
 shows, but acts for nobody. A coupon's code is shown only in the browser that claimed it,
-which the claim marks with an HttpOnly cookie scoped to the coupon pages.
+which the claim marks with an HttpOnly cookie scoped to the coupon pages, and to its owner
+on any device once WeChat OAuth (api/routes/h5_oauth.py) says who is looking: a page that
+knows no customer takes that detour inside WeChat, and a known viewer is who the page acts for.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
-from api.deps import CatalogDep, DbSession, ReadDbSession, SettingsDep
-from api.errors import status_for
+from api.auth import client_address
+from api.deps import CatalogDep, DbSession, ReadDbSession, ServicesDep, SettingsDep
+from api.errors import error_headers, status_for
+from api.routes.h5_oauth import detour, identified, oauth_callback
 from o2o.config import Settings
 from o2o.coupons.binding import bind, bound_coupons
 from o2o.coupons.errors import CouponLimitReached
@@ -30,10 +34,13 @@ from o2o.coupons.page import coupon_page
 from o2o.coupons.service import claim
 from o2o.customers.identity import customer_hash
 from o2o.customers.links import PAGES, Link, nearby_page_url, opened_from_share, read_link
+from o2o.customers.oauth import as_viewer
 from o2o.customers.pages import nearby_page, outlet_page
 from o2o.errors import O2OError
 from o2o.geo.datum import Datum, to_wgs84
 from o2o.links import LinkInvalid
+from o2o.ratelimit import limiter
+from o2o.reminders.offer import reminder_offer
 from o2o.wechat.platform.jssdk import in_wechat, share_link
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
@@ -52,6 +59,7 @@ TROUBLE = {
     "link_invalid": ("链接无效", "这个链接不完整或被改动过。请回到公众号，重新发送您的位置。"),
     "link_expired": ("链接已过期", "为了您的隐私，链接只在一段时间内有效。请回到公众号重新发送位置，"
                                  "获取最新的门店和优惠。"),
+    "rate_limited": ("操作太频繁", "请稍等几分钟再试。"),
 }
 
 #: The cookie naming the coupons claimed in this browser (o2o/coupons/binding.py).
@@ -102,8 +110,10 @@ def error_page(request: Request, exc: O2OError) -> HTMLResponse:
     """The friendly page for a refused request, with the status the error deserves."""
     title, hint = TROUBLE.get(exc.code, ("出错了", exc.message))
     settings = request.app.state.services.settings
-    return render(request, "error.html", settings, status_code=status_for(exc), title=title,
-                  hint=hint)
+    status = status_for(exc)
+    page = render(request, "error.html", settings, status_code=status, title=title, hint=hint)
+    page.headers.update(error_headers(exc, status) or {})
+    return page
 
 
 class HtmlPage(APIRoute):
@@ -136,9 +146,12 @@ def _now() -> datetime:
 
 
 def _link(request: Request, settings: Settings, token: str, kind: str, now: datetime) -> Link:
-    """The page's link; opened from a forwarded copy, it acts for nobody."""
+    """The page's link; opened from a forwarded copy, it acts for nobody, unless OAuth says
+    who is looking: then it acts for them."""
     link = read_link(settings, token, kind, now=now.timestamp())
-    return replace(link, shared=True) if opened_from_share(request.query_params) else link
+    link = replace(link, shared=True) if opened_from_share(request.query_params) else link
+    who = identified(request, settings, now)
+    return as_viewer(link, who) if who is not None else link
 
 
 def _claimed_here(request: Request, settings: Settings, now: datetime) -> frozenset[int]:
@@ -148,9 +161,11 @@ def _claimed_here(request: Request, settings: Settings, now: datetime) -> frozen
 
 @router.get("/nearby/{token}", response_class=HTMLResponse)
 def nearby(request: Request, token: str, settings: SettingsDep, catalog: CatalogDep,
-           session: DbSession) -> HTMLResponse:
+           session: DbSession) -> Response:
     now = _now()
     link = _link(request, settings, token, "nearby", now)
+    if (away := detour(request, settings, link)) is not None:
+        return away
     page = nearby_page(session, settings=settings, catalog=catalog, link=link, now=now)
     session.commit()
     return render(request, "nearby.html", settings, page=page)
@@ -158,9 +173,11 @@ def nearby(request: Request, token: str, settings: SettingsDep, catalog: Catalog
 
 @router.get("/outlet/{token}", response_class=HTMLResponse)
 def outlet(request: Request, token: str, settings: SettingsDep, catalog: CatalogDep,
-           session: ReadDbSession) -> HTMLResponse:
+           session: ReadDbSession) -> Response:
     now = _now()
     link = _link(request, settings, token, "outlet", now)
+    if (away := detour(request, settings, link)) is not None:
+        return away
     item = outlet_page(session, settings=settings, catalog=catalog, link=link, now=now)
     if item is None:
         return render(request, "error.html", settings, status_code=410, title="门店已下线",
@@ -171,12 +188,22 @@ def outlet(request: Request, token: str, settings: SettingsDep, catalog: Catalog
 
 @router.get("/coupon/{token}", response_class=HTMLResponse)
 def coupon(request: Request, token: str, settings: SettingsDep, catalog: CatalogDep,
-           session: ReadDbSession) -> HTMLResponse:
+           session: ReadDbSession, services: ServicesDep) -> Response:
     now = _now()
     link = _link(request, settings, token, "coupon", now)
-    page = coupon_page(session, catalog=catalog, link=link, now=now,
-                       revealed=_claimed_here(request, settings, now))
-    return render(request, "coupon.html", settings, page=page,
+    if (away := detour(request, settings, link)) is not None:
+        return away
+    revealed = _claimed_here(request, settings, now)
+    page = coupon_page(session, catalog=catalog, link=link, now=now, revealed=revealed,
+                       owner=identified(request, settings, now) is not None)
+    if page.hidden_note and (away := detour(request, settings, link, hidden=True)) is not None:
+        return away  # the owner on another phone: OAuth shows them their codes
+    assert link.promotion_id is not None
+    remind = reminder_offer(services.sessions, settings, customer_hash=link.viewer,
+                            promotion_id=link.promotion_id, now=now,
+                            revealed=() if link.shared else revealed)
+    return render(request, "coupon.html", settings, page=page, remind=remind,
+                  in_wechat="MicroMessenger" in request.headers.get("user-agent", ""),
                   claimed=request.query_params.get("claimed") == "1")
 
 
@@ -192,6 +219,10 @@ def claim_coupon(request: Request, token: str, settings: SettingsDep, catalog: C
         page = coupon_page(session, catalog=catalog, link=link, now=now)
         return render(request, "coupon.html", settings, status_code=403, page=page,
                       problem=page.claim_note)
+    services = request.app.state.services  # claims hoarded by one customer or one address
+    limiter(services, "claims-customer").check(link.viewer, "Too many claims; wait and retry.")
+    limiter(services, "claims-ip").check(client_address(request),
+                                         "Too many claims from this address; wait and retry.")
     try:
         coupon = claim(session, promotion_id=link.promotion_id, customer_hash=link.viewer,
                        outlet_id=link.outlet_id, query_id=link.query_id, now=now,
@@ -202,7 +233,8 @@ def claim_coupon(request: Request, token: str, settings: SettingsDep, catalog: C
     except O2OError as exc:
         session.rollback()
         page = coupon_page(session, catalog=catalog, link=link, now=now,
-                           revealed=_claimed_here(request, settings, now))
+                           revealed=_claimed_here(request, settings, now),
+                           owner=identified(request, settings, now) is not None)
         return render(request, "coupon.html", settings, status_code=status_for(exc),
                       page=page, problem=CLAIM_TROUBLE.get(exc.code, "暂时无法领取，请稍后再试。"))
     value, max_age = bind(settings, request.cookies.get(COUPON_COOKIE), coupon_id=coupon.id,
@@ -224,6 +256,10 @@ def demo(settings: SettingsDep) -> Response:
     url = nearby_page_url(settings, query_id=None, customer_hash=who, lat=lat, lng=lng)
     return RedirectResponse(_relative(url, settings.public_base_url.rstrip("/")),
                             status_code=302)
+
+
+router.add_api_route("/oauth", oauth_callback, methods=["GET"], response_class=HTMLResponse,
+                     summary="WeChat OAuth (snsapi_base) comes back here")
 
 
 @router.get("/{rest:path}", response_class=HTMLResponse)

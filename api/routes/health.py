@@ -24,7 +24,8 @@ router = APIRouter(tags=["operations"])
 metrics_bearer = HTTPBearer(auto_error=False, scheme_name="MetricsToken")
 
 
-@router.get("/healthz", summary="Is this worker fit to serve: its database, its nearest "
+@router.get("/healthz", responses={503: {"description": "Degraded: a check failed"}},
+            summary="Is this worker fit to serve: its database, its nearest "
                                 "index and Redis (no details: those are in /metrics)")
 def healthz(services: ServicesDep) -> JSONResponse:
     checks: dict[str, dict[str, bool]] = {}

@@ -7,9 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from api.deps import CatalogDep
+from api.responses import PUBLIC
 from o2o.catalog.nearby import MAX_K, find_nearby, result_json
 
-router = APIRouter(prefix="/api/v1", tags=["public"])
+router = APIRouter(prefix="/api/v1", tags=["public"], responses=PUBLIC)
 
 
 @router.get("/nearby", summary="Nearest outlets open for business, with distances and offers")

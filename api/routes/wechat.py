@@ -10,10 +10,12 @@ from fastapi.responses import PlainTextResponse, Response
 
 from api.body import body_limit
 from api.deps import ServicesDep
+from api.responses import refusals
 from o2o.services import Services
 from o2o.wechat.endpoint import WeChatEndpoint
 
-router = APIRouter(tags=["wechat"])
+#: Refused pushes (bad signature, stale timestamp, malformed or oversized XML, too many).
+router = APIRouter(tags=["wechat"], responses=refusals(400, 403, 413, 429))
 
 
 def endpoint_of(services: Services) -> WeChatEndpoint:

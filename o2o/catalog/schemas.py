@@ -24,6 +24,7 @@ from pydantic import (
 
 from o2o.catalog.hours_syntax import HOURS_FORMS
 from o2o.catalog.models import Outlet, OutletStatus, Promotion, PromotionScope, PromotionStatus
+from o2o.db import INT4_MAX
 from o2o.wechat.replies import DESCRIPTION_MAX_BYTES, TITLE_MAX_BYTES
 
 Crs = Literal["wgs84", "gcj02", "bd09"]
@@ -265,7 +266,7 @@ class PromotionCreate(_PromotionFields):
     region: Code | None = None
     outlets: Annotated[list[Code], Field(max_length=1000)] = Field(default_factory=list)
     coupon_enabled: bool = False
-    coupon_total: Annotated[int, Field(ge=0)] | None = Field(None, description="null = unlimited")
+    coupon_total: Annotated[int, Field(ge=0, le=INT4_MAX)] | None = Field(None, description="null = unlimited")
     coupon_per_customer: Annotated[int, Field(ge=1, le=100)] = 1
     coupon_valid_days: Annotated[int, Field(ge=1, le=365)] = 7
 
@@ -293,7 +294,7 @@ class PromotionUpdate(_PromotionFields):
     region: Code | None = None
     outlets: Annotated[list[Code], Field(max_length=1000)] | None = None
     coupon_enabled: bool | None = None
-    coupon_total: Annotated[int, Field(ge=0)] | None = None
+    coupon_total: Annotated[int, Field(ge=0, le=INT4_MAX)] | None = None
     coupon_per_customer: Annotated[int, Field(ge=1, le=100)] | None = None
     coupon_valid_days: Annotated[int, Field(ge=1, le=365)] | None = None
 

@@ -1,8 +1,9 @@
 """The customer's coupon page as plain data: the offer, the coupons held, whether to claim.
 
-A code (and its QR) is shown only to the browser that claimed it (`revealed`, see
-o2o/coupons/binding.py) and never on a page opened from a forwarded link: anyone else who
-opens the link sees each coupon's status and a sentence saying why the code is not there.
+A code (and its QR) is shown only to its owner: the browser that claimed it (`revealed`, see
+o2o/coupons/binding.py) or, on any device, the customer WeChat OAuth identified (`owner`),
+and never on a page opened from a forwarded link by anyone else: they see each coupon's status
+and a sentence saying why the code is not there.
 """
 
 from __future__ import annotations
@@ -60,9 +61,10 @@ class CouponPage:
 
 
 def coupon_page(session: Session, *, catalog: Catalog, link: Link, now: datetime,
-                revealed: Collection[int] = ()) -> CouponPage:
+                revealed: Collection[int] = (), owner: bool = False) -> CouponPage:
     """The offer behind a coupon link and this customer's coupons of it; the codes only of
-    those in `revealed` (claimed in this browser), and none on a shared copy."""
+    those in `revealed` (claimed in this browser), or all when the viewer is `owner` (the
+    link's customer, known through OAuth), and none on a shared copy."""
     assert link.promotion_id is not None and link.customer_hash is not None
     outlet = catalog.outlet(link.outlet_id) if link.outlet_id is not None else None
     tz = ZoneInfo(outlet.timezone if outlet is not None else DEFAULT_TZ)
@@ -84,7 +86,7 @@ def coupon_page(session: Session, *, catalog: Catalog, link: Link, now: datetime
             f"每人限领 {row.coupon_per_customer} 张，您已领满。"
     elif row.coupon_total is not None and row.coupon_claimed >= row.coupon_total:
         note = "优惠券已领完，下次早点来哦。"
-    coupons = [_held(c, now, tz, show=not link.shared and c.id in revealed) for c in held]
+    coupons = [_held(c, now, tz, show=not link.shared and (owner or c.id in revealed)) for c in held]
     hidden = None
     if any(c.code is None for c in coupons):
         hidden = HIDDEN_SHARED if link.shared else HIDDEN_ELSEWHERE

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from o2o.coupons.codes import display_code
 from o2o.coupons.models import Coupon
+from o2o.db import INT4_MAX
 from o2o.errors import O2OError
 
 
@@ -19,7 +20,7 @@ class CouponRedeem(BaseModel):
 
     code: str = Field(min_length=1, max_length=64, examples=["7KQ2M-XW9RT"])
     outlet_id: int | None = Field(
-        None, ge=1, description="Required unless the caller is assigned exactly one outlet.")
+        None, ge=1, le=INT4_MAX, description="Required unless the caller is assigned exactly one outlet.")
 
 
 class CouponRead(BaseModel):

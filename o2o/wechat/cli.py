@@ -12,7 +12,9 @@ from o2o.errors import ConfigError, O2OError
 from o2o.wechat import simulator
 
 EVENT_HELP = ("subscribe | unsubscribe | click KEY | location_select LAT LNG [LABEL] | "
-              "LOCATION LAT LNG [PRECISION]")
+              "LOCATION LAT LNG [PRECISION] | subscribe_msg_popup TEMPLATE_ID accept|reject | "
+              "subscribe_msg_change TEMPLATE_ID | subscribe_msg_sent TEMPLATE_ID [MSGID] "
+              "[success|failed:CODE]")
 
 
 def register(subparsers: Any) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from o2o.catalog.runtime import Catalog
 from o2o.config import Settings
 from o2o.db import read_only
+from o2o.ratelimit import RateLimiter
 from o2o.wechat.parsing import Message
 from o2o.writer import Batch, BatchWriter
 
@@ -43,6 +44,8 @@ class HandlerContext:
     pending: Batch | None = field(default=None)
     #: The rows this push queued, journaled by `secure` when their batch is late.
     rows: list[tuple[str, Any]] = field(default_factory=list)
+    #: Typed searches per customer (o2o/ratelimit.py); None: unlimited.
+    searches: RateLimiter | None = field(default=None)
 
     def delivery_key(self, message: Message) -> str:
         """WeChat's retry identity (MsgId, or sender + CreateTime + event) with the openid

@@ -24,6 +24,7 @@ from typing import TypeVar
 
 from o2o.customers.identity import customer_hash
 from o2o.metrics import WECHAT_REJECTED, WECHAT_REPLIES, WECHAT_WRITE_WAIT_EXPIRED
+from o2o.ratelimit import limiter
 from o2o.services import Services
 from o2o.wechat.context import HandlerContext
 from o2o.wechat.dedup import MemoryReplyCache, RedisReplyCache, ReplyCache
@@ -140,7 +141,8 @@ class WeChatEndpoint:
         ctx = HandlerContext(
             settings=s, catalog=self.services.catalog, sessions=self.services.sessions,
             writer=self.services.writer, now=datetime.fromtimestamp(now, UTC),
-            customer_hash=customer_hash(message.from_user, s.customer_hash_key))
+            customer_hash=customer_hash(message.from_user, s.customer_hash_key),
+            searches=limiter(self.services, "searches-customer"))
         return Push(message, ctx, unwrapped.encrypted, now, binding)
 
     def _answer(self, push: Push) -> tuple[str, Batch | None]:

@@ -61,7 +61,8 @@ def location_xml(lat: float, lng: float, label: str = "", *, scale: int = 15,
 
 
 def event_xml(event: str, *args: Any, **common: Any) -> str:
-    """An event: subscribe, unsubscribe, click KEY, location_select LAT LNG, LOCATION LAT LNG."""
+    """An event: subscribe, unsubscribe, click KEY, location_select LAT LNG, LOCATION LAT LNG,
+    subscribe_msg_popup|change|sent TEMPLATE_ID ... (see `_subscribe_msg`)."""
     name = event.lower()
     if name in ("subscribe", "unsubscribe"):
         key = f"<EventKey>{cdata(str(args[0]))}</EventKey>" if args else ""
@@ -83,9 +84,43 @@ def event_xml(event: str, *args: Any, **common: Any) -> str:
         precision = float(rest[0]) if rest else 65.0
         body = (f"<Event>{cdata('LOCATION')}</Event><Latitude>{_deg(lat)}</Latitude>"
                 f"<Longitude>{_deg(lng)}</Longitude><Precision>{precision:.6f}</Precision>")
+    elif name.removesuffix("_event") in SUBSCRIBE_EVENTS:
+        body = _subscribe_msg(name.removesuffix("_event"), args)
     else:
         raise ValueError(f"unknown event {event!r}")
     return _envelope("event", body, **_common(common))
+
+
+#: One-time subscribe pushes: the event's name and the group its <List> entries sit in.
+SUBSCRIBE_EVENTS = {"subscribe_msg_popup": "SubscribeMsgPopupEvent",
+                    "subscribe_msg_change": "SubscribeMsgChangeEvent",
+                    "subscribe_msg_sent": "SubscribeMsgSentEvent"}
+
+
+def _subscribe_msg(name: str, args: tuple[Any, ...]) -> str:
+    """The body of a subscribe_msg_* push for one template, as WeChat's documentation shows:
+    popup `accept`/`reject` (PopupScene 1 = an H5 page), change (withdrawn: `reject`),
+    sent (MsgID, ErrorCode, ErrorStatus `success` or `failed:CODE`)."""
+    if not args or not str(args[0]).strip():
+        raise ValueError(f"{name} needs the TEMPLATE_ID")
+    template_id, *rest = args
+    if name == "subscribe_msg_popup":
+        status = str(rest[0]) if rest else "accept"
+        if status not in ("accept", "reject"):
+            raise ValueError("a popup is accept or reject")
+        entry = (f"<SubscribeStatusString>{cdata(status)}</SubscribeStatusString>"
+                 f"<PopupScene>1</PopupScene>")
+    elif name == "subscribe_msg_change":
+        entry = f"<SubscribeStatusString>{cdata('reject')}</SubscribeStatusString>"
+    else:
+        msg_id = str(rest[0]) if rest else str(secrets.randbits(62))
+        outcome = str(rest[1]) if len(rest) > 1 else "success"
+        status, _, code = outcome.partition(":")
+        entry = (f"<MsgID>{int(msg_id)}</MsgID><ErrorCode>{int(code or 0)}</ErrorCode>"
+                 f"<ErrorStatus>{cdata(status)}</ErrorStatus>")
+    group = SUBSCRIBE_EVENTS[name]
+    return (f"<Event>{cdata(name + '_event')}</Event><{group}><List>"
+            f"<TemplateId>{cdata(str(template_id))}</TemplateId>{entry}</List></{group}>")
 
 
 def message_xml(kind: str, *args: Any, **common: Any) -> str:

@@ -183,3 +183,27 @@ def test_menu_create_refuses_development_credentials(monkeypatch: pytest.MonkeyP
 
 def test_add_arguments_is_register() -> None:
     assert cli.add_arguments is cli.register
+
+
+@pytest.mark.parametrize(("argv", "group", "status"), [
+    (["subscribe_msg_popup", "T1", "accept"], "SubscribeMsgPopupEvent", "accept"),
+    (["subscribe_msg_popup_event", "T1", "reject"], "SubscribeMsgPopupEvent", "reject"),
+    (["subscribe_msg_change", "T1"], "SubscribeMsgChangeEvent", "reject"),
+])
+def test_simulate_subscribe_events(seen: list[Message], argv: list[str], group: str,
+                                   status: str) -> None:
+    assert run(["simulate", "event", *argv]) == 0
+    entry = seen[0].raw[group]["List"]
+    assert (seen[0].event, entry["TemplateId"], entry["SubscribeStatusString"]) == \
+        (argv[0].removesuffix("_event") + "_event", "T1", status)
+
+
+def test_simulate_subscribe_sent_and_bad_arguments(seen: list[Message]) -> None:
+    assert run(["simulate", "event", "subscribe_msg_sent", "T1", "77", "failed:43101"]) == 0
+    entry = seen[0].raw["SubscribeMsgSentEvent"]["List"]
+    assert (entry["MsgID"], entry["ErrorCode"], entry["ErrorStatus"]) == ("77", "43101", "failed")
+    for argv in (["subscribe_msg_popup"], ["subscribe_msg_popup", "T1", "maybe"],
+                 ["subscribe_msg_sent", "T1", "not-a-number"]):
+        with pytest.raises(O2OError):
+            run(["simulate", "event", *argv])
+    assert len(seen) == 1  # nothing sent for a bad command

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from api.deps import CatalogDep, DbSession, ReadDbSession
+from api.params import RowId
 from api.routes.console.auth import ConsoleStaff, console_router
 from api.routes.console.forms import (
     Posted,
@@ -96,7 +97,7 @@ def _page(request: Request, me: Principal, row: Outlet, *, status_code: int = 20
 
 
 @router.get("/outlets/{outlet_id}", response_class=HTMLResponse)
-def outlet_page(request: Request, outlet_id: int, me: ConsoleStaff,
+def outlet_page(request: Request, outlet_id: RowId, me: ConsoleStaff,
                 session: ReadDbSession) -> Response:
     return _page(request, me, svc.get_outlet(session, principal=me, outlet_id=outlet_id))
 
@@ -123,7 +124,7 @@ def _save(request: Request, session: Session, me: Principal, outlet_id: int, *,
 
 
 @router.post("/outlets/{outlet_id}/details", response_class=HTMLResponse)
-def save_details(request: Request, outlet_id: int, me: ConsoleStaff, session: DbSession,
+def save_details(request: Request, outlet_id: RowId, me: ConsoleStaff, session: DbSession,
                  catalog: CatalogDep, form: Posted, version: Version) -> Response:
     """Weekly hours (compact syntax), phone, image: only what changed is sent."""
     mine = {k: text(form, k) for k in ("hours", "phone", "image_url")}
@@ -142,7 +143,7 @@ def save_details(request: Request, outlet_id: int, me: ConsoleStaff, session: Db
 
 
 @router.post("/outlets/{outlet_id}/status", response_class=HTMLResponse)
-def save_status(request: Request, outlet_id: int, me: ConsoleStaff, session: DbSession,
+def save_status(request: Request, outlet_id: RowId, me: ConsoleStaff, session: DbSession,
                 catalog: CatalogDep, form: Posted, version: Version) -> Response:
     """Open, temporarily closed until a date, or (managers) closed for good."""
     status = text(form, "status")
@@ -180,7 +181,7 @@ def _day(text: str, field: str) -> date:
 
 
 @router.post("/outlets/{outlet_id}/close-early", response_class=HTMLResponse)
-def save_close_early(request: Request, outlet_id: int, me: ConsoleStaff, session: DbSession,
+def save_close_early(request: Request, outlet_id: RowId, me: ConsoleStaff, session: DbSession,
                      catalog: CatalogDep, form: Posted, version: Version) -> Response:
     """今天提前打烊: today's hours end at the chosen time (today in the outlet's zone)."""
     at = text(form, "close_at")
@@ -190,7 +191,7 @@ def save_close_early(request: Request, outlet_id: int, me: ConsoleStaff, session
 
 
 @router.post("/outlets/{outlet_id}/special", response_class=HTMLResponse)
-def save_special(request: Request, outlet_id: int, me: ConsoleStaff, session: DbSession,
+def save_special(request: Request, outlet_id: RowId, me: ConsoleStaff, session: DbSession,
                  catalog: CatalogDep, form: Posted, version: Version) -> Response:
     """特殊营业时间: a date's own hours ("10:00-18:00", or 休息)."""
     day, hours = text(form, "day"), text(form, "special_hours")
@@ -200,7 +201,7 @@ def save_special(request: Request, outlet_id: int, me: ConsoleStaff, session: Db
 
 
 @router.post("/outlets/{outlet_id}/exceptions/remove", response_class=HTMLResponse)
-def remove_exception(request: Request, outlet_id: int, me: ConsoleStaff, session: DbSession,
+def remove_exception(request: Request, outlet_id: RowId, me: ConsoleStaff, session: DbSession,
                      catalog: CatalogDep, form: Posted, version: Version) -> Response:
     day = text(form, "day")
     return _exceptions_change(

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from api.deps import CatalogDep, DbSession, ReadDbSession, SettingsDep
+from api.params import RowId
 from api.routes.console.auth import ConsoleStaff, console_router
 from api.routes.console.forms import (
     Posted,
@@ -84,7 +85,7 @@ def promotion_list(request: Request, me: ConsoleStaff, session: ReadDbSession,
 
 @router.get("/promotions/new", response_class=HTMLResponse)
 def new_promotion(request: Request, me: ConsoleStaff, session: ReadDbSession,
-                  copy: int | None = None) -> Response:
+                  copy: RowId | None = None) -> Response:
     """A blank form, or a copy of a promotion the caller can read (all but its code)."""
     source = svc.get_promotion(session, principal=me, promotion_id=copy) if copy else None
     return _form_page(request, me, session, values=form_values(source, copy=True), row=None)
@@ -142,7 +143,7 @@ def _detail(request: Request, me: Principal, session: Session, settings: Setting
 
 
 @router.get("/promotions/{promotion_id}", response_class=HTMLResponse)
-def promotion_page(request: Request, promotion_id: int, me: ConsoleStaff,
+def promotion_page(request: Request, promotion_id: RowId, me: ConsoleStaff,
                    session: ReadDbSession, settings: SettingsDep,
                    catalog: CatalogDep) -> Response:
     row = svc.get_promotion(session, principal=me, promotion_id=promotion_id)
@@ -161,7 +162,7 @@ def _stale(request: Request, session: Session, me: Principal, form: Any, promoti
 
 
 @router.post("/promotions/{promotion_id}", response_class=HTMLResponse)
-def update_promotion(request: Request, promotion_id: int, me: ConsoleStaff,
+def update_promotion(request: Request, promotion_id: RowId, me: ConsoleStaff,
                      session: DbSession, settings: SettingsDep, catalog: CatalogDep,
                      form: Posted, version: Version) -> Response:
     fields = fields_from_form(form)
@@ -183,7 +184,7 @@ def update_promotion(request: Request, promotion_id: int, me: ConsoleStaff,
 
 
 @router.post("/promotions/{promotion_id}/status", response_class=HTMLResponse)
-def set_status(request: Request, promotion_id: int, me: ConsoleStaff, session: DbSession,
+def set_status(request: Request, promotion_id: RowId, me: ConsoleStaff, session: DbSession,
                settings: SettingsDep, catalog: CatalogDep, form: Posted,
                version: Version) -> Response:
     """Publish, withdraw to draft, archive, or reuse an archived one as a draft."""

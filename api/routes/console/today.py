@@ -11,6 +11,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from api.deps import ReadDbSession
+from api.params import RowId
 from api.routes.console.auth import ConsoleSessionDep, ConsoleStaff, console_router
 from api.routes.console.page import render
 from o2o.analytics.funnel import funnel
@@ -38,7 +39,7 @@ def _scope(me: Principal, outlet: Outlet) -> Scope:
 
 @router.get("/today", response_class=HTMLResponse)
 def today(request: Request, me: ConsoleStaff, console: ConsoleSessionDep,
-          session: ReadDbSession, outlet: int | None = None) -> Response:
+          session: ReadDbSession, outlet: RowId | None = None) -> Response:
     outlets, _total = admin_outlets.list_outlets(session, principal=me, limit=PICKER)
     wanted = outlet or console.outlet_id or (outlets[0].id if outlets else None)
     if wanted is None:

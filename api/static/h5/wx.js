@@ -4,6 +4,7 @@
  * - [data-wx-nav]: "导航" opens WeChat's map at the outlet (GCJ-02, from the server).
  * - [data-wx-here]: "用我的位置" re-ranks the nearby list from wx.getLocation (GCJ-02).
  * - [data-wx-share]: the card a forwarded outlet page shows (a link with nobody in it).
+ * - <wx-open-subscribe>: WeChat renders the reminder's consent button once configured.
  */
 (function () {
   'use strict';
@@ -11,7 +12,8 @@
   var nav = document.querySelectorAll('[data-wx-nav]');
   var here = document.querySelector('[data-wx-here]');
   var share = document.querySelector('[data-wx-share]');
-  if (!wx || !(nav.length || here || share)) return;
+  var openTag = document.querySelector('wx-open-subscribe');  // the coupon reminder's consent
+  if (!wx || !(nav.length || here || share || openTag)) return;
 
   var failed = false;
   var page = location.href.split('#')[0];
@@ -25,7 +27,7 @@
       wx.error(function () { failed = true; });
       wx.ready(function () { if (!failed) enable(); });
       wx.config({debug: false, appId: c.appId, timestamp: c.timestamp, nonceStr: c.nonceStr,
-                 signature: c.signature, jsApiList: c.jsApiList});
+                 signature: c.signature, jsApiList: c.jsApiList, openTagList: c.openTagList});
     })
     .catch(function () { /* no config: the ordinary links stay */ });
 

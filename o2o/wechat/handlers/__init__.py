@@ -8,9 +8,9 @@ from o2o.wechat.registry import Registry
 
 def build_registry() -> Registry[HandlerContext]:
     """A registry with every handler; each module adds its own in `register`."""
-    from o2o.wechat.handlers import account, location, text
+    from o2o.wechat.handlers import account, location, reminders, text
 
     registry: Registry[HandlerContext] = Registry()
-    for module in (location, account, text):
+    for module in (location, account, text, reminders):
         module.register(registry)
     return registry

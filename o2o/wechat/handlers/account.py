@@ -6,6 +6,7 @@ from o2o.analytics.events import record_event
 from o2o.customers.service import forget_customer_location, remember_location, touch_customer
 from o2o.customers.visits import detect_visits
 from o2o.geo.datum import Datum, to_wgs84
+from o2o.reminders.consent import withdraw
 from o2o.wechat.context import HandlerContext
 from o2o.wechat.parsing import Message
 from o2o.wechat.registry import Registry
@@ -30,10 +31,13 @@ def on_subscribe(message: Message, ctx: HandlerContext) -> Reply:
 
 
 def on_unsubscribe(message: Message, ctx: HandlerContext) -> None:
-    """Unfollowing forgets the stored position at once (WeChat allows no reply here)."""
+    """Unfollowing forgets the stored position and cancels waiting coupon reminders at once
+    (WeChat allows no reply here)."""
     def work(session) -> None:  # type: ignore[no-untyped-def]
         _follow(session, ctx, message, subscribed=False)
         forget_customer_location(session, customer_hash=ctx.customer_hash)
+        withdraw(session, customer_hash=ctx.customer_hash, template_id=None, now=ctx.now,
+                 reason="customer unfollowed the account")
     ctx.write(work)
 
 

@@ -18,6 +18,9 @@ from o2o.wechat.replies import Reply, TextReply
 NEAR_WORDS = ("附近", "门店", "最近", "在哪", "地址", "nearby", "store")
 OFFER_WORDS = ("优惠", "活动", "折扣", "券", "offer")
 SEARCH_LIMIT = 5
+#: The polite answer once a customer has typed too many searches (a WeChat reply must be
+#: a message, never an HTTP error: WeChat would show "该公众号暂时无法提供服务").
+TOO_MANY_SEARCHES = "您查找得有点频繁，请稍等一分钟再试。发送位置（「+」→「位置」）可直接看到离您最近的门店。"
 
 
 def register(registry: Registry[HandlerContext]) -> None:
@@ -38,6 +41,8 @@ def on_text(message: Message, ctx: HandlerContext) -> Reply:
         return TextReply(help_text(ctx.settings.brand_name))
     if any(word in lowered for word in OFFER_WORDS):
         return answer_offers(message, ctx)
+    if ctx.searches is not None and not ctx.searches.hit(ctx.customer_hash):
+        return TextReply(TOO_MANY_SEARCHES)
     matches = search_outlets(ctx.catalog, content[:40])
     if matches:
         return _list_matches(ctx, content, matches)

@@ -21,6 +21,8 @@ from o2o.errors import O2OError, ValidationError
 
 #: What our script (api/static/h5/wx.js) uses; WeChat grants nothing else to the page.
 JS_API_LIST = ("openLocation", "getLocation", "updateAppMessageShareData")
+#: Open tags the pages use: the coupon reminder's consent (api/templates/coupon.html).
+OPEN_TAG_LIST = ("wx-open-subscribe",)
 _PAGE_PATH = re.compile("^(?:" + "|".join(re.escape(p) for p in PAGES.values())
                         + r")([A-Za-z0-9_-]+)$")
 _KIND_OF = {path: kind for kind, path in PAGES.items()}
@@ -46,7 +48,8 @@ class JsConfig:
 
     def as_dict(self) -> dict[str, object]:
         return {"appId": self.app_id, "timestamp": self.timestamp, "nonceStr": self.nonce_str,
-                "signature": self.signature, "jsApiList": list(self.js_api_list)}
+                "signature": self.signature, "jsApiList": list(self.js_api_list),
+                "openTagList": list(OPEN_TAG_LIST)}
 
 
 def signature(*, ticket: str, noncestr: str, timestamp: int, url: str) -> str:

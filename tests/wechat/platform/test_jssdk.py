@@ -46,7 +46,7 @@ def test_config_signs_the_page_without_its_fragment() -> None:
         "appId": "wxjssdktest0001", "timestamp": int(now), "nonceStr": "n0nce",
         "signature": signature(ticket="the-ticket", noncestr="n0nce", timestamp=int(now),
                                url=page),
-        "jsApiList": list(JS_API_LIST)}
+        "jsApiList": list(JS_API_LIST), "openTagList": ["wx-open-subscribe"]}
     assert js_config(SETTINGS, url=page, ticket=lambda: "t", now=now).nonce_str != \
         js_config(SETTINGS, url=page, ticket=lambda: "t", now=now).nonce_str
 

@@ -57,7 +57,7 @@ def test_inside_wechat_the_page_loads_the_sdk_and_its_csp_allows_only_that(clien
     r = client.get(_nearby(services), headers=IN_WECHAT)
     assert r.status_code == 200
     scripts = re.findall(r'<script src="([^"]+)"', r.text)
-    assert scripts == [SDK, "/static/h5/wx.js?v=1"]
+    assert scripts == [SDK, "/static/h5/wx.js?v=2"]
     csp = r.headers["content-security-policy"]
     assert "script-src 'self' https://res.wx.qq.com;" in csp and "connect-src 'self'" in csp
     assert "default-src 'none'" in csp
