@@ -166,7 +166,7 @@ def test_in_wechat_with_wechats_api_down_the_map_links_stay(
 
     standin.fail("down")
     wechat = launch_browser(f"--user-agent={WECHAT_UA}")
-    wechat.get(nearby_page_url(live.settings, query_id=None, customer_hash=None,
+    wechat.get(nearby_page_url(live.settings, query_id=None, customer_hash="c" * 64,
                                lat=HERE[0], lng=HERE[1]))
     _wait(wechat, "return performance.getEntriesByType('resource')"
                   ".some(e => e.name.includes('/api/v1/wechat/js-config'))")

@@ -54,7 +54,7 @@ def _nearby(services, who: str | None = None) -> str:  # type: ignore[no-untyped
 
 def test_inside_wechat_the_page_loads_the_sdk_and_its_csp_allows_only_that(client, services,
                                                                           shop) -> None:
-    r = client.get(_nearby(services), headers=IN_WECHAT)
+    r = client.get(_nearby(services, a_customer()), headers=IN_WECHAT)
     assert r.status_code == 200
     scripts = re.findall(r'<script src="([^"]+)"', r.text)
     assert scripts == [SDK, "/static/h5/wx.js?v=2"]
@@ -120,9 +120,10 @@ def test_config_endpoint_needs_a_url(client, standin: StandIn) -> None:
 def test_with_wechats_api_down_pages_render_with_their_map_links(client, services, shop,
                                                                 standin: StandIn) -> None:
     standin.fail("down")
-    outlet = outlet_page_url(services.settings, query_id=None, customer_hash=None,
+    # (with a customer: a page without one would first go through WeChat's OAuth)
+    outlet = outlet_page_url(services.settings, query_id=None, customer_hash=a_customer(),
                              outlet_id=shop.id)
-    for page in (_nearby(services), outlet):
+    for page in (_nearby(services, a_customer()), outlet):
         r = client.get(page, headers=IN_WECHAT)
         assert r.status_code == 200
         assert "腾讯地图" in r.text and "高德地图" in r.text and "人民广场店" in r.text
