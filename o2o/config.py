@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     wechat_oauth_retry_s: int = Field(600, ge=10, le=24 * 3600)
     #: The 一次性订阅消息 template id from the console (coupon reminders); empty: none sent.
     wechat_subscribe_template_id: str = ""
+    #: WeChat's JS-SDK script, loaded by the H5 pages inside WeChat only (and the one
+    #: script origin besides ours their CSP allows). Change it only to test.
+    wechat_jssdk_url: str = Field("https://res.wx.qq.com/open/js/jweixin-1.6.0.js",
+                                  pattern=r"^https?://[^/\s'\";]+/\S+$")
     #: Coupon reminders (only on consent): sent this many hours before the coupon expires;
     #: the job looks every `reminder_poll_s` (0: no thread, `o2o reminders run` only) and
     #: tries a send at most `reminder_attempts` times, `reminder_retry_s` apart, doubling.

@@ -17,6 +17,7 @@ from api.routes import (
     coupons,
     dashboard,
     h5,
+    h5_wechat,
     health,
     nearby,
     redirect,
@@ -28,6 +29,7 @@ ROUTERS: list[APIRouter] = [wechat.router, health.router, nearby.router]
 ROUTERS += [admin_me.router, admin_import.router, admin_outlets.router, admin_promotions.router,
             admin_audit.router]
 ROUTERS += [admin_regions.router, admin_staff.router]
-ROUTERS += [h5.router, redirect.router, coupons.router]
+ROUTERS += [h5_wechat.page_router, h5.router, redirect.router, coupons.router]
+ROUTERS += [h5_wechat.config_router]
 ROUTERS += [analytics.router, dashboard.router]
 ROUTERS += [console.router]

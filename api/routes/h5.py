@@ -41,6 +41,7 @@ from o2o.geo.datum import Datum, to_wgs84
 from o2o.links import LinkInvalid
 from o2o.ratelimit import limiter
 from o2o.reminders.offer import reminder_offer
+from o2o.wechat.platform.jssdk import in_wechat, share_link
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
 #: The demo entry's position: People's Square, Shanghai, in GCJ-02 like the README's
@@ -84,8 +85,25 @@ def render(request: Request, name: str, settings: Settings, status_code: int = 2
     """A page with the brand and the base URL every template needs."""
     return TEMPLATES.TemplateResponse(
         request, name, {"brand": settings.brand_name,
-                        "base": settings.public_base_url.rstrip("/"), **context},
+                        "base": settings.public_base_url.rstrip("/"),
+                        "wx_sdk": wechat_sdk(request, settings), **context},
         status_code=status_code)
+
+
+def wechat_sdk(request: Request, settings: Settings) -> str | None:
+    """WeChat's JS-SDK script for a page opened inside WeChat; elsewhere no script at all."""
+    return settings.wechat_jssdk_url if in_wechat(request.headers.get("user-agent")) else None
+
+
+def h5_csp(request: Request, settings: Settings) -> str:
+    """The pages' CSP; inside WeChat it also allows our wx.js, WeChat's SDK script and the
+    same-origin fetch of its config (nothing else from WeChat's host)."""
+    csp = SECURITY_HEADERS["Content-Security-Policy"]
+    sdk = wechat_sdk(request, settings)
+    if sdk is None:
+        return csp
+    origin = "/".join(sdk.split("/", 3)[:3])
+    return f"{csp}; script-src 'self' {origin}; connect-src 'self'"
 
 
 def error_page(request: Request, exc: O2OError) -> HTMLResponse:
@@ -112,6 +130,8 @@ class HtmlPage(APIRoute):
             except RequestValidationError:
                 response = error_page(request, O2OError("bad request", code="link_invalid"))
             response.headers.update(SECURITY_HEADERS)
+            response.headers["Content-Security-Policy"] = h5_csp(
+                request, request.app.state.services.settings)
             return response
 
         return page
@@ -162,7 +182,8 @@ def outlet(request: Request, token: str, settings: SettingsDep, catalog: Catalog
     if item is None:
         return render(request, "error.html", settings, status_code=410, title="门店已下线",
                       hint="这家门店已不在列表中。请回到公众号重新发送位置，查找附近的其他门店。")
-    return render(request, "outlet.html", settings, o=item, can_claim=link.viewer is not None)
+    return render(request, "outlet.html", settings, o=item, can_claim=link.viewer is not None,
+                  share_url=share_link(settings, outlet_id=item.id, now=now.timestamp()))
 
 
 @router.get("/coupon/{token}", response_class=HTMLResponse)

@@ -28,6 +28,7 @@ from o2o.catalog.views import OutletView, PromotionView
 from o2o.config import Settings
 from o2o.coupons.models import Coupon
 from o2o.customers.links import Link, coupon_page_url, tracked_url
+from o2o.geo.datum import wgs84_to_gcj02
 from o2o.geo.distance import format_distance_zh, haversine_m
 
 #: Outlets on the nearby page: the WeChat reply shows one, the page shows the rest.
@@ -59,6 +60,8 @@ class OutletItem:
     amap_url: str
     tel_url: str | None
     offers: list[OfferItem] = field(default_factory=list)
+    #: Where WeChat's own map (wx.openLocation) puts the outlet: (lat, lng) in GCJ-02.
+    gcj02: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +141,7 @@ def _outlet_item(settings: Settings, link: Link, view: OutletView, distance_m: f
         next_change=next_change, page_url=tracked("outlet"),
         tencent_url=tracked("map:tencent"), amap_url=tracked("map:amap"),
         tel_url=tracked("tel") if any(ch.isdigit() for ch in view.phone) else None,
-        offers=offers)
+        offers=offers, gcj02=wgs84_to_gcj02(view.lat, view.lng))
 
 
 def _held_promotions(session: Session, customer_hash: str | None,

@@ -32,6 +32,7 @@ from tests.factories_staff import bearer, make_staff
 #: Routes anyone may call: customer-facing, deliberately without a staff token.
 PUBLIC = {
     ("GET", "/api/v1/nearby"),
+    ("GET", "/api/v1/wechat/js-config"),  # signs only our own H5 pages' URLs
 }
 ROLES = ("admin", "manager_in", "manager_out", "staff_in", "staff_out")
 _n = itertools.count(1)
