@@ -35,6 +35,8 @@ import sqlalchemy as sa
 from benchmarks._results import table, write_section
 from benchmarks.drill_lib import Ledger, Server, WeChat, free_port, lost_and_doubled, server_env
 from benchmarks.drill_services import PrivatePostgres, PrivateRedis
+from benchmarks.drill_till import PACE_S as TILL_PACE_S
+from benchmarks.drill_till import Cashier, TillLedger, make_cashier, stored_redemptions
 
 CLIENTS = 3
 #: Pause between one client's pushes (each client waits for its reply first).
@@ -58,6 +60,8 @@ class Drill:
     server: Server = field(init=False)
     ledger: Ledger = field(default_factory=Ledger)
     h5: Counter[tuple[str, str]] = field(default_factory=Counter)
+    till: TillLedger = field(default_factory=TillLedger)
+    cashier_id: int = 0
     phase: str = "warm-up"
     stop: threading.Event = field(default_factory=threading.Event)
     port: int = field(default_factory=free_port)
@@ -82,6 +86,7 @@ class Drill:
         upgrade(engine)
         load_demo_if_empty(make_sessionmaker(engine))
         engine.dispose()
+        self.cashier_id = make_cashier(self.pg.url)
         self.start_server()
 
     def start_server(self) -> None:
@@ -112,6 +117,11 @@ class Drill:
                 time.sleep(PACE_S)
         finally:
             wechat.close()
+
+    def cashier(self, budget_s: float) -> None:
+        """Staff redeeming the claimed coupons at the console till, tapping twice."""
+        Cashier(f"http://127.0.0.1:{self.port}", self.pg.url, self.cashier_id,
+                self.till).work(lambda: self.phase, self.stop, budget_s)
 
     def open_link(self, http: httpx.Client, url: str, phase: str) -> None:
         """Open the reply's page; where it offers a coupon, claim the first one."""
@@ -197,6 +207,7 @@ def run(*, short: bool, journal: bool = True, phases: list[Phase] | None = None,
         budget = len(phases) * (drill.dwell_s + 40) + 60
         clients = [threading.Thread(target=drill.customer, args=(who, budget))
                    for who in range(CLIENTS)]
+        clients.append(threading.Thread(target=drill.cashier, args=(budget,)))
         try:
             for client in clients:
                 client.start()
@@ -228,6 +239,7 @@ def _ledger(d: Drill, phases: list[Phase]) -> list[dict[str, object]]:
         time.sleep(1)
     claims = _stored_claims(d.pg.url)
     acknowledged = sum(n for (_p, kind), n in d.h5.items() if kind == "claimed")
+    till_lost, till_doubled = stored_redemptions(d.pg.url, set(d.till.acknowledged))
     rows = []
     for phase in phases:
         answered = d.ledger.answered.get(phase.name, set())
@@ -240,13 +252,23 @@ def _ledger(d: Drill, phases: list[Phase]) -> list[dict[str, object]]:
                      "h5 ok": d.h5[(phase.name, "ok")], "h5 5xx": d.h5[(phase.name, "5xx")],
                      "claims": d.h5[(phase.name, "claimed")],
                      "claims 5xx": d.h5[(phase.name, "claim 5xx")],
+                     "redeemed": d.till.count(phase.name, "redeemed"),
+                     "till 5xx": d.till.count(phase.name, "5xx"),
+                     "till timeouts": d.till.count(phase.name, "timeout"),
+                     "repeats refused": d.till.count(phase.name, "repeat already")
+                     + d.till.count(phase.name, "already"),
+                     "repeats redeemed": d.till.count(phase.name, "repeat redeemed")
+                     + d.till.count(phase.name, "doubled ack")
+                     + d.till.count(phase.name, "repeat doubled ack"),
                      "recovery s": phase.recovery_s, "lost": lost, "doubled": doubled})
     # A claim is acknowledged by its redirect to the coupon; each customer may hold one of
     # each demo promotion's coupons (two of one), so every acknowledgement is one new row.
     rows[-1]["claims lost"] = max(0, acknowledged - claims["coupons"])
     rows[-1]["claims doubled"] = claims["over limit"]
+    rows[-1]["redemptions lost"], rows[-1]["redeemed twice"] = till_lost, till_doubled
     for row in rows[:-1]:
         row["claims lost"] = row["claims doubled"] = ""
+        row["redemptions lost"] = row["redeemed twice"] = ""
     return rows
 
 
@@ -277,7 +299,14 @@ def _report(rows: list[dict[str, object]], *, short: bool) -> None:
             "the fault's start until /healthz answered ok 4 times in a row. Lost = replies a "
             "client received whose query is not stored; doubled = stored more than once. Claims "
             "(whole run): acknowledged (redirected to the coupon) but not stored, and customers "
-            "holding more of a promotion's coupons than its limit.\n\n"
+            "holding more of a promotion's coupons than its limit. A cashier signed in to the "
+            "console till redeems the newest claimed coupon every "
+            f"{TILL_PACE_S} s (plus its requests), retries a try that failed with the same code and taps "
+            "once more after each answer: redeemed = acknowledged (303 to the done page), "
+            "repeats refused = second attempts answered 409 already redeemed, repeats "
+            "redeemed = a second \"redeemed\" for one code (target 0); redemptions lost "
+            "(whole run) = acknowledged but not stored redeemed with one redemption event, "
+            "redeemed twice = coupons with more than one redemption event (target 0).\n\n"
             + table(headers, cells))
     write_section("drill", "Fault drill (issue 17)", body)
 

@@ -1,6 +1,7 @@
 """The fault drill's short form (CI): nothing a client was answered is lost or doubled
 through a worker kill, PostgreSQL and Redis restarts, an outage with the workers killed, and
-a deploy's SIGTERM; and the drill does catch the planted fault (no journal)."""
+a deploy's SIGTERM, with customers claiming coupons and a cashier redeeming them at the
+till (tapping twice); and the drill does catch the planted fault (no journal)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,11 @@ def test_short_drill_loses_and_doubles_nothing() -> None:
     assert sum(int(r["5xx"]) for r in rows) == 0, rows  # the WeChat endpoint never 5xx'd
     assert sum(int(r["claims"]) for r in rows) > 0, rows  # customers claimed coupons
     assert (rows[-1]["claims lost"], rows[-1]["claims doubled"]) == (0, 0), rows
+    # Staff redeemed claimed coupons at the console till, and tapped again each time.
+    assert sum(int(r["redeemed"]) for r in rows) > 0, rows
+    assert sum(int(r["repeats refused"]) for r in rows) > 0, rows
+    assert sum(int(r["repeats redeemed"]) for r in rows) == 0, rows
+    assert (rows[-1]["redemptions lost"], rows[-1]["redeemed twice"]) == (0, 0), rows
 
 
 def test_the_drill_catches_answered_rows_lost_without_the_journal() -> None:
