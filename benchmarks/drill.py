@@ -11,7 +11,10 @@ servers would break everyone else's tests). Clients play WeChat (signed, encrypt
 the coupons offered there. Faults,
 in turn: kill -9 of a worker; PostgreSQL restarted; Redis stopped and started; PostgreSQL
 stopped with the workers killed during the outage; SIGTERM to the whole server and a restart.
-Afterwards every reply a client received must have exactly one stored query.
+A cashier redeems the claimed coupons at the console till meanwhile, tapping twice. Then, on
+the embedded default (SQLite, `benchmarks/drill_disk.py`), the database's disk fills up and
+is freed. Afterwards every reply a client received must have exactly one stored query, every
+acknowledged redemption exactly one stored redemption, and no coupon is redeemed twice.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
+from benchmarks import drill_disk
 from benchmarks._results import table, write_section
 from benchmarks.drill_lib import Ledger, Server, WeChat, free_port, lost_and_doubled, server_env
 from benchmarks.drill_services import PrivatePostgres, PrivateRedis
@@ -289,9 +293,13 @@ def _stored_claims(url: str) -> dict[str, int]:
     return {"coupons": int(coupons), "over limit": int(over)}
 
 
-def _report(rows: list[dict[str, object]], *, short: bool) -> None:
-    headers = list(rows[0])
-    cells = [[f"{v:.1f}" if isinstance(v, float) else v for v in row.values()] for row in rows]
+def _cells(rows: list[dict[str, object]]) -> str:
+    return table(list(rows[0]), [[f"{v:.1f}" if isinstance(v, float) else v
+                                  for v in row.values()] for row in rows])
+
+
+def _report(rows: list[dict[str, object]], disk: list[dict[str, object]], *,
+            short: bool) -> None:
     body = (f"{'Short (CI) form' if short else 'Full drill'}: {CLIENTS} WeChat clients "
             f"pushing back to back ({PACE_S} s apart), one H5 page opened per third reply "
             "and the first coupon it offers claimed, "
@@ -307,7 +315,13 @@ def _report(rows: list[dict[str, object]], *, short: bool) -> None:
             "redeemed = a second \"redeemed\" for one code (target 0); redemptions lost "
             "(whole run) = acknowledged but not stored redeemed with one redemption event, "
             "redeemed twice = coupons with more than one redemption event (target 0).\n\n"
-            + table(headers, cells))
+            + _cells(rows)
+            + f"\n\nDisk full, on the embedded default (SQLite): `o2o serve --workers 2` with "
+            f"its database on a {drill_disk.DISK_MB} MB tmpfs of its own and its state dir (the "
+            f"journal) elsewhere; {drill_disk.CLIENTS} WeChat clients push {drill_disk.PACE_S} s "
+            "apart; a filler file takes the tmpfs's last byte, the load goes on, the filler is "
+            "deleted. Recovery = from the deletion until every push answered while the disk was "
+            "full is stored.\n\n" + _cells(disk))
     write_section("drill", "Fault drill (issue 17)", body)
 
 
@@ -320,9 +334,11 @@ def main() -> None:
     rows = run(short=args.short, journal=not args.no_journal,
                phases=PLANTED if args.no_journal else None)
     if args.no_journal:
-        print(table(list(rows[0]), [list(r.values()) for r in rows]))
-    else:
-        _report(rows, short=args.short)
+        print(_cells(rows))
+        return
+    with tempfile.TemporaryDirectory(prefix="o2o-drill-") as tmp:
+        disk = drill_disk.run(Path(tmp), dwell_s=5.0 if args.short else 15.0)
+    _report(rows, disk, short=args.short)
 
 
 if __name__ == "__main__":
