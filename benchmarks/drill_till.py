@@ -132,7 +132,7 @@ class Cashier:
                 kind = "doubled ack"  # told "redeemed" twice for one code
             else:
                 self.ledger.acknowledged[code] = phase
-        if kind in ("signed out",):
+        if kind == "signed out":  # sign in again before the next code
             self.csrf = ""
         self.ledger.outcomes[(phase, ("repeat " if repeat else "") + kind)] += 1
         return kind
