@@ -308,7 +308,7 @@ def _report(rows: list[dict[str, object]], disk: list[dict[str, object]], *,
             "client received whose query is not stored; doubled = stored more than once. Claims "
             "(whole run): acknowledged (redirected to the coupon) but not stored, and customers "
             "holding more of a promotion's coupons than its limit. A cashier signed in to the "
-            "console till redeems the newest claimed coupon every "
+            "console till redeems claimed coupons (read ten at a time, so it goes on through outages) every "
             f"{TILL_PACE_S} s (plus its requests), retries a try that failed with the same code and taps "
             "once more after each answer: redeemed = acknowledged (303 to the done page), "
             "repeats refused = second attempts answered 409 already redeemed, repeats "
