@@ -11,7 +11,10 @@ servers would break everyone else's tests). Clients play WeChat (signed, encrypt
 the coupons offered there. Faults,
 in turn: kill -9 of a worker; PostgreSQL restarted; Redis stopped and started; PostgreSQL
 stopped with the workers killed during the outage; SIGTERM to the whole server and a restart.
-Afterwards every reply a client received must have exactly one stored query.
+A cashier redeems the claimed coupons at the console till meanwhile, tapping twice. Then, on
+the embedded default (SQLite, `benchmarks/drill_disk.py`), the database's disk fills up and
+is freed. Afterwards every reply a client received must have exactly one stored query, every
+acknowledged redemption exactly one stored redemption, and no coupon is redeemed twice.
 """
 
 from __future__ import annotations
@@ -32,9 +35,12 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
+from benchmarks import drill_disk
 from benchmarks._results import table, write_section
 from benchmarks.drill_lib import Ledger, Server, WeChat, free_port, lost_and_doubled, server_env
 from benchmarks.drill_services import PrivatePostgres, PrivateRedis
+from benchmarks.drill_till import PACE_S as TILL_PACE_S
+from benchmarks.drill_till import Cashier, TillLedger, make_cashier, stored_redemptions
 
 CLIENTS = 3
 #: Pause between one client's pushes (each client waits for its reply first).
@@ -58,6 +64,8 @@ class Drill:
     server: Server = field(init=False)
     ledger: Ledger = field(default_factory=Ledger)
     h5: Counter[tuple[str, str]] = field(default_factory=Counter)
+    till: TillLedger = field(default_factory=TillLedger)
+    cashier_id: int = 0
     phase: str = "warm-up"
     stop: threading.Event = field(default_factory=threading.Event)
     port: int = field(default_factory=free_port)
@@ -82,6 +90,7 @@ class Drill:
         upgrade(engine)
         load_demo_if_empty(make_sessionmaker(engine))
         engine.dispose()
+        self.cashier_id = make_cashier(self.pg.url)
         self.start_server()
 
     def start_server(self) -> None:
@@ -112,6 +121,11 @@ class Drill:
                 time.sleep(PACE_S)
         finally:
             wechat.close()
+
+    def cashier(self, budget_s: float) -> None:
+        """Staff redeeming the claimed coupons at the console till, tapping twice."""
+        Cashier(f"http://127.0.0.1:{self.port}", self.pg.url, self.cashier_id,
+                self.till).work(lambda: self.phase, self.stop, budget_s)
 
     def open_link(self, http: httpx.Client, url: str, phase: str) -> None:
         """Open the reply's page; where it offers a coupon, claim the first one."""
@@ -197,6 +211,7 @@ def run(*, short: bool, journal: bool = True, phases: list[Phase] | None = None,
         budget = len(phases) * (drill.dwell_s + 40) + 60
         clients = [threading.Thread(target=drill.customer, args=(who, budget))
                    for who in range(CLIENTS)]
+        clients.append(threading.Thread(target=drill.cashier, args=(budget,)))
         try:
             for client in clients:
                 client.start()
@@ -228,6 +243,7 @@ def _ledger(d: Drill, phases: list[Phase]) -> list[dict[str, object]]:
         time.sleep(1)
     claims = _stored_claims(d.pg.url)
     acknowledged = sum(n for (_p, kind), n in d.h5.items() if kind == "claimed")
+    till_lost, till_doubled = stored_redemptions(d.pg.url, set(d.till.acknowledged))
     rows = []
     for phase in phases:
         answered = d.ledger.answered.get(phase.name, set())
@@ -240,13 +256,23 @@ def _ledger(d: Drill, phases: list[Phase]) -> list[dict[str, object]]:
                      "h5 ok": d.h5[(phase.name, "ok")], "h5 5xx": d.h5[(phase.name, "5xx")],
                      "claims": d.h5[(phase.name, "claimed")],
                      "claims 5xx": d.h5[(phase.name, "claim 5xx")],
+                     "redeemed": d.till.count(phase.name, "redeemed"),
+                     "till 5xx": d.till.count(phase.name, "5xx"),
+                     "till timeouts": d.till.count(phase.name, "timeout"),
+                     "repeats refused": d.till.count(phase.name, "repeat already")
+                     + d.till.count(phase.name, "already"),
+                     "repeats redeemed": d.till.count(phase.name, "repeat redeemed")
+                     + d.till.count(phase.name, "doubled ack")
+                     + d.till.count(phase.name, "repeat doubled ack"),
                      "recovery s": phase.recovery_s, "lost": lost, "doubled": doubled})
     # A claim is acknowledged by its redirect to the coupon; each customer may hold one of
     # each demo promotion's coupons (two of one), so every acknowledgement is one new row.
     rows[-1]["claims lost"] = max(0, acknowledged - claims["coupons"])
     rows[-1]["claims doubled"] = claims["over limit"]
+    rows[-1]["redemptions lost"], rows[-1]["redeemed twice"] = till_lost, till_doubled
     for row in rows[:-1]:
         row["claims lost"] = row["claims doubled"] = ""
+        row["redemptions lost"] = row["redeemed twice"] = ""
     return rows
 
 
@@ -267,9 +293,13 @@ def _stored_claims(url: str) -> dict[str, int]:
     return {"coupons": int(coupons), "over limit": int(over)}
 
 
-def _report(rows: list[dict[str, object]], *, short: bool) -> None:
-    headers = list(rows[0])
-    cells = [[f"{v:.1f}" if isinstance(v, float) else v for v in row.values()] for row in rows]
+def _cells(rows: list[dict[str, object]]) -> str:
+    return table(list(rows[0]), [[f"{v:.1f}" if isinstance(v, float) else v
+                                  for v in row.values()] for row in rows])
+
+
+def _report(rows: list[dict[str, object]], disk: list[dict[str, object]], *,
+            short: bool) -> None:
     body = (f"{'Short (CI) form' if short else 'Full drill'}: {CLIENTS} WeChat clients "
             f"pushing back to back ({PACE_S} s apart), one H5 page opened per third reply "
             "and the first coupon it offers claimed, "
@@ -277,8 +307,22 @@ def _report(rows: list[dict[str, object]], *, short: bool) -> None:
             "the fault's start until /healthz answered ok 4 times in a row. Lost = replies a "
             "client received whose query is not stored; doubled = stored more than once. Claims "
             "(whole run): acknowledged (redirected to the coupon) but not stored, and customers "
-            "holding more of a promotion's coupons than its limit.\n\n"
-            + table(headers, cells))
+            "holding more of a promotion's coupons than its limit. A cashier signed in to the "
+            "console till redeems claimed coupons (read ten at a time, so it goes on through "
+            f"outages) every {TILL_PACE_S} s (plus its requests), retries a try that failed "
+            "with the same code and taps once more after each answer: redeemed = "
+            "acknowledged (303 to the done page), repeats refused = second attempts (a retry "
+            "after a failed try, or the second tap) answered 409 already redeemed, repeats "
+            "redeemed = a second \"redeemed\" for one code (target 0); redemptions lost "
+            "(whole run) = acknowledged but not stored redeemed with one redemption event, "
+            "redeemed twice = coupons with more than one redemption event (target 0).\n\n"
+            + _cells(rows)
+            + f"\n\nDisk full, on the embedded default (SQLite): `o2o serve --workers 2` with "
+            f"its database on a {drill_disk.DISK_MB} MB tmpfs of its own and its state dir (the "
+            f"journal) elsewhere; {drill_disk.CLIENTS} WeChat clients push {drill_disk.PACE_S} s "
+            "apart; a filler file takes the tmpfs's last byte, the load goes on, the filler is "
+            "deleted. Recovery = from the deletion until every push answered while the disk was "
+            "full is stored.\n\n" + _cells(disk))
     write_section("drill", "Fault drill (issue 17)", body)
 
 
@@ -291,9 +335,11 @@ def main() -> None:
     rows = run(short=args.short, journal=not args.no_journal,
                phases=PLANTED if args.no_journal else None)
     if args.no_journal:
-        print(table(list(rows[0]), [list(r.values()) for r in rows]))
-    else:
-        _report(rows, short=args.short)
+        print(_cells(rows))
+        return
+    with tempfile.TemporaryDirectory(prefix="o2o-drill-") as tmp:
+        disk = drill_disk.run(Path(tmp), dwell_s=5.0 if args.short else 15.0)
+    _report(rows, disk, short=args.short)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -50,13 +51,15 @@ _UNAVAILABLE_FIRST_PAUSE_S, _UNAVAILABLE_MAX_PAUSE_S = 0.05, 5.0
 
 def unavailable(exc: BaseException) -> bool:
     """Whether a failed write says the database is unavailable, not that the rows are bad:
-    SQLite still locked when its busy timeout ran out, or PostgreSQL unreachable or its
+    SQLite still locked when its busy timeout ran out or its disk full ("database or disk is
+    full", or the I/O error a write into a full WAL can give), or PostgreSQL unreachable or its
     connection lost (SQLAlchemy's OperationalError; constraint and type errors are other
     classes)."""
     if not isinstance(exc, sa.exc.OperationalError):
         return False
-    if hasattr(exc.orig, "sqlite_errorcode"):  # a missing table is an OperationalError too
-        return sqlite_locked(exc)
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    if code is not None:  # a missing table is an OperationalError too
+        return sqlite_locked(exc) or code & 0xFF in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR)
     return True
 
 

@@ -209,3 +209,21 @@ def test_only_an_unavailable_database_makes_rows_wait(sessions: sessionmaker[Ses
             holder.rollback()
             holder.close()
     assert unavailable(refused.value)
+
+
+def test_a_full_disk_under_sqlite_is_unavailable_not_bad_rows(tmp_path: Any) -> None:
+    """SQLite's "database or disk is full" (SQLITE_FULL) passes when space is freed: the rows
+    must wait (journaled), not be dropped as if they were bad. The limit here is SQLite's own
+    max_page_count, which raises the same error a full filesystem does."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'full.db'}")
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("CREATE TABLE t (v TEXT)"))
+        with pytest.raises(sa.exc.OperationalError) as full, engine.begin() as conn:
+            pages = conn.execute(sa.text("PRAGMA page_count")).scalar_one()
+            conn.execute(sa.text(f"PRAGMA max_page_count = {pages}"))
+            conn.execute(sa.text("INSERT INTO t VALUES (:v)"), {"v": "x" * 100_000})
+        assert "full" in str(full.value)
+        assert unavailable(full.value)
+    finally:
+        engine.dispose()
