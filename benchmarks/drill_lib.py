@@ -44,7 +44,12 @@ def server_env(database_url: str, state_dir: Path, **extra: str) -> dict[str, st
                O2O_WECHAT_TOKEN=TOKEN, O2O_WECHAT_AES_KEY=AES_KEY, O2O_WECHAT_APPID=APPID,
                O2O_WECHAT_SECRET="drill-secret", O2O_SIGNING_KEY="drill-signing-key-0123456789",
                O2O_CUSTOMER_HASH_KEY="drill-customer-hash-key", O2O_LOAD_DEMO_DATA="false",
-               O2O_CATALOG_POLL_S="0.25", PYTHONPATH=os.getcwd(), **extra)
+               O2O_CATALOG_POLL_S="0.25", PYTHONPATH=os.getcwd(),
+               # Every phone and till of the drill is one address and a few customers: the
+               # abuse limits are for guessers, not for the load the drill stands for.
+               O2O_LIMIT_CLAIMS_PER_IP="1000000/60", O2O_LIMIT_CLAIMS_PER_CUSTOMER="1000000/60",
+               O2O_LIMIT_COUPON_TRIES_PER_STAFF="1000000/60",
+               O2O_LIMIT_SEARCHES_PER_CUSTOMER="1000000/60", **extra)
     return env
 
 
