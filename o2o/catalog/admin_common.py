@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from o2o.errors import Conflict, O2OError, PreconditionFailed, ValidationError
+from o2o.staff.policy import not_found
 
 if TYPE_CHECKING:
     from o2o.catalog.runtime import Catalog
@@ -85,8 +86,20 @@ def check_page(limit: int, offset: int) -> None:
     problems.raise_if_any()
 
 
-def count(session: Session, query: sa.Select) -> int:
-    return session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
+def page_of(session: Session, query: sa.Select, *order_by: Any, limit: int,
+            offset: int) -> tuple[list[Any], int]:
+    """One page of a list query's rows in `order_by` order, and how many there are in all."""
+    total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(*order_by).limit(limit).offset(offset)).all()
+    return list(rows), total
+
+
+def one_in_scope(session: Session, query: sa.Select, *, kind: str, key: int) -> Any:
+    """The one row of a scoped query; missing and out of scope read the same (404)."""
+    row = session.scalar(query)
+    if row is None:
+        raise not_found(kind, f"#{key}")
+    return row
 
 
 @contextmanager

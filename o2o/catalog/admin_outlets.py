@@ -22,8 +22,9 @@ from o2o.catalog.admin_common import (
     Problems,
     check_page,
     check_version,
-    count,
     diff,
+    one_in_scope,
+    page_of,
     unit_of_work,
 )
 from o2o.catalog.changes import record_change
@@ -38,7 +39,6 @@ from o2o.staff.policy import (
     can_use_region,
     check_staff_fields,
     check_staff_status,
-    not_found,
     require_role,
 )
 from o2o.staff.principal import Principal
@@ -84,17 +84,13 @@ def list_outlets(session: Session, *, principal: Principal, region: str | None =
         text = q.strip().lower()
         query = query.where(sa.or_(*(sa.func.lower(col).contains(text, autoescape=True)
                                      for col in (Outlet.code, Outlet.name, Outlet.address))))
-    total = count(session, query)
-    rows = session.scalars(query.order_by(Outlet.code).limit(limit).offset(offset)).all()
-    return list(rows), total
+    return page_of(session, query, Outlet.code, limit=limit, offset=offset)
 
 
 def get_outlet(session: Session, *, principal: Principal, outlet_id: int) -> Outlet:
     """One live outlet in scope; missing, deleted and out of scope all read the same."""
-    row = session.scalar(scoped_outlets(principal).where(Outlet.id == outlet_id))
-    if row is None:
-        raise not_found("outlet", f"#{outlet_id}")
-    return row
+    return one_in_scope(session, scoped_outlets(principal).where(Outlet.id == outlet_id),
+                        kind="outlet", key=outlet_id)
 
 
 def _region(session: Session, principal: Principal, code: str | None,

@@ -21,8 +21,9 @@ from o2o.catalog.admin_common import (
     Problems,
     check_page,
     check_version,
-    count,
     diff,
+    one_in_scope,
+    page_of,
     unit_of_work,
 )
 from o2o.catalog.changes import record_change
@@ -39,7 +40,7 @@ from o2o.catalog.schemas import PromotionCreate, PromotionStatusIn, PromotionUpd
 from o2o.db import utcnow
 from o2o.errors import Conflict, PermissionDenied, ValidationError
 from o2o.staff.models import Role
-from o2o.staff.policy import can_write_promotion, not_found, require_role
+from o2o.staff.policy import can_write_promotion, require_role
 from o2o.staff.principal import Principal
 
 if TYPE_CHECKING:
@@ -113,17 +114,13 @@ def list_promotions(session: Session, *, principal: Principal,
         text = q.strip().lower()
         query = query.where(sa.or_(sa.func.lower(Promotion.code).contains(text, autoescape=True),
                                    sa.func.lower(Promotion.title).contains(text, autoescape=True)))
-    total = count(session, query)
-    rows = session.scalars(query.order_by(Promotion.priority.desc(), Promotion.id.desc())
-                           .limit(limit).offset(offset)).all()
-    return list(rows), total
+    return page_of(session, query, Promotion.priority.desc(), Promotion.id.desc(),
+                   limit=limit, offset=offset)
 
 
 def get_promotion(session: Session, *, principal: Principal, promotion_id: int) -> Promotion:
-    row = session.scalar(_visible(session, principal).where(Promotion.id == promotion_id))
-    if row is None:
-        raise not_found("promotion", f"#{promotion_id}")
-    return row
+    return one_in_scope(session, _visible(session, principal).where(Promotion.id == promotion_id),
+                        kind="promotion", key=promotion_id)
 
 
 def _reach_pairs(outlets: list[Outlet]) -> list[tuple[int, int | None]]:

@@ -16,7 +16,15 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from o2o.audit.service import audit
-from o2o.catalog.admin_common import Problems, check_page, check_version, count, diff, unit_of_work
+from o2o.catalog.admin_common import (
+    Problems,
+    check_page,
+    check_version,
+    diff,
+    one_in_scope,
+    page_of,
+    unit_of_work,
+)
 from o2o.catalog.boundary import covered, from_column, parse_boundary, to_column
 from o2o.catalog.changes import record_change
 from o2o.catalog.models import Outlet, Region
@@ -24,7 +32,7 @@ from o2o.catalog.region_schemas import AssignOutletsResult, RegionCreate, Region
 from o2o.db import utcnow
 from o2o.errors import Conflict, ValidationError
 from o2o.staff.models import Role
-from o2o.staff.policy import not_found, require_role
+from o2o.staff.policy import require_role
 from o2o.staff.principal import Principal
 
 if TYPE_CHECKING:
@@ -57,17 +65,13 @@ def list_regions(session: Session, *, principal: Principal, active: bool | None 
     query = scoped_regions(principal)
     if active is not None:
         query = query.where(Region.active.is_(active))
-    total = count(session, query)
-    rows = session.scalars(query.order_by(Region.code).limit(limit).offset(offset)).all()
-    return list(rows), total
+    return page_of(session, query, Region.code, limit=limit, offset=offset)
 
 
 def get_region(session: Session, *, principal: Principal, region_id: int) -> Region:
     """One region in scope; missing and out of scope read the same (404)."""
-    row = session.scalar(scoped_regions(principal).where(Region.id == region_id))
-    if row is None:
-        raise not_found("region", f"#{region_id}")
-    return row
+    return one_in_scope(session, scoped_regions(principal).where(Region.id == region_id),
+                        kind="region", key=region_id)
 
 
 def usable_region(session: Session, code: str) -> Region | None:

@@ -16,11 +16,19 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
 from o2o.audit.service import audit
-from o2o.catalog.admin_common import Problems, check_page, check_version, count, diff, unit_of_work
+from o2o.catalog.admin_common import (
+    Problems,
+    check_page,
+    check_version,
+    diff,
+    one_in_scope,
+    page_of,
+    unit_of_work,
+)
 from o2o.catalog.models import Outlet, Region
 from o2o.errors import Conflict, NotFound, PermissionDenied
 from o2o.staff.models import Role, Staff, staff_outlets
-from o2o.staff.policy import not_found, require_role
+from o2o.staff.policy import require_role
 from o2o.staff.principal import OPERATOR, Principal
 
 
@@ -60,16 +68,12 @@ def list_accounts(session: Session, *, principal: Principal, active: bool | None
     if q and q.strip():
         query = query.where(sa.func.lower(Staff.name).contains(q.strip().lower(),
                                                                 autoescape=True))
-    total = count(session, query)
-    rows = session.scalars(query.order_by(Staff.id).limit(limit).offset(offset)).all()
-    return list(rows), total
+    return page_of(session, query, Staff.id, limit=limit, offset=offset)
 
 
 def get_account(session: Session, *, principal: Principal, staff_id: int) -> Staff:
-    row = session.scalar(scoped_staff(principal).where(Staff.id == staff_id))
-    if row is None:
-        raise not_found("staff member", f"#{staff_id}")
-    return row
+    return one_in_scope(session, scoped_staff(principal).where(Staff.id == staff_id),
+                        kind="staff member", key=staff_id)
 
 
 def _by_code(session: Session, model: type, codes: Sequence[str], field: str,
