@@ -6,6 +6,8 @@ from fastapi import Response, status
 from pydantic import BaseModel
 
 from api.deps import CurrentStaff, DbSession, ReadDbSession
+from api.params import RowId
+from api.responses import CREATE
 from api.routes.admin_common import admin_router
 from o2o.staff.credentials import own_tokens, revoke_own_token
 from o2o.staff.schemas import TokenRead
@@ -34,8 +36,8 @@ def my_tokens(session: ReadDbSession, principal: CurrentStaff) -> list[TokenRead
     return [TokenRead.of(t) for t in own_tokens(session, principal=principal)]
 
 
-@router.delete("/me/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT,
+@router.delete("/me/tokens/{token_id}", responses=CREATE, status_code=status.HTTP_204_NO_CONTENT,
                summary="Revoke one of your own tokens")
-def revoke_my_token(token_id: int, session: DbSession, principal: CurrentStaff) -> Response:
+def revoke_my_token(token_id: RowId, session: DbSession, principal: CurrentStaff) -> Response:
     revoke_own_token(session, principal=principal, token_id=token_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import Response, status
 
 from api.deps import CatalogDep, CurrentStaff, DbSession, ReadDbSession
+from api.params import RowId
+from api.responses import CHANGE, CREATE
 from api.routes.admin_common import IfMatch, Limit, Offset, admin_router, set_etag
 from o2o.catalog import admin_regions as svc
 from o2o.catalog.region_schemas import (
@@ -28,7 +30,7 @@ def list_regions(session: ReadDbSession, principal: CurrentStaff, active: bool |
                             offset=offset)
 
 
-@router.post("/regions", status_code=status.HTTP_201_CREATED,
+@router.post("/regions", status_code=status.HTTP_201_CREATED, responses=CREATE,
              summary="Create a region, optionally with a boundary (WKT or GeoJSON)")
 def create_region(region_in: RegionCreate, session: DbSession, principal: CurrentStaff,
                   catalog: CatalogDep, response: Response) -> RegionRead:
@@ -39,16 +41,16 @@ def create_region(region_in: RegionCreate, session: DbSession, principal: Curren
 
 
 @router.get("/regions/{region_id}", summary="One region (ETag for later changes)")
-def read_region(region_id: int, session: ReadDbSession, principal: CurrentStaff,
+def read_region(region_id: RowId, session: ReadDbSession, principal: CurrentStaff,
                 response: Response) -> RegionRead:
     row = svc.get_region(session, principal=principal, region_id=region_id)
     set_etag(response, row.version)
     return RegionRead.of(row)
 
 
-@router.patch("/regions/{region_id}",
+@router.patch("/regions/{region_id}", responses=CHANGE,
               summary="Change fields; active=false deactivates (If-Match required)")
-def update_region(region_id: int, region_in: RegionUpdate, session: DbSession,
+def update_region(region_id: RowId, region_in: RegionUpdate, session: DbSession,
                   principal: CurrentStaff, catalog: CatalogDep, version: IfMatch,
                   response: Response) -> RegionRead:
     row = svc.update_region(session, principal=principal, region_id=region_id,
@@ -57,9 +59,9 @@ def update_region(region_id: int, region_in: RegionUpdate, session: DbSession,
     return RegionRead.of(row)
 
 
-@router.post("/regions/{region_id}/assign-outlets",
+@router.post("/regions/{region_id}/assign-outlets", responses=CREATE,
              summary="Put the live outlets inside the boundary into this region")
-def assign_outlets(region_id: int, session: DbSession, principal: CurrentStaff,
+def assign_outlets(region_id: RowId, session: DbSession, principal: CurrentStaff,
                    catalog: CatalogDep,
                    assign_in: AssignOutletsIn | None = None) -> AssignOutletsResult:
     assign_in = assign_in or AssignOutletsIn()

@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import Query, Response, status
 
 from api.deps import CurrentStaff, DbSession, ReadDbSession, SettingsDep
+from api.params import RowId
+from api.responses import CHANGE, CREATE
 from api.routes.admin_common import IfMatch, Limit, Offset, admin_router, set_etag
 from o2o.catalog.schemas import Page
 from o2o.staff import credentials
@@ -35,7 +37,8 @@ def list_staff(session: ReadDbSession, principal: CurrentStaff, active: bool | N
                            offset=offset)
 
 
-@router.post("/staff", status_code=status.HTTP_201_CREATED, summary="Create an account")
+@router.post("/staff", status_code=status.HTTP_201_CREATED, responses=CREATE,
+             summary="Create an account")
 def create_staff(staff_in: StaffCreate, session: DbSession, principal: CurrentStaff,
                  response: Response) -> StaffRead:
     row = svc.create_staff(session, principal=principal, name=staff_in.name,
@@ -47,16 +50,17 @@ def create_staff(staff_in: StaffCreate, session: DbSession, principal: CurrentSt
 
 
 @router.get("/staff/{staff_id}", summary="One account (ETag for later changes)")
-def read_staff(staff_id: int, session: ReadDbSession, principal: CurrentStaff,
+def read_staff(staff_id: RowId, session: ReadDbSession, principal: CurrentStaff,
                response: Response) -> StaffRead:
     row = svc.get_account(session, principal=principal, staff_id=staff_id)
     set_etag(response, row.version)
     return StaffRead.of(row)
 
 
-@router.patch("/staff/{staff_id}", summary="Rename, reassign, change role; active=false "
-                                            "deactivates (If-Match required)")
-def update_staff(staff_id: int, staff_in: StaffUpdate, session: DbSession,
+@router.patch("/staff/{staff_id}", responses=CHANGE,
+              summary="Rename, reassign, change role; active=false deactivates (If-Match "
+                      "required)")
+def update_staff(staff_id: RowId, staff_in: StaffUpdate, session: DbSession,
                  principal: CurrentStaff, version: IfMatch, response: Response) -> StaffRead:
     row = svc.update_staff(session, principal=principal, staff_id=staff_id,
                            changes=staff_in.changes(), expected_version=version)
@@ -65,15 +69,15 @@ def update_staff(staff_id: int, staff_in: StaffUpdate, session: DbSession,
 
 
 @router.get("/staff/{staff_id}/tokens", summary="An account's tokens (never the secrets)")
-def list_tokens(staff_id: int, session: ReadDbSession,
+def list_tokens(staff_id: RowId, session: ReadDbSession,
                 principal: CurrentStaff) -> list[TokenRead]:
     rows = credentials.list_tokens(session, principal=principal, staff_id=staff_id)
     return [TokenRead.of(r) for r in rows]
 
 
-@router.post("/staff/{staff_id}/tokens", status_code=status.HTTP_201_CREATED,
+@router.post("/staff/{staff_id}/tokens", responses=CREATE, status_code=status.HTTP_201_CREATED,
              summary="Issue a Bearer token: shown in this response only")
-def issue_token(staff_id: int, session: DbSession, principal: CurrentStaff,
+def issue_token(staff_id: RowId, session: DbSession, principal: CurrentStaff,
                 token_in: TokenIssueIn | None = None) -> IssuedTokenRead:
     token_in = token_in or TokenIssueIn()
     issued = credentials.issue_token_for(session, principal=principal, staff_id=staff_id,
@@ -83,18 +87,18 @@ def issue_token(staff_id: int, session: DbSession, principal: CurrentStaff,
                            expires_at=issued.expires_at)
 
 
-@router.delete("/staff/{staff_id}/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT,
-               summary="Revoke a token")
-def revoke_token(staff_id: int, token_id: int, session: DbSession,
+@router.delete("/staff/{staff_id}/tokens/{token_id}", responses=CREATE,
+               status_code=status.HTTP_204_NO_CONTENT, summary="Revoke a token")
+def revoke_token(staff_id: RowId, token_id: RowId, session: DbSession,
                  principal: CurrentStaff) -> Response:
     credentials.revoke_token_for(session, principal=principal, staff_id=staff_id,
                                  token_id=token_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/staff/{staff_id}/login-links", status_code=status.HTTP_201_CREATED,
+@router.post("/staff/{staff_id}/login-links", responses=CREATE, status_code=status.HTTP_201_CREATED,
              summary="A one-time sign-in link for the staff console (open or scan once)")
-def issue_login_link(staff_id: int, session: DbSession, principal: CurrentStaff,
+def issue_login_link(staff_id: RowId, session: DbSession, principal: CurrentStaff,
                      settings: SettingsDep, link_in: LoginLinkIn | None = None) -> LoginLinkRead:
     ttl = (link_in.ttl_min if link_in else None) or settings.login_link_ttl_min
     link, url = credentials.issue_login_link_for(session, principal=principal,
