@@ -89,7 +89,8 @@ def test_a_new_chain_on_postgis_up_to_the_managers_dashboard(fresh, live, browse
     token = re.search(r"^token:\s+(o2o_\S+)$", made, re.M).group(1)
     live.catalog.refresh()
     o2o("simulate", "location", "31.2304", "121.4737", "--url", f"{live.base_url}/wechat",
-        "--token", "test-token", url=fresh, cwd=tmp_path)  # a customer asks nearby
+        "--token", "test-token", "--aes-key", TEST_AES_KEY, "--appid", "wxtestappid0001",
+        url=fresh, cwd=tmp_path)  # a customer asks nearby (安全模式, the server's account)
 
     # The outlets' local day (Asia/Shanghai) may be the browser's (UTC) tomorrow.
     today = datetime.now(UTC).date()

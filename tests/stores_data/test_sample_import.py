@@ -14,8 +14,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def readme_import_line() -> list[str]:
-    (line,) = [line.split("#")[0] for line in (ROOT / "README.md").read_text().splitlines()
-               if line.startswith(".venv/bin/o2o import ")]
+    # The first one, under "Staff, managers and data" ("Setting up a chain" has its own).
+    line = next(line.split("#")[0] for line in (ROOT / "README.md").read_text().splitlines()
+                if line.startswith(".venv/bin/o2o import "))
     return shlex.split(line)
 
 
