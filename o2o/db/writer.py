@@ -6,12 +6,12 @@ computing the reply from memory. Here a push queues its rows and gets the `Batch
 be committed in; everything queued since the last commit is committed in one transaction,
 with one prepared statement per table. The busier the server the larger (and cheaper per
 push) the batches. Who commits: on an embedded SQLite file, the event loop itself, between
-requests (`o2o.writer_loop` says why); on PostgreSQL, and whenever the loop cannot take the
+requests (`o2o.db.loop` says why); on PostgreSQL, and whenever the loop cannot take the
 write lock at once, one writer thread.
 
 The reply waits for its batch (durable as before, and a customer's next push sees what the
 last one stored), but never longer than the caller's budget: a stalled database costs the
-customer nothing. With a journal (`o2o.journal`) the rows of a batch the database refuses
+customer nothing. With a journal (`o2o.db.journal`) the rows of a batch the database refuses
 as unavailable (SQLite locked past its busy timeout, PostgreSQL unreachable) are written
 down locally and the batch counts as done, as do the batches that follow until a replay of
 the journal goes through (tried with a growing pause); a reply that waited out its budget
@@ -33,11 +33,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from o2o.db import sqlite_locked
-from o2o.journal import Journal
+from o2o.db.batch import Batch, running_loop
+from o2o.db.engine import sqlite_locked
+from o2o.db.journal import Journal
+from o2o.db.loop import LoopCommitter, embedded_file
 from o2o.metrics import WRITE_BATCH_SIZE, WRITES_FAILED
-from o2o.writer_batch import Batch, running_loop
-from o2o.writer_loop import LoopCommitter, embedded_file
 
 log = logging.getLogger("o2o.writer")
 
@@ -83,7 +83,7 @@ _FIRST_WINS = frozenset({"first_seen_at"})
 
 class BatchWriter:
     """Commits what the reply path queues, in batches: on the event loop for an embedded
-    SQLite file (`o2o.writer_loop`), on one writer thread otherwise and whenever the loop
+    SQLite file (`o2o.db.loop`), on one writer thread otherwise and whenever the loop
     cannot. `submit` never touches the database; `close` writes what is left."""
 
     def __init__(self, sessions: sessionmaker[Session], *, delay_s: float = 0.002,

@@ -18,12 +18,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from o2o.analytics.models import Event
 from o2o.customers.models import Customer
-from o2o.db import make_engine, make_sessionmaker, read_only
+from o2o.db.engine import make_engine, make_sessionmaker, read_only
+from o2o.db.loop import embedded_file
+from o2o.db.writer import BatchWriter
 from o2o.metrics import WRITES_FAILED
-from o2o.writer import BatchWriter
-from o2o.writer_loop import embedded_file
+from tests.db.test_writer import _count, _push
 from tests.factories_loop import a_customer
-from tests.test_writer import _count, _push
 
 
 def _sqlite_engine(template: Path, path: Path) -> sa.Engine:
