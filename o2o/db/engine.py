@@ -150,6 +150,20 @@ def sqlite_locked(exc: BaseException) -> bool:
     return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
+def unavailable(exc: BaseException) -> bool:
+    """Whether a failed write says the database is unavailable, not that the rows are bad:
+    SQLite still locked when its busy timeout ran out or its disk full ("database or disk is
+    full", or the I/O error a write into a full WAL can give), or PostgreSQL unreachable or its
+    connection lost (SQLAlchemy's OperationalError; constraint and type errors are other
+    classes)."""
+    if not isinstance(exc, sa.exc.OperationalError):
+        return False
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    if code is not None:  # a missing table is an OperationalError too
+        return sqlite_locked(exc) or code & 0xFF in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR)
+    return True
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 

@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from o2o.db.engine import sqlite_locked
+from o2o.db.ops import apply
 
 log = logging.getLogger("o2o.writer")
 
@@ -56,8 +57,6 @@ class LoopCommitter:
     def commit(self, ops: list[tuple[str, Any]]) -> bool:
         """Commit `ops` in one transaction: True when committed, False when the write lock
         is held elsewhere (nothing was written). Any other failure is raised, rolled back."""
-        from o2o.db.writer import apply
-
         if any(kind == "work" for kind, _ in ops):  # BatchWriter.submit never queues it here
             raise ValueError("ORM work is committed by the writer thread, not on the loop")
         conn = self._connection()

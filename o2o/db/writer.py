@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -34,9 +33,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from o2o.db.batch import Batch, running_loop
-from o2o.db.engine import sqlite_locked
+from o2o.db.engine import unavailable
 from o2o.db.journal import Journal
 from o2o.db.loop import LoopCommitter, embedded_file
+from o2o.db.ops import apply
 from o2o.metrics import WRITE_BATCH_SIZE, WRITES_FAILED
 
 log = logging.getLogger("o2o.writer")
@@ -47,38 +47,6 @@ Work = Callable[[Session], object]
 _BUSY_RETRY_S = 0.001
 #: How long the writer thread waits before trying an unavailable database again (doubling).
 _UNAVAILABLE_FIRST_PAUSE_S, _UNAVAILABLE_MAX_PAUSE_S = 0.05, 5.0
-
-
-def unavailable(exc: BaseException) -> bool:
-    """Whether a failed write says the database is unavailable, not that the rows are bad:
-    SQLite still locked when its busy timeout ran out or its disk full ("database or disk is
-    full", or the I/O error a write into a full WAL can give), or PostgreSQL unreachable or its
-    connection lost (SQLAlchemy's OperationalError; constraint and type errors are other
-    classes)."""
-    if not isinstance(exc, sa.exc.OperationalError):
-        return False
-    code = getattr(exc.orig, "sqlite_errorcode", None)
-    if code is not None:  # a missing table is an OperationalError too
-        return sqlite_locked(exc) or code & 0xFF in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR)
-    return True
-
-
-class _Rows:
-    """Multi-row upserts of one table, merged by key (a batch may hold one customer twice)."""
-
-    def __init__(self) -> None:
-        self.by_key: dict[Any, dict[str, Any]] = {}
-
-    def add(self, key: Any, values: dict[str, Any]) -> None:
-        seen = self.by_key.get(key)
-        if seen is None:
-            self.by_key[key] = dict(values)
-        else:  # the later push wins, as if written one after the other
-            seen.update({k: v for k, v in values.items() if k not in _FIRST_WINS})
-
-
-#: Columns that keep the first value within a batch.
-_FIRST_WINS = frozenset({"first_seen_at"})
 
 
 class BatchWriter:
@@ -422,39 +390,3 @@ class BatchWriter:
         with self.engine.begin() as conn:
             apply(conn, ops, self.sessions)
 
-
-def apply(conn: sa.Connection, ops: list[tuple[str, Any]],
-          sessions: sessionmaker[Session]) -> None:
-    """Run `ops` in order in the transaction of `conn`; runs of customer upserts and events
-    between two `work` items become one statement each. `work` items get an ORM session
-    joined to that transaction (made only when one is queued)."""
-    from o2o.analytics.events import insert_events
-    from o2o.customers.service import upsert_customers
-
-    customers, events = _Rows(), []
-    session: Session | None = None
-
-    def flush() -> None:
-        if customers.by_key:
-            upsert_customers(conn, list(customers.by_key.values()))
-            customers.by_key.clear()
-        if events:
-            insert_events(conn, events)
-            events.clear()
-
-    try:
-        for kind, payload in ops:
-            if kind == "customer":
-                customers.add(payload["customer_hash"], payload)
-            elif kind == "events":
-                events.extend(payload)
-            else:
-                flush()
-                if session is None:
-                    session = sessions(bind=conn)
-                payload(session)
-                session.flush()
-        flush()
-    finally:
-        if session is not None:
-            session.close()
