@@ -110,7 +110,7 @@ def test_a_write_lock_held_briefly_is_waited_out_on_the_loop(
     writer = BatchWriter(sessions, delay_s=0.005, busy_patience_s=5.0)
     calls = _spy_commits(writer)
     on_thread: list[object] = []
-    writer._commit = on_thread.append  # type: ignore[method-assign]
+    writer.thread_committer.commit = on_thread.append  # type: ignore[method-assign]
     engine: sa.Engine = sessions.kw["bind"]
     holder = engine.connect()
     holder.begin()  # a checkpoint's last step or an admin change, say
