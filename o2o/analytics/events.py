@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 
 from o2o.analytics.models import Event, EventType
 from o2o.customers.identity import coarsen
-from o2o.db.engine import conflict_insert, utcnow
+from o2o.db.engine import conflict_insert
 from o2o.db.prepared import prepared
+from o2o.db.schema import utcnow
 
 log = logging.getLogger("o2o.events")
 
