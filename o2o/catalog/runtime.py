@@ -35,7 +35,7 @@ from o2o.catalog.views import (
     outlet_view,
     promotion_view,
 )
-from o2o.db import read_only
+from o2o.db.engine import read_only
 from o2o.errors import O2OError, ValidationError
 from o2o.geo.index import STATUS_CODE, NearestIndex
 from o2o.metrics import CATALOG_ROWS_SKIPPED, INDEX_AGE, INDEX_SIZE, INDEX_VERSION
