@@ -48,8 +48,8 @@ from o2o.geo._store import (
     unit_vector,
 )
 
-__all__ = ["OPEN_ONLY", "STATUSES", "Hit", "IndexEntry", "Layer", "NearestIndex", "StaleBase",
-           "StaleLayer"]
+__all__ = ["OPEN_ONLY", "STATUSES", "STATUS_CODE", "Base", "Hit", "IndexEntry", "Layer",
+           "NearestIndex", "StaleBase", "StaleLayer"]
 
 OPEN_ONLY = frozenset({"open"})
 _NEVER = _kdtree.NEVER
@@ -237,6 +237,10 @@ class NearestIndex:
         ids.flags.writeable = False
         return ids
 
+    def pending_ids(self) -> np.ndarray:
+        """Ids whose live row is in the pending buffer (not in the base's tree order)."""
+        return np.fromiter(self._slots, np.int64, len(self._slots))
+
     def vocabulary_names(self) -> list[str]:
         """Tag names by tag id, for `from_base` (a copy; it only grows until a new base)."""
         return list(self._snap.vocab.names)
@@ -303,9 +307,10 @@ class NearestIndex:
             snap = self._snap
             code = STATUS_CODE[entry.status]
             pos, slot = snap.base.position(entry.id), self._slots.get(entry.id)
-            if _same(snap, snap.base, pos, entry, code) or _same(snap, snap.pending, slot, entry, code):
-                return
             layer_codes = [layer.code_for(entry) for layer in self._layers]  # before any write
+            if _same(snap, snap.base, pos, entry, code, self._layers, layer_codes) or \
+                    _same(snap, snap.pending, slot, entry, code, self._layers, layer_codes):
+                return
             if not snap.pending.fits(snap.count, len(entry.tags)):
                 snap = self._compact(snap, tag_room=len(entry.tags))
                 pos, slot = snap.base.position(entry.id), None
@@ -391,11 +396,17 @@ class NearestIndex:
         return self._snap
 
 
-def _same(snap: Snapshot, rows: Base | Pending, row: int | None, entry: IndexEntry,
-          code: int) -> bool:
-    """Whether the live row already holds exactly this entry (then an upsert is a no-op)."""
+def _same(snap: Snapshot, rows: Base | Pending, row: int | None, entry: IndexEntry, code: int,
+          layers: list[Layer], layer_codes: list[int]) -> bool:
+    """Whether the live row already holds exactly this entry, with these layer codes (then
+    an upsert is a no-op)."""
     if row is None:
         return False
+    pending = isinstance(rows, Pending)
+    for layer, layer_code in zip(layers, layer_codes, strict=True):
+        data = layer.data
+        if data is None or (data.p_status if pending else data.status)[row] != layer_code:
+            return False
     return (float(rows.lats[row]), float(rows.lngs[row]), int(rows.status[row])) == (
         entry.lat, entry.lng, code,
     ) and snap.vocab.tag_names(rows.tag_ids(row)) == entry.tags  # fmt: skip
