@@ -164,9 +164,7 @@ class OpenNow:
                 pending[view.id] = view
         base = index.base
         status = np.full(len(base.ids), NOT_OPEN, np.int8)
-        if len(ids) and len(base.ids):
-            ids_a = np.array(ids, np.int64)
-            at_sorted = np.minimum(np.searchsorted(base.sorted_ids, ids_a), len(base.ids) - 1)
-            found = base.sorted_ids[at_sorted] == ids_a
-            status[base.pos_by_id[at_sorted[found]]] = np.array(codes, np.int8)[found]
+        positions = base.positions(np.array(ids, np.int64))
+        found = positions >= 0
+        status[positions[found]] = np.array(codes, np.int8)[found]
         return status

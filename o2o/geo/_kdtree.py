@@ -325,3 +325,22 @@ def knn(lat, lng, max_d2, status_mask, want, version, depth,
         chord = math.sqrt(heap_d[order[i]])
         out_m[i] = 2.0 * EARTH_RADIUS_M * math.asin(min(1.0, 0.5 * chord))
     return size
+
+
+@njit(cache=True, nogil=True)
+def find_positions(ids, pos_by_id, wanted):
+    """Tree position of each wanted id (-1 if absent); `pos_by_id` lists tree positions in
+    ascending id order, so no sorted copy of the ids is kept."""
+    out = np.full(wanted.shape[0], -1, np.int64)
+    n = ids.shape[0]
+    for w in range(wanted.shape[0]):
+        value, lo, hi = wanted[w], 0, n
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if ids[pos_by_id[mid]] < value:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < n and ids[pos_by_id[lo]] == value:
+            out[w] = pos_by_id[lo]
+    return out

@@ -186,15 +186,14 @@ class Base:
     """
 
     ARRAYS = ("bbox", "dead_at", "depth", "ids", "lats", "lngs", "masks", "pos_by_id", "pts",
-              "row_start", "row_tags", "sorted_ids", "status", "tag_pos", "tag_start")
+              "row_start", "row_tags", "status", "tag_pos", "tag_start")
     __slots__ = (*ARRAYS, "wants")
 
     def __init__(self, arrays: dict[str, np.ndarray]) -> None:
         """Adopt built arrays as they are; see `build` and `from_arrays`."""
         self.depth = int(np.asarray(arrays["depth"]).reshape(-1)[0])
         (self.bbox, self.dead_at, self.ids, self.lats, self.lngs, self.masks, self.pos_by_id,
-         self.pts, self.row_start, self.row_tags, self.sorted_ids, self.status, self.tag_pos,
-         self.tag_start) = (arrays[name] for name in self.ARRAYS if name != "depth")
+         self.pts, self.row_start, self.row_tags, self.status, self.tag_pos, self.tag_start) = (arrays[name] for name in self.ARRAYS if name != "depth")
         self.wants: dict[frozenset[str], np.ndarray] = {}
 
     @classmethod
@@ -219,7 +218,7 @@ class Base:
             "masks": _kdtree.node_masks(status, depth), "pos_by_id": _small(by_id, n),
             "pts": np.ascontiguousarray(xyz[perm]),
             "row_start": _small(_starts(lengths), n_tag_rows), "row_tags": _small(tags, n_tags),
-            "sorted_ids": ids[by_id], "status": status, "tag_pos": _small(positions[order], n),
+            "status": status, "tag_pos": _small(positions[order], n),
             "tag_start": _small(_starts(np.bincount(tags, minlength=n_tags)), n_tag_rows),
         }  # fmt: skip
         return cls(arrays), perm
@@ -243,7 +242,7 @@ class Base:
         n_nodes = (1 << (depth + 1)) - 1
         shapes = {"bbox": (n_nodes, 6), "masks": (n_nodes,), "pts": (n, 3),
                   "row_start": (n + 1,)} | {name: (n,) for name in (
-                      "dead_at", "lats", "lngs", "pos_by_id", "sorted_ids", "status")}
+                      "dead_at", "lats", "lngs", "pos_by_id", "status")}
         for name, shape in shapes.items():
             if got[name].shape != shape:
                 raise ValueError(f"base array {name} has shape {got[name].shape}, not {shape}")
@@ -269,14 +268,18 @@ class Base:
 
     def position(self, id_: int, *, alive_at: int | None = None) -> int | None:
         """Tree position of the row with this id if it is alive (now, or at a version)."""
-        i = int(np.searchsorted(self.sorted_ids, id_))
-        if i < len(self.sorted_ids) and self.sorted_ids[i] == id_:
-            pos = int(self.pos_by_id[i])
+        pos = int(self.positions(np.array([id_], np.int64))[0])
+        if pos >= 0:
             dead_at = self.dead_at[pos]
             alive = dead_at == _kdtree.NEVER if alive_at is None else dead_at > alive_at
             if alive:
                 return pos
         return None
+
+    def positions(self, ids: np.ndarray) -> np.ndarray:
+        """Tree position of each id (int64), -1 where the base has no row for it (alive or
+        not)."""
+        return _kdtree.find_positions(self.ids, self.pos_by_id, ids)
 
     def tag_ids(self, row: int) -> np.ndarray:
         return self.row_tags[self.row_start[row] : self.row_start[row + 1]]
