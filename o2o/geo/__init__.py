@@ -19,7 +19,6 @@ from o2o.geo.index import (
     Layer,
     NearestIndex,
     StaleBase,
-    StaleLayer,
 )
 from o2o.geo.region import in_mainland_china
 
@@ -34,7 +33,6 @@ __all__ = [
     "Layer",
     "NearestIndex",
     "StaleBase",
-    "StaleLayer",
     "format_distance_en",
     "format_distance_zh",
     "from_wgs84",

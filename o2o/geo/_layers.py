@@ -8,8 +8,10 @@ lock and before it publishes the snapshot that shows the row, by asking the laye
 (positions, tags and `dead_at` stay the base's: a removal hides a row in every layer).
 
 A layer's arrays belong to one (base, pending buffer) pair (`LayerData`). A compaction carries
-each layer to the new base (its statuses follow their rows); a new base from a bulk build ends
-every layer (`Layer.live` turns False, a search with it raises `StaleLayer`).
+each layer to the new base (its statuses follow their rows). A new base from a bulk build ends
+every layer, and so does dropping it: `Layer.live` turns False, the index stops filling it,
+and a search with it answers as of the snapshot it ended at (a request in flight across a
+reload or a minute's end still gets a consistent answer; the owner builds a new layer).
 """
 
 from __future__ import annotations
@@ -21,17 +23,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from o2o.geo import _kdtree
-from o2o.geo._store import Base, Pending
+from o2o.geo._store import Base, Pending, Snapshot
 
 if TYPE_CHECKING:
     from o2o.geo.index import IndexEntry
 
-__all__ = ["Layer", "LayerData", "StaleBase", "StaleLayer"]
-
-
-class StaleLayer(LookupError):
-    """The layer was made for a base the index no longer has (a bulk build replaced it, or
-    the layer was dropped): build a new one."""
+__all__ = ["Layer", "LayerData", "StaleBase"]
 
 
 class StaleBase(LookupError):
@@ -55,20 +52,21 @@ class LayerData:
 class Layer:
     """A handle on one layer of one index; its data moves with compactions."""
 
-    __slots__ = ("code_for", "data")
+    __slots__ = ("code_for", "data", "ended_at")
 
     def __init__(self, code_for: Callable[[IndexEntry], int], data: LayerData) -> None:
         self.code_for = code_for
-        self.data: LayerData | None = data
+        self.data = data
+        #: Set (before anything else changes) when the layer ends: searches use it from then.
+        self.ended_at: Snapshot | None = None
 
     @property
     def live(self) -> bool:
         """False once the index replaced its base by a bulk build, or dropped the layer."""
-        return self.data is not None
+        return self.ended_at is None
 
     def nbytes(self) -> int:
-        data = self.data
-        return 0 if data is None else data.nbytes()
+        return self.data.nbytes()
 
 
 def layer_data(base: Base, pending: Pending, status: np.ndarray) -> LayerData:

@@ -23,7 +23,7 @@ import numpy as np
 
 from o2o.errors import ValidationError
 from o2o.geo import _kdtree
-from o2o.geo._layers import Layer, StaleBase, StaleLayer, carried, layer_data
+from o2o.geo._layers import Layer, StaleBase, carried, layer_data
 from o2o.geo._query import (
     UNTAGGED,
     Hit,
@@ -49,7 +49,7 @@ from o2o.geo._store import (
 )
 
 __all__ = ["OPEN_ONLY", "STATUSES", "STATUS_CODE", "Base", "Hit", "IndexEntry", "Layer",
-           "NearestIndex", "StaleBase", "StaleLayer"]
+           "NearestIndex", "StaleBase"]
 
 OPEN_ONLY = frozenset({"open"})
 _NEVER = _kdtree.NEVER
@@ -173,14 +173,16 @@ class NearestIndex:
         """The k nearest outlets passing every filter (all `tags` must match), nearest first.
 
         A single status or tag may be given as a plain string. With a `layer`, `statuses`
-        filters the layer's status of each outlet instead of its own (StaleLayer if the
-        layer has ended).
+        filters the layer's status of each outlet instead of its own (an ended layer answers
+        as of the snapshot it ended at).
         """
         snap, data = self._snap, None
         while layer is not None:  # the layer's arrays for this snapshot's buffer
             data = layer.data  # a writer moves a layer before it publishes the snapshot
-            if data is None:
-                raise StaleLayer("the layer has ended (new base, or dropped)")
+            ended = layer.ended_at
+            if ended is not None:
+                snap = ended
+                break
             if data.pending is snap.pending:
                 break
             snap = self._snap
@@ -265,11 +267,11 @@ class NearestIndex:
         return layer
 
     def drop_layer(self, layer: Layer) -> None:
-        """Stop filling a layer (its owner no longer needs it); it ends."""
+        """Stop filling a layer (its owner no longer needs it); it ends (see `nearest`)."""
         with self._lock:
             if layer in self._layers:
                 self._layers.remove(layer)
-            layer.data = None
+                layer.ended_at = self._snap
 
     # -- writing -------------------------------------------------------------------------
 
@@ -297,7 +299,7 @@ class NearestIndex:
         base = Base.build(ids_a, lats_a, lngs_a, codes, row_start, row_tags, len(vocab))[0]
         with self._lock:
             for layer in self._layers:  # their statuses were per row of the old base
-                layer.data = None
+                layer.ended_at = self._snap
             self._layers = []
             self._publish_new_base(base, vocab, self._snap.version + 1)
 
@@ -319,7 +321,7 @@ class NearestIndex:
             pend.pts[row] = unit_vector(entry.lat, entry.lng)
             pend.status[row], pend.dead_at[row] = code, _NEVER
             for layer, layer_code in zip(self._layers, layer_codes, strict=True):
-                layer.data.p_status[row] = layer_code  # type: ignore[union-attr]  # live
+                layer.data.p_status[row] = layer_code
             pend.ids[row], pend.lats[row], pend.lngs[row] = entry.id, entry.lat, entry.lng
             first = pend.row_start[row]
             pend.row_tags[first : first + len(tag_ids)] = tag_ids
@@ -376,7 +378,6 @@ class NearestIndex:
         base, perm = Base.build(ids, lats, lngs, status, row_start, flat_tags, len(vocab))
         pending = self._new_pending(tag_room)
         for layer in self._layers:
-            assert layer.data is not None  # live layers have data
             layer.data = carried(layer.data, *lives, perm, base, pending)
         return self._publish_new_base(base, vocab, snap.version, tag_room, pending)
 
@@ -405,7 +406,7 @@ def _same(snap: Snapshot, rows: Base | Pending, row: int | None, entry: IndexEnt
     pending = isinstance(rows, Pending)
     for layer, layer_code in zip(layers, layer_codes, strict=True):
         data = layer.data
-        if data is None or (data.p_status if pending else data.status)[row] != layer_code:
+        if (data.p_status if pending else data.status)[row] != layer_code:
             return False
     return (float(rows.lats[row]), float(rows.lngs[row]), int(rows.status[row])) == (
         entry.lat, entry.lng, code,

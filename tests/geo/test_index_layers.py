@@ -1,5 +1,5 @@
 """Status layers: another status per outlet over the same tree, exact under changes and
-compactions, ended by a new base."""
+compactions, ended by a new base (then answering as of their end)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from o2o.geo.distance import haversine_m
-from o2o.geo.index import IndexEntry, NearestIndex, StaleBase, StaleLayer
+from o2o.geo.index import IndexEntry, NearestIndex, StaleBase
 
 OPEN, CLOSED = 0, 2
 
@@ -98,18 +98,21 @@ def test_new_base_ends_layers_and_stale_columns_are_refused() -> None:
     index.build([IndexEntry(i, 0.0, i * 0.01) for i in range(10)])
     old_base = index.base
     layer = index.add_layer(np.zeros(10, np.int8), lambda e: OPEN)
+    index.upsert(IndexEntry(3, 0.0, -0.001))
     index.build([IndexEntry(i, 1.0, i * 0.01) for i in range(12)])
-    assert not layer.live
-    with pytest.raises(StaleLayer):
-        index.nearest(0.0, 0.0, layer=layer)
+    assert not layer.live  # a request in flight still gets the answer as of the layer's end
+    assert [h.id for h in index.nearest(0.0, 0.0, 3, layer=layer)] == [0, 3, 1]
+    assert index.nearest(1.0, 0.0, 1)[0].distance_m == 0.0
     with pytest.raises(StaleBase):
         index.add_layer(np.zeros(12, np.int8), lambda e: OPEN, base=old_base)
     with pytest.raises(ValueError, match="one status per base row"):
         index.add_layer(np.zeros(10, np.int8), lambda e: OPEN)
-    kept = index.add_layer(np.zeros(12, np.int8), lambda e: OPEN, base=index.base)
+    kept = index.add_layer(np.zeros(12, np.int8), lambda e: 1 // 0)
     index.drop_layer(kept)
     assert not kept.live
     index.upsert(IndexEntry(99, 0.0, 0.0))  # a dropped layer is no longer asked
+    index.remove(0)
+    assert [h.id for h in index.nearest(1.0, 0.0, 2, layer=kept)] == [0, 1]  # as it ended
 
 
 def test_layer_costs_a_byte_a_row_and_node_masks() -> None:
