@@ -26,7 +26,7 @@ from o2o.geo import _kdtree
 from o2o.geo._store import Base, Pending, Snapshot
 
 if TYPE_CHECKING:
-    from o2o.geo.index import IndexEntry
+    from o2o.geo._entry import IndexEntry
 
 __all__ = ["Layer", "LayerData", "StaleBase"]
 

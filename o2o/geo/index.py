@@ -9,6 +9,11 @@ Changes go to a small pending buffer that every query also scans; when it is ful
 rebuilt (amortised compaction). One writer and any number of readers may run at once: readers
 take the current immutable snapshot and never wait for, nor see half of, a change.
 Coordinates are WGS-84 degrees as (lat, lng); convert GCJ-02/BD-09 input with `o2o.geo.datum`.
+
+A built tree (`Base`) is only arrays: `base_arrays()` hands them out to be saved and
+`from_base(Base.from_arrays(...))` starts an index on saved ones without copying them (e.g.
+read-only maps of one file shared by every worker). Status layers (`add_layer`, `o2o.geo._layers`)
+search the same tree with another status per outlet, e.g. "open in this minute".
 """
 
 from __future__ import annotations
@@ -16,13 +21,13 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from o2o.errors import ValidationError
 from o2o.geo import _kdtree
+from o2o.geo._entry import IndexEntry, same_row
 from o2o.geo._layers import Layer, StaleBase, carried, layer_data
 from o2o.geo._query import (
     UNTAGGED,
@@ -54,35 +59,6 @@ __all__ = ["OPEN_ONLY", "STATUSES", "STATUS_CODE", "Base", "Hit", "IndexEntry", 
 OPEN_ONLY = frozenset({"open"})
 _NEVER = _kdtree.NEVER
 _EMPTY = np.zeros(0, np.int64)
-
-
-@dataclass(frozen=True, slots=True)
-class IndexEntry:
-    """One outlet as the index sees it: WGS-84 position, status and tags."""
-
-    id: int
-    lat: float
-    lng: float
-    status: str = "open"
-    tags: frozenset[str] = field(default_factory=frozenset)
-
-    def __post_init__(self) -> None:
-        if not (-90.0 <= self.lat <= 90.0 and -180.0 <= self.lng <= 180.0):
-            raise ValidationError(
-                f"outlet {self.id}: position ({self.lat}, {self.lng}) is not valid degrees",
-                details=[{"field": "lat/lng", "value": [self.lat, self.lng]}],
-            )
-        if self.status not in STATUS_CODE:
-            raise ValidationError(
-                f"outlet {self.id}: unknown status {self.status!r}",
-                details=[{"field": "status", "allowed": list(STATUSES)}],
-            )
-        if not isinstance(self.tags, frozenset):  # accept any collection, or one tag as a str
-            tags = (self.tags,) if isinstance(self.tags, str) else self.tags
-            object.__setattr__(self, "tags", frozenset(tags))
-        if not all(isinstance(tag, str) for tag in self.tags):
-            raise ValidationError(f"outlet {self.id}: tags must be strings",
-                                  details=[{"field": "tags"}])
 
 
 class NearestIndex:
@@ -122,10 +98,7 @@ class NearestIndex:
         dead = base.dead_at != _NEVER
         base.dead_at[dead] = 0  # dead at every version this index will have
         with index._lock:
-            index._publish_new_base(base, Vocabulary(vocab_names), 1)
-            index._dead_base = int(dead.sum())
-            index._snap = Snapshot(base, index._snap.pending, 0, 1, index._snap.vocab,
-                                   len(base.ids) - index._dead_base)
+            index._publish_new_base(base, Vocabulary(vocab_names), 1, dead=int(dead.sum()))
         if len(base.ids):  # compile (or load) the kernel for these arrays (e.g. read-only)
             search(0.0, 0.0, 4.0, 1, UNTAGGED, index._snap, None, 1)
         return index
@@ -310,8 +283,8 @@ class NearestIndex:
             code = STATUS_CODE[entry.status]
             pos, slot = snap.base.position(entry.id), self._slots.get(entry.id)
             layer_codes = [layer.code_for(entry) for layer in self._layers]  # before any write
-            if _same(snap, snap.base, pos, entry, code, self._layers, layer_codes) or \
-                    _same(snap, snap.pending, slot, entry, code, self._layers, layer_codes):
+            if same_row(snap, snap.base, pos, entry, code, self._layers, layer_codes) or \
+                    same_row(snap, snap.pending, slot, entry, code, self._layers, layer_codes):
                 return
             if not snap.pending.fits(snap.count, len(entry.tags)):
                 snap = self._compact(snap, tag_room=len(entry.tags))
@@ -390,24 +363,9 @@ class NearestIndex:
                           STATUSES[pend.status[row]], snap.vocab.tag_names(pend.tag_ids(row)))
 
     def _publish_new_base(self, base: Base, vocab: Vocabulary, version: int, tag_room: int = 0,
-                          pending: Pending | None = None) -> Snapshot:
-        self._slots, self._dead_base = {}, 0
+                          pending: Pending | None = None, *, dead: int = 0) -> Snapshot:
+        """Serve `base` (with `dead` of its rows already stamped dead) and an empty buffer."""
+        self._slots, self._dead_base = {}, dead
         pending = pending or self._new_pending(tag_room)
-        self._snap = Snapshot(base, pending, 0, version, vocab, len(base.ids))
+        self._snap = Snapshot(base, pending, 0, version, vocab, len(base.ids) - dead)
         return self._snap
-
-
-def _same(snap: Snapshot, rows: Base | Pending, row: int | None, entry: IndexEntry, code: int,
-          layers: list[Layer], layer_codes: list[int]) -> bool:
-    """Whether the live row already holds exactly this entry, with these layer codes (then
-    an upsert is a no-op)."""
-    if row is None:
-        return False
-    pending = isinstance(rows, Pending)
-    for layer, layer_code in zip(layers, layer_codes, strict=True):
-        data = layer.data
-        if (data.p_status if pending else data.status)[row] != layer_code:
-            return False
-    return (float(rows.lats[row]), float(rows.lngs[row]), int(rows.status[row])) == (
-        entry.lat, entry.lng, code,
-    ) and snap.vocab.tag_names(rows.tag_ids(row)) == entry.tags  # fmt: skip
