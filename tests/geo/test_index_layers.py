@@ -3,13 +3,16 @@ compactions, ended by a new base (then answering as of their end)."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from o2o.geo._layers import LayerData
 from o2o.geo.distance import haversine_m
-from o2o.geo.index import IndexEntry, NearestIndex, StaleBase
+from o2o.geo.index import IndexEntry, Layer, NearestIndex, StaleBase
 
 OPEN, CLOSED = 0, 2
 
@@ -123,3 +126,62 @@ def test_layer_costs_a_byte_a_row_and_node_masks() -> None:
     layer = index.add_layer(np.zeros(n, np.int8), lambda e: OPEN)
     assert layer.nbytes() < 1.2 * n + 2 * 1024
     assert index.memory_bytes() / n < 100
+
+
+def test_layer_readers_never_see_half_a_change() -> None:
+    """One writer moves outlets (compacting on the way); readers searching the layer always
+    see exactly the outlets it says are open, each once."""
+    index = NearestIndex(pending_capacity=64)
+    n = 200
+    index.build(IndexEntry(i, 0.0, i * 0.001) for i in range(n))
+    layer = index.add_layer(layer_status(index, {i: i % 2 * 2 for i in range(n)}),
+                            lambda e: e.id % 2 * 2)  # even ids open
+    failures: list[str] = []
+    done = threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            ids = [h.id for h in index.nearest(0.0, 0.1, k=n + 10, layer=layer)]
+            if sorted(ids) != list(range(0, n, 2)):
+                failures.append(f"{len(ids)} hits, {len(set(ids))} distinct")
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for thread in readers:
+        thread.start()
+    for step in range(600):
+        i = step % n
+        index.upsert(IndexEntry(i, 0.5 if step // n % 2 == 0 else 0.0, i * 0.001))
+    done.set()
+    for thread in readers:
+        thread.join()
+    assert failures == [] and layer.live
+
+
+def test_a_reader_whose_snapshot_is_older_than_the_layer_takes_the_newer_snapshot() -> None:
+    """The race made deterministic: a compaction lands after a reader took the snapshot and
+    before it reads the layer, so the layer's arrays are for the next base."""
+    index = NearestIndex(pending_capacity=1)
+    index.build(IndexEntry(i, 0.0, i * 0.001) for i in range(100))
+    index.upsert(IndexEntry(0, 0.0, 0.5))  # the buffer is full: the next upsert compacts
+    layer = index.add_layer(np.zeros(100, np.int8), lambda e: OPEN)
+    slot = Layer.data  # the slot's own descriptor
+    armed = [True]
+
+    class Racing(Layer):
+        __slots__ = ()
+
+        @property  # type: ignore[override]
+        def data(self) -> LayerData:
+            if armed[0]:
+                armed[0] = False
+                index.upsert(IndexEntry(1, 0.0, 0.6))  # compaction: a new base and buffer
+            return slot.__get__(self)
+
+        @data.setter
+        def data(self, value: LayerData) -> None:
+            slot.__set__(self, value)
+
+    layer.__class__ = Racing
+    hits = index.nearest(0.0, 0.0, 3, layer=layer)
+    assert not armed[0]
+    assert [h.id for h in hits] == [2, 3, 4]  # 0 and 1 moved away, as the newer base says
