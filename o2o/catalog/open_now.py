@@ -107,7 +107,10 @@ class OpenNow:
             verdict = np.fromiter((tt is not None and tt.is_open(at) is True
                                    for tt in timetables or ()), bool)
             verdict = np.append(verdict, False)  # hours id -1: hours unknown, never open now
-            is_open = (np.asarray(base_status) == OPEN) & verdict[np.asarray(hours_ids)]
+            base_status, hours_ids = np.asarray(base_status), np.asarray(hours_ids)
+            if base_status.shape != hours_ids.shape:
+                raise ValueError("base_status and hours_ids must be of equal length")
+            is_open = (base_status == OPEN) & verdict[hours_ids]
             status = np.where(is_open, OPEN, NOT_OPEN).astype(np.int8)
 
         def code_for(entry: IndexEntry) -> int:

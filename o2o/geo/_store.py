@@ -246,6 +246,10 @@ class Base:
         for name, shape in shapes.items():
             if got[name].shape != shape:
                 raise ValueError(f"base array {name} has shape {got[name].shape}, not {shape}")
+        n_assigned = len(got["row_tags"])
+        if not int(got["row_start"][-1]) == int(got["tag_start"][-1]) == len(got["tag_pos"]) \
+                == n_assigned:
+            raise ValueError("base tag arrays do not agree in length")
         if depth != _kdtree.tree_depth(n, LEAF_SIZE) or got["status"].dtype != np.int8 \
                 or got["ids"].dtype != np.int64 or got["pts"].dtype != np.float64:
             raise ValueError("base arrays do not match this version's layout")

@@ -129,6 +129,8 @@ def test_adoption_refuses_what_is_not_a_base() -> None:
         Base.from_arrays({k: v for k, v in arrays.items() if k != "pts"})
     with pytest.raises(ValueError, match="shape"):
         Base.from_arrays(arrays | {"lats": arrays["lats"][:-1]})
+    with pytest.raises(ValueError, match="tag arrays"):
+        Base.from_arrays(arrays | {"tag_pos": arrays["tag_pos"][:-1]})
     with pytest.raises(ValueError, match="layout"):
         Base.from_arrays(arrays | {"status": arrays["status"].astype(np.int64)})
     with pytest.raises(ValueError, match="tags"):
