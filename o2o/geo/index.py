@@ -214,7 +214,8 @@ class NearestIndex:
 
     def pending_ids(self) -> np.ndarray:
         """Ids whose live row is in the pending buffer (not in the base's tree order)."""
-        return np.fromiter(self._slots, np.int64, len(self._slots))
+        with self._lock:  # the writer's own map
+            return np.fromiter(self._slots, np.int64, len(self._slots))
 
     def vocabulary_names(self) -> list[str]:
         """Tag names by tag id, for `from_base` (a copy; it only grows until a new base)."""
