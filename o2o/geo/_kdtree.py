@@ -82,7 +82,7 @@ def _node_ranges(n, depth):
     return node_lo, node_hi
 
 
-@njit(cache=True, nogil=True)  # a worker builds a minute's layer while serving
+@njit(cache=True, nogil=True)  # a compaction builds beside readers
 def build_tree(xyz, depth):
     """Return (perm, bbox): tree order and node boxes (min xyz, max xyz)."""
     n = xyz.shape[0]
