@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from o2o.catalog.changes import changes_since, latest_seq
 from o2o.catalog.hours import OpeningHours
 from o2o.catalog.models import Outlet, Promotion, PromotionStatus, Region
-from o2o.catalog.open_now import OpenNow, minute_of
+from o2o.catalog.open_now import OpenMinute, OpenNow, minute_of
 from o2o.catalog.snapshot import read_snapshot, save_snapshot
 from o2o.catalog.views import (
     OutletView,
@@ -62,7 +62,7 @@ class Catalog:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.index = NearestIndex()
-        self.open_now = OpenNow()
+        self.open_now = OpenNow(lambda: self.index)
         self._outlets: dict[int, OutletView] = {}
         self._by_code: dict[str, int] = {}
         self._promotions: tuple[PromotionView, ...] = ()
@@ -86,10 +86,10 @@ class Catalog:
     def outlets(self) -> Iterable[OutletView]:
         return self._outlets.values()
 
-    def open_index(self, at: datetime) -> NearestIndex:
-        """The index of the outlets open at `at` (see o2o.catalog.open_now). Loads and the
-        sync thread build the current and next minute's ahead; another minute (an explicit
-        `at`, or no sync thread) is built here on first use."""
+    def open_index(self, at: datetime) -> OpenMinute:
+        """The outlets open at `at`, searched like an index (see o2o.catalog.open_now). Loads
+        and the sync thread build the current and next minute's ahead; another minute (an
+        explicit `at`, or no sync thread) is built here on first use."""
         minute = minute_of(at)
         index = self.open_now.get(minute)
         if index is None:
