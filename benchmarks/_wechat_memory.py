@@ -9,6 +9,7 @@ catalog burns CPU; a ready one polls the change feed and sleeps).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -47,10 +48,8 @@ def tree(pid: int) -> list[int]:
     while todo:
         p = todo.pop()
         out.append(p)
-        try:
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):  # it just exited
             todo += children(p)
-        except (FileNotFoundError, ProcessLookupError):
-            pass
     return out
 
 
