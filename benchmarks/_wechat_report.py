@@ -100,4 +100,5 @@ def targets(r: SizeResult, demo: dict[int, Memory], baseline: SizeResult | None)
 def describe(r: SizeResult) -> str:
     return (f"{r.outlets:,} outlets, bulk loaded in {r.load_s.get('SQLite', 0):.1f} s (SQLite) "
             f"and {r.load_s.get('PostGIS', 0):.1f} s (PostGIS, COPY then ANALYZE); this size "
-            f"took {r.seconds / 60:.1f} min")
+            f"took {r.seconds / 60:.1f} min ("
+            + ", ".join(f"{k} {v:.0f} s" for k, v in r.phases.items()) + ")")

@@ -42,6 +42,12 @@ class SizeResult:
     memory: dict[int, Memory] = field(default_factory=dict)  # workers → o2o serve, SQLite
     sample: str = ""
     seconds: float = 0.0  # wall time of this size
+    phases: dict[str, float] = field(default_factory=dict)  # its parts, for planning runs
+
+    def lap(self, phase: str, since: float) -> float:
+        now = time.perf_counter()
+        self.phases[phase] = self.phases.get(phase, 0.0) + now - since
+        return now
 
 
 def o2o_env(keys: Keys, url: str, state: Path, *, demo: bool = False) -> dict[str, str]:
@@ -62,7 +68,7 @@ def start(server: Server, work: Path) -> Start:
 def measure_size(outlets: int, *, floor: Variant, keys: Keys, pushes: Pushes, work: Path,
                  script: Path, concurrency: list[int], rounds: int, duration: float,
                  full: bool, workers: list[int]) -> SizeResult:
-    began = time.perf_counter()
+    began = lap = time.perf_counter()
     result = SizeResult(outlets, full)
     sqlite_url = f"sqlite:///{work / f'bench-{outlets}.db'}"
     with scratch_postgis("o2o_bench_wechat") as pg_url:
@@ -70,6 +76,7 @@ def measure_size(outlets: int, *, floor: Variant, keys: Keys, pushes: Pushes, wo
         for name, url in (("SQLite", sqlite_url), ("PostGIS", pg_url)):
             result.load_s[name] = create_database(url, outlets)["insert_s"]
             print(f"{outlets:,} outlets into {name} in {result.load_s[name]:.1f} s", flush=True)
+        lap = result.lap("load", lap)
         servers = {
             "conventional, PostGIS": Server(f"conventional-{outlets}", CONVENTIONAL,
                                             {"O2O_DATABASE_URL": pg_url, **keys.env()}),
@@ -86,6 +93,7 @@ def measure_size(outlets: int, *, floor: Variant, keys: Keys, pushes: Pushes, wo
                 result.starts[label] = start(server, work)
                 print(f"  {label}: ready in {result.starts[label].ready_s:.1f} s, RSS "
                       f"{result.starts[label].rss_mb:,.0f} MB", flush=True)
+            lap = result.lap("start", lap)
             result.variants = [floor, *(Variant(label, s) for label, s in servers.items())]
             floor.runs, floor.paced, floor.floor_paced = [], None, None
             print(f"closed loop (wrk), {outlets:,} outlets:", flush=True)
@@ -93,6 +101,7 @@ def measure_size(outlets: int, *, floor: Variant, keys: Keys, pushes: Pushes, wo
                 for conns in concurrency:
                     for v in result.variants:
                         closed_loop(v, pushes, work, script, [conns], duration)
+            lap = result.lap("closed loop", lap)
             if full:
                 print(f"open loop at {PACED_SHARE:g} of each server's peak, the floor at the "
                       "same rate in turns:", flush=True)
@@ -101,16 +110,19 @@ def measure_size(outlets: int, *, floor: Variant, keys: Keys, pushes: Pushes, wo
                 result.sample = check_samples(result.variants[3], pushes)
                 for v in result.variants[1:3]:
                     check_samples(v, pushes)
+                lap = result.lap("open loop", lap)
             result.variants[0] = floor.copy()
         finally:
             for server in servers.values():
                 server.stop()
+    lap = result.lap("stop", lap)
     if full:
         for n in workers:  # the warm state directory: what a restart of the host finds
             result.memory[n] = serve_memory(o2o_env(keys, sqlite_url,
                                                     work / f"state-sqlite-{outlets}"),
                                             work, workers=n, label=f"{outlets}-{n}")
             print(f"  o2o serve --workers {n}: {result.memory[n]}", flush=True)
+        lap = result.lap("memory", lap)
     result.seconds = time.perf_counter() - began
     return result
 

@@ -111,7 +111,7 @@ def report(args: argparse.Namespace, sizes: list[SizeResult], baseline: SizeResu
         + f"\n\nClosed-loop sweep:\n\n{sweep_table(r)}" for r in sizes)
     base = "" if baseline is None else (
         f"### CPU baseline: {baseline.outlets:,} outlets (closed loop only)\n\n"
-        f"{size_table(baseline)}\n\n")
+        f"{describe(baseline)}.\n\n{size_table(baseline)}\n\n")
     body = f"""
 Outlets: 70% around 25 Chinese cities, 30% worldwide, the same rows (one seed) in a SQLite
 (WAL) scratch file and a scratch PostGIS database created by o2o's migrations (GiST index on
