@@ -11,9 +11,11 @@ the demo chain. A small size first (CPU baseline: closed loop only) for "CPU per
 not grow with the chain". Issue 16's targets are printed ✓/✗. Every reply is checked.
 
     apt-get install -y wrk                                       # the load generator
-    .venv/bin/python benchmarks/bench_wechat.py                  # 10k + 100k + 1M, ~25 min
-    .venv/bin/python benchmarks/bench_wechat.py --sizes 20000 --baseline 0 --duration 1 \\
-        --rounds 1 --no-write                                    # a quick check
+    .venv/bin/python benchmarks/bench_wechat.py       # 10k baseline + 100k + 1M, ≤ ~25 min
+    .venv/bin/python benchmarks/bench_wechat.py --outlets 20000 --duration 1 --rounds 1 \\
+        --no-write                                        # a quick check, ~4 min
+
+Each size prints how long its phases took ("this size took ..."), to plan longer runs.
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", default="1,4", help="o2o serve memory runs")
     parser.add_argument("--duration", type=float, default=5.0,
                         help="seconds per closed-loop run; each open-loop pair takes twice that")
-    parser.add_argument("--concurrency", default="1,4,16,64")
+    parser.add_argument("--concurrency", default="4,16,64",
+                        help="wrk connections (c=1 never peaks here; add it for the sweep)")
     parser.add_argument("--rounds", type=int, default=2,
                         help="closed-loop sweeps, interleaved; each row keeps its best")
     parser.add_argument("--no-postgis", action="store_true",
