@@ -10,6 +10,7 @@ the open-loop runs and the memory runs.
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,6 +124,10 @@ def measure_size(outlets: int, *, floor: Variant, keys: Keys, pushes: Pushes, wo
                                             work, workers=n, label=f"{outlets}-{n}")
             print(f"  o2o serve --workers {n}: {result.memory[n]}", flush=True)
         lap = result.lap("memory", lap)
+    for leftover in work.glob(f"bench-{outlets}.db*"):  # at 1M, hundreds of MB each
+        leftover.unlink()
+    for state in work.glob(f"state-*-{outlets}"):
+        shutil.rmtree(state)
     result.seconds = time.perf_counter() - began
     return result
 
