@@ -77,6 +77,7 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
     server_cpu_us: float = 0.0  # server CPU time per answered request (filled by the caller)
+    db_cpu_us: float = 0.0  # PostgreSQL's CPU time per answered request (likewise)
 
     @property
     def rate(self) -> float:

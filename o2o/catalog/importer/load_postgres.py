@@ -5,6 +5,12 @@ new and changed outlets (location computed from lat/lng in SQL, version + 1 on u
 in the same statement, feeds `catalog_changes` from its RETURNING rows. Inserted rows come
 back with version 1, updated ones with at least 2: that tells created from updated. A dry run
 stages the same way and counts with the same "differs" predicate, writing nothing.
+
+An import that wrote a large share of the outlets (a first load, a re-import) ends with
+`ANALYZE` of the tables it filled, inside the import's transaction: PostgreSQL counts a
+transaction's own new rows as live, so the statistics commit with the data they describe, and
+the next query is planned on them rather than on an empty table's (planned without them, the
+nearest-outlet query took a bitmap scan: 148 ms instead of under 1 ms on the KNN index).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import sqlalchemy as sa
 from o2o.catalog.importer.load_common import COLUMNS, JSON_COLUMNS, Encoder, ImportSummary
 from o2o.catalog.importer.records import OutletRecord
 
-__all__ = ["upsert"]
+__all__ = ["analyze_if_stale", "upsert"]
 
 #: Always schema-qualified: an unqualified DROP could find a real table of that name.
 STAGE = "pg_temp.o2o_import_stage"
@@ -27,6 +33,13 @@ _TEXT = ("code", "name", "address", "city", "district", "phone", "timezone", "st
 _OTHER = (("lat", "float8"), ("lng", "float8"), ("region_id", "integer"),
           ("reopen_on", "date"), ("geofence_radius_m", "integer"), ("line", "integer"))
 _COPY_CHUNK = 1 << 20  # characters per write to the COPY stream
+
+#: Analyze after an import that wrote at least this share of the rows the statistics knew
+#: about (autovacuum's default `autovacuum_analyze_scale_factor`: it would do the same, but
+#: only on its next round, up to a minute later); a never-analyzed table always qualifies.
+ANALYZE_SHARE = 0.1
+#: The tables an import writes.
+ANALYZED = ("outlets", "catalog_changes")
 
 _PLAIN = ("name", "address", "city", "district", "phone", "lat", "lng", "timezone",
           "region_id", "status", "reopen_on", "image_url", "geofence_radius_m")
@@ -159,5 +172,19 @@ def upsert(conn: sa.Connection, records: list[OutletRecord], region_ids: dict[st
     else:
         created, updated = conn.execute(_UPSERT, {"now": now}).one()
     conn.exec_driver_sql(f"DROP TABLE {STAGE}")
+    if not dry_run:
+        analyze_if_stale(conn, created + updated)
     return ImportSummary(created=created, updated=updated,
                          unchanged=len(records) - created - updated, dry_run=dry_run)
+
+
+def analyze_if_stale(conn: sa.Connection, written: int) -> bool:
+    """ANALYZE the imported tables when `written` rows make their statistics stale; True if
+    it did. Costs a sample of the table (30,000 rows at the default statistics target),
+    whatever its size."""
+    known = conn.exec_driver_sql("SELECT reltuples FROM pg_class "
+                                 "WHERE oid = 'outlets'::regclass").scalar_one()
+    if written == 0 or (known > 0 and written < ANALYZE_SHARE * known):
+        return False
+    conn.exec_driver_sql(f"ANALYZE {', '.join(ANALYZED)}")
+    return True
