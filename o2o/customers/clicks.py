@@ -29,6 +29,7 @@ from o2o.customers.links import (
 )
 from o2o.customers.service import last_location
 from o2o.errors import O2OError
+from o2o.links import LinkInvalid
 
 #: Taps on the same link within this many seconds count as one click.
 CLICK_WINDOW_S = 10
@@ -82,7 +83,8 @@ def destination(session: Session, *, settings: Settings, catalog: Catalog, link:
                               lng=position[1], shared=link.shared, exp=link.exp)
         return url + (f"#o{link.outlet_id}" if link.outlet_id is not None else "")
     if target == "coupon":
-        assert link.promotion_id is not None and link.customer_hash is not None
+        if link.promotion_id is None or link.customer_hash is None:  # sealed by us, but odd
+            raise LinkInvalid("这个链接不完整，请从聊天里重新打开。")
         if catalog.promotion(link.promotion_id) is None:
             raise LinkGone("这个优惠已结束。")
         return coupon_page_url(settings, query_id=link.query_id, customer_hash=link.customer_hash,
