@@ -63,7 +63,8 @@ def write_snapshot(path: Path, arrays: Mapping[str, np.ndarray], meta: Mapping[s
             out.write(MAGIC + len(header).to_bytes(8, "little") + header)
             for name, array in arrays.items():
                 out.seek(start + entries[name]["offset"])
-                out.write(memoryview(np.ascontiguousarray(array)).cast("B"))
+                if array.size:
+                    np.ascontiguousarray(array).tofile(out)
             out.truncate(start + offset)
             out.flush()
             os.fsync(out.fileno())
