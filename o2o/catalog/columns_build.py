@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -28,8 +30,26 @@ CATALOG_DTYPES = {"c_region": np.int32, "c_tz": np.int16, "c_hours": np.int32,
                   "c_reopen": np.int32, "c_radius": np.int32}
 
 
+NUMBERS = ("ids", "lats", "lngs", "status", *CATALOG_DTYPES)
+_DTYPES = {"ids": np.int64, "lats": np.float64, "lngs": np.float64, "status": np.int8,
+           **CATALOG_DTYPES}
+
+
+@dataclass
+class Parts:
+    """Rows as columns in some order: numbers, tag ids per row, and each row's record."""
+
+    numbers: dict[str, np.ndarray]
+    tag_lengths: np.ndarray
+    tag_flat: np.ndarray
+    records: list[bytes]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
 class RowBuilder:
-    """Accumulates stored outlet rows (`o2o.catalog.runtime.VIEW_COLUMNS`) as columns."""
+    """Accumulates stored outlet rows (`o2o.catalog.loading.VIEW_COLUMNS` order) as columns."""
 
     def __init__(self, tables: Tables) -> None:
         self.tables = tables
@@ -37,10 +57,8 @@ class RowBuilder:
         self._timetables = {key: i for i, key in enumerate(tables.timetables)}
         self._tag_ids = {name: i for i, name in enumerate(tables.tags)}
         self._tags: dict[str | None, list[int]] = {}
-        self.cols: dict[str, list[Any]] = {name: [] for name in (
-            "ids", "lats", "lngs", "status", *CATALOG_DTYPES)}
-        self.tag_lengths: list[int] = []
-        self.tag_flat: list[int] = []
+        self.values: list[tuple[Any, ...]] = []
+        self.tags: list[list[int]] = []
         self.records: list[bytes] = []
 
     def __len__(self) -> int:
@@ -48,78 +66,75 @@ class RowBuilder:
 
     def add(self, row: Any) -> None:
         """Append one stored row; raises (nothing appended) when it cannot be served."""
-        lat, lng = float(row.lat), float(row.lng)
+        (oid, code, name, address, city, district, phone, lat, lng, tz_name, region_id,
+         status, reopen_on, hours, exceptions, tags_text, image_url, radius, wkt) = row
+        lat, lng = float(lat), float(lng)
         if not (-90.0 <= lat <= 90.0 and -180.0 <= lng <= 180.0):
             raise ValidationError(f"position ({lat}, {lng}) is not valid degrees")
-        status = STATUS_CODE[str(row.status)]  # KeyError: unknown status
-        timetable = self._timetable(row.hours, row.exceptions, row.timezone)
-        tags = self._tag_list(row.tags)
-        texts = (row.code, row.name, row.address, row.city, row.district, row.phone,
-                 row.image_url, row.geofence_wkt or "")
-        if any(SEP in (t or "") for t in texts):
+        code_ = STATUS_CODE[str(status)]  # KeyError: unknown status
+        timetable = self._timetable(hours, exceptions, tz_name)
+        tags = self._tags.get(tags_text)
+        if tags is None:
+            tags = self._tag_list(tags_text)
+        text = SEP.join((code, name, address or "", city or "", district or "", phone or "",
+                         image_url or "", wkt or ""))
+        if text.count(SEP) != 7:
             raise ValueError("a text field holds a NUL character")
-        record = SEP.join(t or "" for t in texts).encode()
-        tz = self._tz.get(row.timezone)
+        tz = self._tz.get(tz_name)
         if tz is None:
-            tz = self._tz[row.timezone] = len(self.tables.timezones)
-            self.tables.timezones.append(row.timezone)
-        values = (row.id, lat, lng, status, -1 if row.region_id is None else row.region_id, tz,
-                  timetable, -1 if row.reopen_on is None else row.reopen_on.toordinal() - EPOCH,
-                  row.geofence_radius_m or 0)
-        for column, value in zip(self.cols.values(), values, strict=True):
-            column.append(value)
-        self.tag_lengths.append(len(tags))
-        self.tag_flat.extend(tags)
-        self.records.append(record)
+            tz = self._tz[tz_name] = len(self.tables.timezones)
+            self.tables.timezones.append(tz_name)
+        if reopen_on is not None and not isinstance(reopen_on, date):
+            reopen_on = date.fromisoformat(str(reopen_on))
+        self.values.append((oid, lat, lng, code_, -1 if region_id is None else region_id, tz,
+                            timetable, -1 if reopen_on is None else reopen_on.toordinal() - EPOCH,
+                            radius or 0))
+        self.tags.append(tags)
+        self.records.append(text.encode())
 
     def _timetable(self, hours: str | None, exceptions: str | None, tz: str) -> int:
         """The row's timetable id; compiled (so checked) when first met."""
-        if not hours or json.loads(hours) is None:
-            OpeningHours.compile({}, {}, tz)  # the zone must still be known
-            return -1
-        key = (hours, exceptions or "{}", tz)
+        key = (hours or "null", exceptions or "{}", tz)
         found = self._timetables.get(key)
-        if found is None:
-            compiled = OpeningHours.compile(json.loads(hours), json.loads(key[1]) or {}, tz)
-            found = self._timetables[key] = len(self.tables.timetables)
-            self.tables.timetables.append(key)
-            self.tables.compiled[found] = compiled
+        if found is not None:
+            return found
+        weekly = json.loads(key[0])
+        compiled = OpeningHours.compile(weekly or {}, json.loads(key[1]) or {}, tz)
+        if weekly is None:  # unknown hours; the zone was still checked
+            self._timetables[key] = -1
+            return -1
+        found = self._timetables[key] = len(self.tables.timetables)
+        self.tables.timetables.append(key)
+        self.tables.compiled[found] = compiled
         return found
 
     def _tag_list(self, text: str | None) -> list[int]:
-        found = self._tags.get(text)
-        if found is None:
-            tags = json.loads(text) if text else []
-            if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-                raise ValidationError(f"tags must be a list of strings, not {text}")
-            for tag in sorted(set(tags) - self._tag_ids.keys()):
-                self._tag_ids[tag] = len(self.tables.tags)
-                self.tables.tags.append(tag)
-            found = self._tags[text] = sorted({self._tag_ids[t] for t in tags})
+        tags = json.loads(text) if text else []
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise ValidationError(f"tags must be a list of strings, not {text}")
+        for tag in sorted(set(tags) - self._tag_ids.keys()):
+            self._tag_ids[tag] = len(self.tables.tags)
+            self.tables.tags.append(tag)
+        found = self._tags[text] = sorted({self._tag_ids[t] for t in tags})
         return found
 
-    def arrays(self) -> dict[str, np.ndarray]:
+    def parts(self) -> Parts:
         """The rows as columns, in the order they were added."""
-        out = {"ids": np.array(self.cols["ids"], np.int64),
-               "lats": np.array(self.cols["lats"], np.float64),
-               "lngs": np.array(self.cols["lngs"], np.float64),
-               "status": np.array(self.cols["status"], np.int8)}
-        for name, dtype in CATALOG_DTYPES.items():
-            out[name] = np.array(self.cols[name], dtype)
-        out["row_start"] = _starts(np.array(self.tag_lengths, np.int64))
-        out["row_tags"] = np.array(self.tag_flat, np.int64)
-        out["c_text_start"] = _starts(np.fromiter(map(len, self.records), np.int64,
-                                                  len(self.records)))
-        out["c_text"] = np.frombuffer(b"".join(self.records), np.uint8).copy()
-        return with_code_lookup(out)
+        n = len(self.values)
+        columns = list(zip(*self.values, strict=True)) if n else [()] * len(NUMBERS)
+        numbers = {name: np.array(col, _DTYPES[name]) for name, col in
+                   zip(NUMBERS, columns, strict=True)}
+        lengths = np.fromiter(map(len, self.tags), np.int64, n)
+        flat = np.fromiter((t for row in self.tags for t in row), np.int64, int(lengths.sum()))
+        return Parts(numbers, lengths, flat, self.records)
 
     def columns(self) -> OutletColumns:
         """The rows as columns in the order added (an overlay: no index arrays)."""
-        return OutletColumns(self.arrays(), self.tables)
+        return OutletColumns(arrays(self.parts(), None), self.tables)
 
     def base(self) -> OutletColumns:
         """The rows as a base: in tree order, with the index's arrays."""
-        return OutletColumns(base(self.arrays(), self.tables), self.tables)
+        return OutletColumns(base(self.parts(), self.tables), self.tables)
 
 
 def _starts(lengths: np.ndarray) -> np.ndarray:
@@ -128,48 +143,36 @@ def _starts(lengths: np.ndarray) -> np.ndarray:
     return out
 
 
-def with_code_lookup(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Add the code lookup (sorted code keys and their rows) to row columns."""
-    starts, text = arrays["c_text_start"], arrays["c_text"].tobytes()
-    keys = np.fromiter((code_hash(text[s:text.find(b"\x00", s)].decode())
-                        for s in starts[:-1].tolist()), np.int64, len(starts) - 1)
-    order = np.argsort(keys, kind="stable")
-    arrays["c_code_key"], arrays["c_code_row"] = keys[order], order.astype(np.int32)
-    return arrays
-
-
-def take(arrays: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
-    """The listed rows of row columns (without the code lookup), in that order."""
-    out = {name: arrays[name][rows] for name in ("ids", "lats", "lngs", "status",
-                                                 *CATALOG_DTYPES)}
-    lengths, out["row_tags"] = _store.gather_rows(arrays["row_start"], arrays["row_tags"], rows)
-    out["row_start"] = _starts(lengths)
-    lengths, text = _store.gather_rows(arrays["c_text_start"], arrays["c_text"], rows)
-    out["c_text_start"], out["c_text"] = _starts(lengths), text.astype(np.uint8)
+def arrays(parts: Parts, order: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Row columns (in `order` of the parts' rows, when given) with the code lookup."""
+    records = parts.records if order is None else [parts.records[i] for i in order.tolist()]
+    if order is None:
+        out = dict(parts.numbers)
+        out["row_start"], out["row_tags"] = _starts(parts.tag_lengths), parts.tag_flat
+    else:
+        out = {name: col[order] for name, col in parts.numbers.items()}
+        lengths, out["row_tags"] = _store.gather_rows(_starts(parts.tag_lengths),
+                                                      parts.tag_flat, order)
+        out["row_start"] = _starts(lengths)
+    out["c_text_start"] = _starts(np.fromiter(map(len, records), np.int64, len(records)))
+    out["c_text"] = np.frombuffer(b"".join(records), np.uint8)
+    keys = np.fromiter((code_hash(r[:r.find(b"\x00")].decode()) for r in records), np.int64,
+                       len(records))
+    by_key = np.argsort(keys, kind="stable")
+    out["c_code_key"], out["c_code_row"] = keys[by_key], by_key.astype(np.int32)
     return out
 
 
-def concat(parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Row columns one after the other (CSR offsets shifted)."""
-    out = {}
-    for name in ("ids", "lats", "lngs", "status", *CATALOG_DTYPES, "row_tags", "c_text"):
-        out[name] = np.concatenate([p[name] for p in parts])
-    for starts in ("row_start", "c_text_start"):
-        lengths = np.concatenate([np.diff(p[starts]) for p in parts])
-        out[starts] = _starts(lengths)
-    return out
-
-
-def base(arrays: dict[str, np.ndarray], tables: Tables) -> dict[str, np.ndarray]:
+def base(parts: Parts, tables: Tables) -> dict[str, np.ndarray]:
     """Row columns in the nearest index's tree order, with the index's arrays added."""
-    built = _store.Base(arrays["ids"], arrays["lats"], arrays["lngs"],
-                        arrays["status"].astype(np.int64), arrays["row_start"],
-                        arrays["row_tags"], len(tables.tags))
-    order = np.argsort(arrays["ids"], kind="stable")
-    perm = order[np.searchsorted(arrays["ids"][order], built.ids)]
-    out = take(arrays, perm)
+    nums = parts.numbers
+    built = _store.Base(nums["ids"], nums["lats"], nums["lngs"], nums["status"].astype(np.int64),
+                        _starts(parts.tag_lengths), parts.tag_flat, len(tables.tags))
+    by_id = np.argsort(nums["ids"], kind="stable")
+    order = by_id[np.searchsorted(nums["ids"][by_id], built.ids)]
+    out = arrays(parts, order)
     out.update(base_arrays(built))
-    return with_code_lookup(out)
+    return out
 
 
 def base_arrays(built: _store.Base) -> dict[str, np.ndarray]:
@@ -193,16 +196,21 @@ def adopt_base(arrays: dict[str, np.ndarray]) -> _store.Base:
     return built
 
 
-def fold(old: OutletColumns, replaced: Sequence[int], overlay: dict[str, np.ndarray],
+def fold(old: OutletColumns, replaced: Sequence[int], overlay: Parts,
          tables: Tables) -> dict[str, np.ndarray]:
     """The next base: `old` without the rows of `replaced` ids, plus `overlay`'s rows."""
     keep = np.ones(len(old), bool)
-    rows = [r for r in (old.row_of(i) for i in replaced) if r is not None]
-    keep[rows] = False
-    parts = [take(dict(old.arrays), np.flatnonzero(keep))]
-    if len(overlay["ids"]):
-        parts.append(overlay)
-    return base(concat(parts), tables)
+    gone = [r for r in (old.row_of(i) for i in replaced) if r is not None]
+    keep[gone] = False
+    rows = np.flatnonzero(keep)
+    lengths, flat = _store.gather_rows(old.tag_start, old.tag_ids, rows)
+    text, starts = old.text, old.text_start.tolist()
+    records = [bytes(text[starts[r]:starts[r + 1]]) for r in rows.tolist()]
+    numbers = {name: np.concatenate([old.arrays[name][rows], overlay.numbers[name]])
+               for name in NUMBERS}
+    return base(Parts(numbers, np.concatenate([lengths, overlay.tag_lengths]),
+                      np.concatenate([flat, overlay.tag_flat]), records + overlay.records),
+                tables)
 
 
 def build(rows: Any, tables: Tables, skip: Callable[[Any, Exception], None]) -> RowBuilder:

@@ -46,10 +46,29 @@ def rows(session: Session, where: sa.ColumnElement[bool]) -> Iterator[Any]:
                                 .execution_options(yield_per=10_000)))
 
 
+def raw_rows(session: Session, where: sa.ColumnElement[bool]) -> Iterator[Any]:
+    """Like `rows`, straight from the driver's cursor (tuples, no per-row processing: a
+    full load reads a million of them); on PostgreSQL a server-side cursor, so the rows are
+    not all held in memory at once."""
+    conn = session.connection()
+    sql = str(sa.select(*VIEW_COLUMNS).where(where).compile(
+        dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    driver = conn.connection.dbapi_connection
+    assert driver is not None
+    server_side = conn.dialect.name == "postgresql"
+    cursor = driver.cursor(name="o2o_catalog_load") if server_side else driver.cursor()  # type: ignore[call-arg]
+    try:
+        cursor.execute(sql)
+        while batch := cursor.fetchmany(10_000):
+            yield from batch
+    finally:
+        cursor.close()
+
+
 def read_all(session: Session, skip: Callable[[Any, Exception], None]) -> RowBuilder:
-    """Every live outlet as columns (in id order), with fresh tables."""
+    """Every live outlet as columns, with fresh tables."""
     tables = Tables(regions=regions(session))
-    return build(rows(session, LIVE), tables, skip)
+    return build(raw_rows(session, LIVE), tables, skip)
 
 
 def position(session: Session, seq: int) -> dict[str, Any]:

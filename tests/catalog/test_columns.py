@@ -59,9 +59,8 @@ def test_codes_and_words_are_found(chain) -> None:
 def test_code_lookup_survives_hash_collisions(chain, monkeypatch) -> None:
     _, built = chain
     monkeypatch.setattr(columns, "code_hash", lambda code: 42)
-    cols = built.base()  # every code on one key: the stored code decides
     monkeypatch.setattr("o2o.catalog.columns_build.code_hash", lambda code: 42)
-    cols = built.base()
+    cols = built.base()  # every code on one key: the stored code decides
     assert [cols.fields(cols.rows_of_code(c)[0])[0] for c in ("A1", "B2", "C3")] == ["A1", "B2", "C3"]
 
 
@@ -84,7 +83,7 @@ def test_a_fold_replaces_and_drops_outlets(chain, sessions) -> None:
         s.get(Outlet, a).set_position(31.3, 121.5)
     with sessions() as s:
         rows = list(loading.rows(s, Outlet.id == a))
-    overlay = build(rows, cols.tables, lambda row, exc: None).arrays()
+    overlay = build(rows, cols.tables, lambda row, exc: None).parts()
     folded = columns.OutletColumns(fold(cols, [a, b], overlay, cols.tables), cols.tables)
     views = {int(folded.ids[r]): folded.view(r) for r in range(len(folded))}
     assert sorted(views) == [a, c] and views[a].name == "改名店" and views[a].lat == 31.3
@@ -100,7 +99,7 @@ def test_rows_that_cannot_be_served_are_refused_whole(sessions, db_url) -> None:
         make_outlet(s, code="BAD", name="a\x00b")
     skipped = []
     with sessions() as s:
-        built = loading.read_all(s, lambda row, exc: skipped.append((row.code, type(exc))))
+        built = loading.read_all(s, lambda row, exc: skipped.append((row[1], type(exc))))
     assert skipped == [("BAD", ValueError)]
-    cols = base(built.arrays(), built.tables)
+    cols = base(built.parts(), built.tables)
     assert len(cols["ids"]) == 1 and Tables.from_json(built.tables.to_json()).tags == built.tables.tags
