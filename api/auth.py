@@ -18,7 +18,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from o2o.db import read_only, utcnow
+from o2o.db.engine import read_only
+from o2o.db.schema import utcnow
 from o2o.errors import Unauthenticated
 from o2o.ratelimit import limiter
 from o2o.staff.principal import Principal

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.auth import current_staff
 from o2o.catalog.runtime import Catalog
 from o2o.config import Settings
-from o2o.db import read_only
+from o2o.db.engine import read_only
 from o2o.services import Services
 from o2o.staff.principal import Principal
 

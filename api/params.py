@@ -14,7 +14,7 @@ from typing import Annotated
 
 from annotated_types import Ge, Le
 
-from o2o.db import INT4_MAX
+from o2o.db.schema import INT4_MAX
 
 #: A row id, in a path, a query string or a body.
 RowId = Annotated[int, Ge(1), Le(INT4_MAX)]

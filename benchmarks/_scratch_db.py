@@ -12,7 +12,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from o2o.db import make_engine
+from o2o.db.engine import make_engine
 
 PG_ADMIN = os.environ.get("O2O_TEST_POSTGRES_URL",
                           "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")

@@ -15,7 +15,8 @@ import numpy as np
 import sqlalchemy as sa
 
 from o2o.catalog.models import Outlet, Promotion, PromotionScope, PromotionStatus, Region
-from o2o.db import make_engine, make_sessionmaker, point_ewkt
+from o2o.db.engine import make_engine, make_sessionmaker
+from o2o.db.schema import point_ewkt
 from o2o.geo import Datum, from_wgs84
 from o2o.migrate import upgrade
 

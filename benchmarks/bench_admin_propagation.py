@@ -23,7 +23,7 @@ from o2o.catalog.changes import record_change
 from o2o.catalog.models import Outlet, Region
 from o2o.catalog.runtime import Catalog
 from o2o.catalog.schemas import OutletUpdate, PromotionCreate, PromotionStatusIn
-from o2o.db import make_engine, make_sessionmaker
+from o2o.db.engine import make_engine, make_sessionmaker
 from o2o.migrate import upgrade
 from o2o.staff.models import Role, Staff
 from o2o.staff.tokens import principal_for

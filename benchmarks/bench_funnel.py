@@ -37,7 +37,7 @@ from o2o.analytics.funnel import funnel
 from o2o.analytics.models import Event
 from o2o.analytics.promotions import promotion_report
 from o2o.analytics.rollup import rebuild, roll_up, stable_max_event_id
-from o2o.db import make_engine, make_sessionmaker
+from o2o.db.engine import make_engine, make_sessionmaker
 from o2o.migrate import upgrade
 
 PG_URL = os.environ.get("O2O_BENCH_POSTGRES_URL",

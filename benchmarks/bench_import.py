@@ -31,7 +31,7 @@ from o2o.catalog.changes import latest_seq
 from o2o.catalog.importer import RowError, parse_mapping, read_rows, validate_rows
 from o2o.catalog.importer.load import ImportSummary, import_records
 from o2o.catalog.models import Outlet, Region
-from o2o.db import make_engine, make_sessionmaker, transaction
+from o2o.db.engine import make_engine, make_sessionmaker, transaction
 from o2o.migrate import upgrade
 
 STARBUCKS = Path(__file__).resolve().parents[2] / "shared" / "data" / "starbucks_directory.csv"

@@ -30,7 +30,7 @@ from o2o.config import Settings
 from o2o.coupons.service import claim, redeem
 from o2o.customers.identity import customer_hash
 from o2o.customers.links import coupon_page_url, nearby_page_url, tracked_url
-from o2o.db import make_engine, make_sessionmaker, transaction
+from o2o.db.engine import make_engine, make_sessionmaker, transaction
 from o2o.errors import O2OError
 from o2o.migrate import upgrade
 from o2o.services import build_services

@@ -83,7 +83,7 @@ class Drill:
         self.redis = PrivateRedis()
         self.redis.start()
         from o2o.catalog.demo import load_demo_if_empty
-        from o2o.db import make_engine, make_sessionmaker
+        from o2o.db.engine import make_engine, make_sessionmaker
         from o2o.migrate import upgrade
 
         engine = make_engine(self.pg.url)
@@ -278,7 +278,7 @@ def _ledger(d: Drill, phases: list[Phase]) -> list[dict[str, object]]:
 
 def _stored_claims(url: str) -> dict[str, int]:
     """Coupons stored, and customers holding more of a promotion's coupons than allowed."""
-    from o2o.db import make_engine
+    from o2o.db.engine import make_engine
 
     engine = make_engine(url)
     try:

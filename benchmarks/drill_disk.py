@@ -61,7 +61,7 @@ def fill(path: Path, *, max_mb: int = 4 * DISK_MB) -> int:
 def run(root: Path, *, dwell_s: float) -> list[dict[str, object]]:
     """The phase's rows: one per stage (disk ok, full, freed), ledger and recovery."""
     from o2o.catalog.demo import load_demo_if_empty
-    from o2o.db import make_engine, make_sessionmaker
+    from o2o.db.engine import make_engine, make_sessionmaker
     from o2o.migrate import upgrade
 
     with small_disk() as disk:

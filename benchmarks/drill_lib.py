@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
-from o2o.db import make_engine
+from o2o.db.engine import make_engine
 from o2o.wechat.context import HandlerContext
 from o2o.wechat.parsing import parse_message
 from o2o.wechat.simulator import build_request, decode_reply, location_xml

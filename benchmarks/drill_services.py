@@ -18,7 +18,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from benchmarks.drill_lib import free_port
-from o2o.db import make_engine
+from o2o.db.engine import make_engine
 
 
 def _pg_bin(name: str) -> str:

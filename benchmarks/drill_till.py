@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import httpx
 import sqlalchemy as sa
 
-from o2o.db import make_engine
+from o2o.db.engine import make_engine
 
 _CSRF = re.compile(r'name="csrf" value="([^"]*)"')
 TIMEOUT_S, TRIES, PACE_S = 5.0, 3, 0.3
@@ -38,7 +38,7 @@ class TillLedger:
 
 def make_cashier(database_url: str) -> int:
     """An active admin (every outlet in scope) for the till; its id."""
-    from o2o.db import make_sessionmaker
+    from o2o.db.engine import make_sessionmaker
     from o2o.staff.models import Role, Staff
 
     engine = make_engine(database_url)
@@ -63,7 +63,7 @@ class Cashier:
 
     def sign_in(self) -> bool:
         """Through the pages, as a person following the link; False while that fails."""
-        from o2o.db import make_sessionmaker
+        from o2o.db.engine import make_sessionmaker
         from o2o.staff.login_links import create_login_link
 
         try:

@@ -6,7 +6,7 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 
 from o2o.config import Settings
-from o2o.db import make_engine
+from o2o.db.engine import make_engine
 from o2o.models import Base
 
 config = context.config

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 import geoalchemy2
-import o2o.db
+import o2o.db.schema
 ${imports if imports else ""}
 
 revision: str = ${repr(up_revision)}

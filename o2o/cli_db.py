@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 def cli_session() -> Iterator[Session]:
     """Commit when the command succeeds, roll back on any error, always dispose the engine."""
     from o2o.config import Settings
-    from o2o.db import check_database, make_engine, make_sessionmaker, transaction
+    from o2o.db.engine import check_database, make_engine, make_sessionmaker, transaction
 
     engine = make_engine(Settings().database_url)
     try:

@@ -14,7 +14,7 @@ from o2o.catalog.models import (
 )
 from o2o.coupons.models import Coupon, CouponStatus
 from o2o.customers.models import Customer
-from o2o.db import Base
+from o2o.db.schema import Base
 from o2o.reminders.models import CouponReminder, ReminderIntent, ReminderStatus
 from o2o.staff.models import (
     Role,

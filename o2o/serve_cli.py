@@ -94,7 +94,7 @@ def prepare_only(settings: Settings) -> int:
 def _prepare_when_reachable(settings: Settings, *, first_pause_s: float = 0.5,
                             max_pause_s: float = 10.0) -> None:
     """Check and migrate (and load the demo chain) once the database answers."""
-    from o2o.db import make_engine, make_sessionmaker
+    from o2o.db.engine import make_engine, make_sessionmaker
     from o2o.services import prepare_database
 
     engine = make_engine(settings.database_url)
@@ -168,7 +168,7 @@ def _o2o_command() -> str:
 
 
 def run_migrate(args: argparse.Namespace) -> int:
-    from o2o.db import check_database, make_engine
+    from o2o.db.engine import check_database, make_engine
     from o2o.migrate import downgrade, upgrade
 
     settings = Settings()

@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from o2o.catalog import snapshot
 from o2o.catalog.runtime import Catalog
 from o2o.config import Settings
-from o2o.db import check_database, make_engine, make_sessionmaker
+from o2o.db.engine import check_database, make_engine, make_sessionmaker
+from o2o.db.journal import Journal
+from o2o.db.writer import BatchWriter
 from o2o.errors import ServiceUnavailable
 from o2o.geo import region
-from o2o.journal import Journal
-from o2o.writer import BatchWriter
 
 log = logging.getLogger("o2o.services")
 

@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from o2o.config import Settings
-from o2o.db import make_engine, make_sessionmaker
+from o2o.db.engine import make_engine, make_sessionmaker
 from o2o.migrate import upgrade
 from o2o.models import Base
 

@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 
 from o2o.catalog.models import Outlet, Promotion, Region
 from o2o.customers.identity import customer_hash
+from o2o.db.writer import BatchWriter
 from o2o.staff.models import Role
 from o2o.staff.principal import Principal
 from o2o.staff.tokens import principal_for
-from o2o.writer import BatchWriter
 from tests.factories import make_promotion
 from tests.factories_staff import make_staff
 

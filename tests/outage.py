@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import sqlalchemy as sa
 
-from o2o.db import make_engine
+from o2o.db.engine import make_engine
 from tests.conftest import PG_ADMIN_URL
 
 

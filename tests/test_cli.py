@@ -9,7 +9,7 @@ import sys
 import pytest
 import sqlalchemy as sa
 
-from o2o.db import make_engine
+from o2o.db.engine import make_engine
 
 
 def run(*args: str, env: dict[str, str] | None = None, cwd: str | None = None

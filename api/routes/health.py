@@ -13,7 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import ServicesDep
-from o2o.db import read_only
+from o2o.db.engine import read_only
 from o2o.errors import PermissionDenied
 from o2o.metrics import INDEX_AGE, may_read_metrics
 from o2o.services import Services

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 import geoalchemy2
-import o2o.db
+import o2o.db.schema
 
 
 revision: str = '0001'
@@ -39,7 +39,7 @@ def upgrade() -> None:
     sa.Column('seq', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('entity', sa.String(length=16), nullable=False),
     sa.Column('entity_id', sa.Integer(), nullable=False),
-    sa.Column('at', o2o.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', o2o.db.schema.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('seq', name=op.f('pk_catalog_changes'))
     )
     op.create_table('customers',
@@ -49,10 +49,10 @@ def upgrade() -> None:
     sa.Column('reports_location', sa.Boolean(), nullable=False),
     sa.Column('last_lat', sa.Float(), nullable=True),
     sa.Column('last_lng', sa.Float(), nullable=True),
-    sa.Column('last_located_at', o2o.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('location_expires_at', o2o.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('first_seen_at', o2o.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_seen_at', o2o.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_located_at', o2o.db.schema.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('location_expires_at', o2o.db.schema.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('first_seen_at', o2o.db.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_seen_at', o2o.db.schema.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_customers')),
     sa.UniqueConstraint('customer_hash', name=op.f('uq_customers_customer_hash'))
     )
@@ -67,14 +67,14 @@ def upgrade() -> None:
     sa.Column('promotion_id', sa.Integer(), nullable=True),
     sa.Column('count', sa.Integer(), nullable=False),
     sa.Column('uniques', sa.Integer(), nullable=False),
-    sa.Column('created_at', o2o.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', o2o.db.schema.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_event_rollups')),
     sa.UniqueConstraint('day', 'hour', 'type', 'outlet_id', 'region_id', 'promotion_id', name='uq_event_rollups_key')
     )
     op.create_index(op.f('ix_event_rollups_day'), 'event_rollups', ['day'], unique=False)
     op.create_table('events',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
-    sa.Column('occurred_at', o2o.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('occurred_at', o2o.db.schema.UTCDateTime(timezone=True), nullable=False),
     sa.Column('type', sa.Enum('query', 'impression', 'click', 'claim', 'redemption', 'visit', 'subscribe', 'unsubscribe', name='event_type', native_enum=False, length=16), nullable=False),
     sa.Column('customer_hash', sa.String(length=64), nullable=True),
     sa.Column('query_id', sa.String(length=36), nullable=True),
@@ -101,9 +101,9 @@ def upgrade() -> None:
     sa.Column('code', sa.String(length=32), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
     sa.Column('timezone', sa.String(length=64), nullable=False),
-    sa.Column('boundary', o2o.db.GeoPolygon(), nullable=True),
-    sa.Column('created_at', o2o.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', o2o.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('boundary', o2o.db.schema.GeoPolygon(), nullable=True),
+    sa.Column('created_at', o2o.db.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', o2o.db.schema.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_regions')),
     sa.UniqueConstraint('code', name=op.f('uq_regions_code'))
     )
@@ -113,12 +113,12 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=100), nullable=False),
     sa.Column('role', sa.Enum('admin', 'manager', 'staff', name='staff_role', native_enum=False, length=16), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('created_at', o2o.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', o2o.db.schema.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_staff'))
     )
     op.create_table('audit_log',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('at', o2o.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', o2o.db.schema.UTCDateTime(timezone=True), nullable=False),
     sa.Column('staff_id', sa.Integer(), nullable=True),
     sa.Column('staff_name', sa.String(length=100), nullable=False),
     sa.Column('action', sa.String(length=32), nullable=False),
@@ -145,7 +145,7 @@ def upgrade() -> None:
     sa.Column('phone', sa.String(length=50), nullable=False),
     sa.Column('lat', sa.Float(), nullable=False),
     sa.Column('lng', sa.Float(), nullable=False),
-    sa.Column('location', o2o.db.GeoPoint(), nullable=True),
+    sa.Column('location', o2o.db.schema.GeoPoint(), nullable=True),
     sa.Column('timezone', sa.String(length=64), nullable=False),
     sa.Column('region_id', sa.Integer(), nullable=True),
     sa.Column('status', sa.Enum('open', 'temporarily_closed', 'closed', name='outlet_status', native_enum=False, length=32), nullable=False),
@@ -156,10 +156,10 @@ def upgrade() -> None:
     sa.Column('image_url', sa.String(length=500), nullable=False),
     sa.Column('geofence_radius_m', sa.Integer(), nullable=False),
     sa.Column('geofence_wkt', sa.Text(), nullable=True),
-    sa.Column('deleted_at', o2o.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('deleted_at', o2o.db.schema.UTCDateTime(timezone=True), nullable=True),
     sa.Column('version', sa.Integer(), nullable=False),
-    sa.Column('created_at', o2o.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', o2o.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', o2o.db.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', o2o.db.schema.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('geofence_radius_m > 0 AND geofence_radius_m <= 5000', name=op.f('ck_outlets_geofence')),
     sa.CheckConstraint('lat BETWEEN -90 AND 90 AND lng BETWEEN -180 AND 180', name=op.f('ck_outlets_lat_lng')),
     sa.ForeignKeyConstraint(['region_id'], ['regions.id'], name=op.f('fk_outlets_region_id_regions')),
@@ -176,8 +176,8 @@ def upgrade() -> None:
     sa.Column('description', sa.String(length=1000), nullable=False),
     sa.Column('image_url', sa.String(length=500), nullable=False),
     sa.Column('link_url', sa.String(length=500), nullable=False),
-    sa.Column('valid_from', o2o.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('valid_until', o2o.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('valid_from', o2o.db.schema.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('valid_until', o2o.db.schema.UTCDateTime(timezone=True), nullable=True),
     sa.Column('weekdays', sa.JSON(), nullable=False),
     sa.Column('daily_start', sa.String(length=5), nullable=True),
     sa.Column('daily_end', sa.String(length=5), nullable=True),
@@ -193,8 +193,8 @@ def upgrade() -> None:
     sa.Column('coupon_valid_days', sa.Integer(), nullable=False),
     sa.Column('created_by', sa.Integer(), nullable=True),
     sa.Column('version', sa.Integer(), nullable=False),
-    sa.Column('created_at', o2o.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', o2o.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', o2o.db.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', o2o.db.schema.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('coupon_claimed >= 0', name=op.f('ck_promotions_coupon_claimed')),
     sa.CheckConstraint('coupon_total IS NULL OR coupon_total >= 0', name=op.f('ck_promotions_coupon_total')),
     sa.CheckConstraint('valid_until IS NULL OR valid_from IS NULL OR valid_until > valid_from', name=op.f('ck_promotions_validity')),
@@ -215,10 +215,10 @@ def upgrade() -> None:
     sa.Column('staff_id', sa.Integer(), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('prefix', sa.String(length=12), nullable=False),
-    sa.Column('created_at', o2o.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', o2o.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('revoked_at', o2o.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('last_used_at', o2o.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', o2o.db.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', o2o.db.schema.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', o2o.db.schema.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_used_at', o2o.db.schema.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_staff_tokens_staff_id_staff'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_staff_tokens')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_staff_tokens_token_hash'))
@@ -233,9 +233,9 @@ def upgrade() -> None:
     sa.Column('outlet_id', sa.Integer(), nullable=True),
     sa.Column('query_id', sa.String(length=36), nullable=True),
     sa.Column('status', sa.Enum('claimed', 'redeemed', name='coupon_status', native_enum=False, length=16), nullable=False),
-    sa.Column('claimed_at', o2o.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', o2o.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('redeemed_at', o2o.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('claimed_at', o2o.db.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', o2o.db.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('redeemed_at', o2o.db.schema.UTCDateTime(timezone=True), nullable=True),
     sa.Column('redeemed_outlet_id', sa.Integer(), nullable=True),
     sa.Column('redeemed_by', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['outlet_id'], ['outlets.id'], name=op.f('fk_coupons_outlet_id_outlets')),

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import o2o.db
+import o2o.db.schema
 
 revision: str = '0002'
 down_revision: str | None = '0001'
@@ -41,7 +41,7 @@ def upgrade() -> None:
         'funnel_rollup_state',
         sa.Column('name', sa.String(length=32), nullable=False),
         sa.Column('max_event_id', sa.BigInteger(), nullable=False),
-        sa.Column('updated_at', o2o.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column('updated_at', o2o.db.schema.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint('name', name=op.f('pk_funnel_rollup_state')),
     )
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import o2o.db
+import o2o.db.schema
 
 revision: str = '0004'
 down_revision: str | None = '0003'
@@ -34,7 +34,7 @@ def downgrade() -> None:
         sa.Column('promotion_id', sa.Integer(), nullable=True),
         sa.Column('count', sa.Integer(), nullable=False),
         sa.Column('uniques', sa.Integer(), nullable=False),
-        sa.Column('created_at', o2o.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column('created_at', o2o.db.schema.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_event_rollups')),
         sa.UniqueConstraint('day', 'hour', 'type', 'outlet_id', 'region_id', 'promotion_id',
                             name='uq_event_rollups_key'),

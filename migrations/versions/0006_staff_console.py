@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import o2o.db
+import o2o.db.schema
 
 revision: str = '0006'
 down_revision: str | None = '0005'
@@ -24,10 +24,10 @@ def upgrade() -> None:
         sa.Column('staff_id', sa.Integer(), nullable=False),
         sa.Column('token_hash', sa.String(length=64), nullable=False),
         sa.Column('issued_by', sa.Integer(), nullable=True),
-        sa.Column('created_at', o2o.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column('expires_at', o2o.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column('used_at', o2o.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column('revoked_at', o2o.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column('created_at', o2o.db.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column('expires_at', o2o.db.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column('used_at', o2o.db.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column('revoked_at', o2o.db.schema.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(['staff_id'], ['staff.id'],
                                 name=op.f('fk_staff_login_links_staff_id_staff'),
                                 ondelete='CASCADE'),
@@ -42,10 +42,10 @@ def upgrade() -> None:
         sa.Column('staff_id', sa.Integer(), nullable=False),
         sa.Column('session_hash', sa.String(length=64), nullable=False),
         sa.Column('csrf_secret', sa.String(length=64), nullable=False),
-        sa.Column('created_at', o2o.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column('last_seen_at', o2o.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column('expires_at', o2o.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column('revoked_at', o2o.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column('created_at', o2o.db.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column('last_seen_at', o2o.db.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column('expires_at', o2o.db.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column('revoked_at', o2o.db.schema.UTCDateTime(timezone=True), nullable=True),
         sa.Column('outlet_id', sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(['staff_id'], ['staff.id'],
                                 name=op.f('fk_staff_sessions_staff_id_staff'),

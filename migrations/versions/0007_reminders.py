@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import o2o.db
+import o2o.db.schema
 
 revision: str = '0007'
 down_revision: str | None = '0006'
@@ -31,12 +31,12 @@ def upgrade() -> None:
                   nullable=False),
         sa.Column('reason', sa.String(length=255), nullable=True),
         sa.Column('attempts', sa.Integer(), nullable=False),
-        sa.Column('consented_at', o2o.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column('due_at', o2o.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column('next_attempt_at', o2o.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column('consented_at', o2o.db.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column('due_at', o2o.db.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column('next_attempt_at', o2o.db.schema.UTCDateTime(timezone=True), nullable=False),
         sa.Column('claim_token', sa.String(length=32), nullable=True),
-        sa.Column('claimed_at', o2o.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column('finished_at', o2o.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column('claimed_at', o2o.db.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column('finished_at', o2o.db.schema.UTCDateTime(timezone=True), nullable=True),
         sa.Column('delivery', sa.String(length=64), nullable=True),
         sa.ForeignKeyConstraint(['coupon_id'], ['coupons.id'],
                                 name=op.f('fk_coupon_reminders_coupon_id_coupons')),
@@ -53,7 +53,7 @@ def upgrade() -> None:
         'reminder_intents',
         sa.Column('customer_hash', sa.String(length=64), nullable=False),
         sa.Column('coupon_id', sa.Integer(), nullable=False),
-        sa.Column('at', o2o.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column('at', o2o.db.schema.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(['coupon_id'], ['coupons.id'],
                                 name=op.f('fk_reminder_intents_coupon_id_coupons'),
                                 ondelete='CASCADE'),

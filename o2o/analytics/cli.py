@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 @contextmanager
 def _session(settings: Settings) -> Iterator[Session]:
-    from o2o.db import check_database, make_engine, make_sessionmaker
+    from o2o.db.engine import check_database, make_engine, make_sessionmaker
 
     engine = make_engine(settings.database_url)
     try:

@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 
 from o2o.analytics.models import Event, EventType
 from o2o.customers.identity import coarsen
-from o2o.db import conflict_insert, utcnow
-from o2o.db_prepared import prepared
+from o2o.db.engine import conflict_insert
+from o2o.db.prepared import prepared
+from o2o.db.schema import utcnow
 
 log = logging.getLogger("o2o.events")
 
@@ -83,7 +84,7 @@ def event_row(*, type: EventType | str, lat: float | None = None, lng: float | N
 def insert_events(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
     """Insert many `event_row`s in one statement; rows whose dedup_key is already recorded
     are skipped by the database (ON CONFLICT DO NOTHING), never raised. This is the reply
-    path's writer (o2o.writer batches the rows of many pushes into one call)."""
+    path's writer (o2o.db.writer batches the rows of many pushes into one call)."""
     if rows:
         build = partial(_insert_events_stmt, conn.dialect.name)
         prepared(conn, "events", build, _ROW_COLUMNS).executemany(conn, rows)

@@ -13,7 +13,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from o2o.db import Base, UTCDateTime, utcnow
+from o2o.db.schema import Base, UTCDateTime, utcnow
 
 #: Grains of a cell: per region and local hour (every event); per outlet, promotion and local
 #: day (outlet rankings, promotions); per outlet and local hour (one outlet's hours).

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from o2o.db import Base, UTCDateTime, utcnow
+from o2o.db.schema import Base, UTCDateTime, utcnow
 
 
 class AuditEntry(Base):

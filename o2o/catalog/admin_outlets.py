@@ -31,7 +31,7 @@ from o2o.catalog.changes import record_change
 from o2o.catalog.hours import OpeningHours, parse_weekly
 from o2o.catalog.models import Outlet, OutletStatus, Region
 from o2o.catalog.schemas import OutletCreate, OutletStatusIn, OutletUpdate
-from o2o.db import utcnow
+from o2o.db.schema import utcnow
 from o2o.errors import Conflict, ValidationError
 from o2o.geo.datum import to_wgs84
 from o2o.staff.models import Role

@@ -23,7 +23,7 @@ from o2o.catalog.runtime import Catalog
 from o2o.catalog.views import OutletView, PromotionView, outlet_view, promotion_view
 from o2o.config import Settings
 from o2o.customers.links import outlet_page_url
-from o2o.db import utcnow
+from o2o.db.schema import utcnow
 from o2o.staff.policy import not_found
 from o2o.staff.principal import Principal
 from o2o.wechat.articles import outlet_article

@@ -37,7 +37,7 @@ from o2o.catalog.models import (
 )
 from o2o.catalog.schedule import parse_schedule
 from o2o.catalog.schemas import PromotionCreate, PromotionStatusIn, PromotionUpdate
-from o2o.db import utcnow
+from o2o.db.schema import utcnow
 from o2o.errors import Conflict, PermissionDenied, ValidationError
 from o2o.staff.models import Role
 from o2o.staff.policy import can_write_promotion, require_role

@@ -29,7 +29,7 @@ from o2o.catalog.boundary import covered, from_column, parse_boundary, to_column
 from o2o.catalog.changes import record_change
 from o2o.catalog.models import Outlet, Region
 from o2o.catalog.region_schemas import AssignOutletsResult, RegionCreate, RegionUpdate
-from o2o.db import utcnow
+from o2o.db.schema import utcnow
 from o2o.errors import Conflict, ValidationError
 from o2o.staff.models import Role
 from o2o.staff.policy import require_role

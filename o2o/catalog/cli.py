@@ -11,7 +11,7 @@ from typing import Any
 from o2o.catalog.importer import RowError, parse_mapping, read_rows, validate_rows
 from o2o.catalog.importer.load import import_records
 from o2o.config import Settings
-from o2o.db import check_database, make_engine, make_sessionmaker, transaction
+from o2o.db.engine import check_database, make_engine, make_sessionmaker, transaction
 from o2o.errors import ValidationError
 from o2o.migrate import upgrade
 

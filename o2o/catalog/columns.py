@@ -17,21 +17,22 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from hashlib import blake2b
 
 import numpy as np
 
 from o2o.catalog.hours import OpeningHours
 from o2o.catalog.views import OutletView
-from o2o.geo.index import STATUSES
+from o2o.geo._kdtree import find_positions
+from o2o.geo.index import STATUS_CODE, STATUSES
 
 #: The string fields of a row's record, in order.
 TEXT_FIELDS = ("code", "name", "address", "city", "district", "phone", "image_url",
                "geofence_wkt")
 SEP = "\x00"
 EPOCH = date(1970, 1, 1).toordinal()
-OPEN = 0  # o2o.geo STATUS_CODE["open"]
+OPEN = STATUS_CODE["open"]
 
 
 def code_hash(code: str) -> int:
@@ -92,11 +93,9 @@ class OutletColumns:
         self.radius = arrays["c_radius"]
         self.text_start, self.text = arrays["c_text_start"], arrays["c_text"]
         self.code_keys, self.code_rows = arrays["c_code_key"], arrays["c_code_row"]
-        if "sorted_ids" in arrays:  # the index's id lookup, when these are a base's rows
-            self._sorted_ids, self._row_by_sorted = arrays["sorted_ids"], arrays["pos_by_id"]
-        else:
-            order = np.argsort(self.ids, kind="stable")
-            self._sorted_ids, self._row_by_sorted = self.ids[order], order
+        # Rows by ascending id: the index's own lookup when these are a base's rows.
+        self._by_id = arrays["pos_by_id"] if "pos_by_id" in arrays else np.argsort(
+            self.ids, kind="stable")
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -105,10 +104,8 @@ class OutletColumns:
         return sum(a.nbytes for a in self.arrays.values())
 
     def row_of(self, outlet_id: int) -> int | None:
-        i = int(np.searchsorted(self._sorted_ids, outlet_id))
-        if i < len(self._sorted_ids) and self._sorted_ids[i] == outlet_id:
-            return int(self._row_by_sorted[i])
-        return None
+        row = int(find_positions(self.ids, self._by_id, np.array([outlet_id], np.int64))[0])
+        return row if row >= 0 else None
 
     def rows_of_code(self, code: str) -> list[int]:
         """Rows whose code is `code` (checked, not just hashed)."""
@@ -147,16 +144,6 @@ class OutletColumns:
             image_url=image_url, geofence_radius_m=int(self.radius[row]),
             geofence_wkt=wkt or None, hours=self.tables.hours(int(self.timetable[row])),
         )
-
-    def open_rows(self, at: datetime) -> np.ndarray:
-        """Boolean per row: open for business and open at `at` by its hours (each
-        timetable is asked once, not each outlet)."""
-        verdicts = np.zeros(len(self.tables.timetables) + 1, bool)  # last slot: no hours
-        for i in np.unique(self.timetable).tolist():
-            hours = self.tables.hours(i)
-            if hours is not None:
-                verdicts[i] = hours.is_open(at)
-        return (self.status == OPEN) & verdicts[self.timetable]
 
     def text_matches(self, key: str) -> np.ndarray:
         """Rows whose strings contain `key` (ASCII letters in any case), ascending."""

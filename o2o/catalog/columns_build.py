@@ -164,36 +164,14 @@ def arrays(parts: Parts, order: np.ndarray | None) -> dict[str, np.ndarray]:
 
 
 def base(parts: Parts, tables: Tables) -> dict[str, np.ndarray]:
-    """Row columns in the nearest index's tree order, with the index's arrays added."""
+    """Row columns in the nearest index's tree order, with the index's arrays added (the
+    index's ids, positions, status and tags are the catalog's: not held twice)."""
     nums = parts.numbers
-    built = _store.Base(nums["ids"], nums["lats"], nums["lngs"], nums["status"].astype(np.int64),
-                        _starts(parts.tag_lengths), parts.tag_flat, len(tables.tags))
-    by_id = np.argsort(nums["ids"], kind="stable")
-    order = by_id[np.searchsorted(nums["ids"][by_id], built.ids)]
-    out = arrays(parts, order)
-    out.update(base_arrays(built))
+    built, perm = _store.Base.build(nums["ids"], nums["lats"], nums["lngs"], nums["status"],
+                                    _starts(parts.tag_lengths), parts.tag_flat, len(tables.tags))
+    out = arrays(parts, perm)
+    out.update(built.to_arrays())
     return out
-
-
-def base_arrays(built: _store.Base) -> dict[str, np.ndarray]:
-    """The arrays that define a built index base (see `adopt_base`)."""
-    out = {name: getattr(built, name) for name in built.__slots__
-           if name not in ("depth", "wants")}
-    out["depth"] = np.array([built.depth], np.int64)
-    return out
-
-
-def adopt_base(arrays: dict[str, np.ndarray]) -> _store.Base:
-    """An index base over existing arrays, not copied (they may be a read-only mapping),
-    except the one column the index writes later (`attrs`, its dead-at stamps)."""
-    built = _store.Base.__new__(_store.Base)
-    for name in built.__slots__:
-        if name not in ("depth", "wants"):
-            setattr(built, name, arrays[name])
-    built.attrs = np.array(arrays["attrs"])
-    built.depth = int(arrays["depth"][0])
-    built.wants = {}
-    return built
 
 
 def fold(old: OutletColumns, replaced: Sequence[int], overlay: Parts,

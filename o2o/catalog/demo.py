@@ -15,7 +15,7 @@ from o2o.catalog.changes import record_change
 from o2o.catalog.importer import RowError, read_rows, validate_rows
 from o2o.catalog.importer.load import import_records
 from o2o.catalog.models import Outlet, Promotion, Region
-from o2o.db import transaction
+from o2o.db.engine import transaction
 from o2o.errors import ValidationError
 from stores_data import OUTLETS_CSV, PROMOTIONS_JSON, REGIONS_JSON
 

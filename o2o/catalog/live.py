@@ -12,10 +12,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from o2o.catalog.columns import OutletColumns
-from o2o.catalog.columns_build import adopt_base
 from o2o.catalog.views import OutletView, index_entry
-from o2o.geo._store import Vocabulary
-from o2o.geo.index import NearestIndex
+from o2o.geo.index import Base, NearestIndex
 
 #: Index rows kept for changes between two bases; the catalog folds long before it fills.
 PENDING_ROWS = 8192
@@ -44,10 +42,8 @@ class Live:
            identity: tuple[int, int] | None = None) -> Live:
         """A live catalog on a base with an empty overlay; the index adopts the base's
         arrays (shared, not copied) when they hold a built tree."""
-        index = NearestIndex(pending_capacity=PENDING_ROWS)
-        arrays = dict(cols.arrays)
-        # Adopting a base is the index's own business: done through its one writer method.
-        index._publish_new_base(adopt_base(arrays), Vocabulary(cols.tables.tags), 1)
+        index = NearestIndex.from_base(Base.from_arrays(cols.arrays), cols.tables.tags,
+                                       pending_capacity=PENDING_ROWS)
         return cls(cols, index, size=len(cols), base_seq=base_seq, identity=identity)
 
     # ---- reading ---------------------------------------------------------------------------

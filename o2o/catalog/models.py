@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from o2o.db import Base, GeoMultiPolygon, GeoPoint, UTCDateTime, point_ewkt, utcnow
+from o2o.db.schema import Base, GeoMultiPolygon, GeoPoint, UTCDateTime, point_ewkt, utcnow
 
 
 class OutletStatus(StrEnum):

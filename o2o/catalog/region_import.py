@@ -26,7 +26,7 @@ from o2o.catalog.importer import RawRow, RowError
 from o2o.catalog.importer.readers import _file_error, detect_encoding, read_csv
 from o2o.catalog.models import Region
 from o2o.catalog.region_schemas import RegionCreate
-from o2o.db import utcnow
+from o2o.db.schema import utcnow
 from o2o.errors import ValidationError
 from o2o.staff.models import Role
 from o2o.staff.policy import require_role

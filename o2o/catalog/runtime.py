@@ -40,7 +40,7 @@ from o2o.catalog.columns import OutletColumns, Tables
 from o2o.catalog.columns_build import BAD_ROW_ERRORS, RowBuilder, base, build, fold
 from o2o.catalog.live import Live
 from o2o.catalog.models import CatalogChange, Promotion, PromotionStatus
-from o2o.catalog.open_now import OpenNow, minute_of
+from o2o.catalog.open_now import OpenMinute, OpenNow, minute_of
 from o2o.catalog.views import OutletView, PromotionView, promotion_view
 from o2o.db import read_only
 from o2o.geo.index import NearestIndex
@@ -78,7 +78,7 @@ class Catalog:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.live = Live.on(RowBuilder(Tables()).base(), base_seq=0)
-        self.open_now = OpenNow()
+        self.open_now = OpenNow(lambda: self.live.index, view_of=self.outlet)
         self._overlay_rows: dict[int, Any] = {}  # the stored rows behind the overlay
         self._overlay_since = 0.0
         self._promotions: tuple[PromotionView, ...] = ()
@@ -105,17 +105,27 @@ class Catalog:
     def outlets(self) -> Iterable[OutletView]:
         return self.live.outlets()
 
-    def open_index(self, at: datetime) -> NearestIndex:
-        """The index of the outlets open at `at` (see o2o.catalog.open_now). Loads and the
-        sync thread build the current and next minute's ahead; another minute (an explicit
-        `at`, or no sync thread) is built here on first use."""
+    def open_index(self, at: datetime) -> OpenMinute:
+        """The outlets open at `at`, searched like an index (see o2o.catalog.open_now). Loads
+        and the sync thread build the current and next minute's ahead; another minute (an
+        explicit `at`, or no sync thread) is built here on first use."""
         minute = minute_of(at)
-        index = self.open_now.get(minute)
-        if index is None:
+        found = self.open_now.get(minute)
+        if found is None:
             with self._lock:
-                index = self.open_now.get(minute) or self.open_now.build(
-                    minute, self.live.outlets())
-        return index
+                found = self.open_now.get(minute) or self._build_open(minute)
+        return found
+
+    def _build_open(self, minute: int) -> OpenMinute:
+        """A minute's layer from the columns: each timetable asked once."""
+        live = self.live
+        base = live.index.base
+        if base.ids is not live.cols.ids:  # the index compacted on its own: not our rows
+            return self.open_now.build(minute, live.outlets())
+        tables = live.cols.tables
+        timetables = [tables.hours(i) for i in range(len(tables.timetables))]
+        return self.open_now.build(minute, base.status, live.cols.timetable, timetables,
+                                   base=base)
 
     def promotions(self) -> tuple[PromotionView, ...]:
         return self._promotions
@@ -311,8 +321,8 @@ class Catalog:
             self._overlay_rows[oid] = found.get(oid) if views[oid] is not None else None
         if not self.live.overlay:
             self._overlay_since = time.monotonic()
+        self.open_now.patch(views)  # first: the minutes ask it as the index takes the rows
         self.live = self.live.patched(views, max(changed.values()))
-        self.open_now.patch(views)
 
     def _note_gaps(self, changes: list) -> None:
         """Sequence numbers can commit out of order on PostgreSQL: remember the holes below
@@ -377,7 +387,7 @@ class Catalog:
         for at in (now, now + 60):
             minute = minute_of(datetime.fromtimestamp(at, UTC))
             if self.open_now.get(minute) is None:
-                self.open_now.build(minute, self.live.outlets())
+                self._build_open(minute)
 
     def _synced(self) -> None:
         self.synced_at = time.monotonic()

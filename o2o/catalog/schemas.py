@@ -24,7 +24,7 @@ from pydantic import (
 
 from o2o.catalog.hours_syntax import HOURS_FORMS
 from o2o.catalog.models import Outlet, OutletStatus, Promotion, PromotionScope, PromotionStatus
-from o2o.db import INT4_MAX
+from o2o.db.schema import INT4_MAX
 from o2o.wechat.replies import DESCRIPTION_MAX_BYTES, TITLE_MAX_BYTES
 
 Crs = Literal["wgs84", "gcj02", "bd09"]

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from o2o.catalog.models import Promotion
-from o2o.db import Base, UTCDateTime, utcnow
+from o2o.db.schema import Base, UTCDateTime, utcnow
 
 
 class CouponStatus(StrEnum):

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from o2o.coupons.codes import display_code
 from o2o.coupons.models import Coupon
-from o2o.db import INT4_MAX
+from o2o.db.schema import INT4_MAX
 from o2o.errors import O2OError
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from o2o.db import Base, UTCDateTime, utcnow
+from o2o.db.schema import Base, UTCDateTime, utcnow
 
 
 class Customer(Base):

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from o2o.customers.identity import coarsen
 from o2o.customers.models import Customer
-from o2o.db import conflict_insert
-from o2o.db_prepared import prepared
+from o2o.db.engine import conflict_insert
+from o2o.db.prepared import prepared
 
 
 def touch_customer(session: Session, *, customer_hash: str, now: datetime,

@@ -10,17 +10,29 @@ from o2o.geo.distance import (
     haversine_m,
     haversine_m_array,
 )
-from o2o.geo.index import OPEN_ONLY, STATUSES, Hit, IndexEntry, NearestIndex
+from o2o.geo.index import (
+    OPEN_ONLY,
+    STATUSES,
+    Base,
+    Hit,
+    IndexEntry,
+    Layer,
+    NearestIndex,
+    StaleBase,
+)
 from o2o.geo.region import in_mainland_china
 
 __all__ = [
     "EARTH_RADIUS_M",
     "OPEN_ONLY",
     "STATUSES",
+    "Base",
     "Datum",
     "Hit",
     "IndexEntry",
+    "Layer",
     "NearestIndex",
+    "StaleBase",
     "format_distance_en",
     "format_distance_zh",
     "from_wgs84",

@@ -7,9 +7,11 @@ box plus the OR of its points' status bits, so a filtered search skips subtrees 
 match. Chord distance between unit vectors is monotone in great-circle distance, which is
 what makes Euclidean k-NN here exact on the sphere.
 
-Per-point attributes (one int64 row each): status code and `dead_at`, the index version at
-which the point stopped being visible (NEVER while it lives). A reader passes its snapshot
-version and sees exactly the points alive at that version.
+Per-point attributes, one array each: the status code (int8) and `dead_at` (int64), the index
+version at which the point stopped being visible (NEVER while it lives). A reader passes its
+snapshot version and sees exactly the points alive at that version. The status array and its
+node masks are arguments, so a search may use another status per point (a layer, e.g. "open
+in this minute") over the same tree: `node_masks` computes a layer's masks.
 
 Tags have no ceiling: each tag has a sorted list of the tree positions carrying it, all in one
 array (`tag_pos`). A tag filter is a (m, 3) array of (tag, start, end) slices of it, rarest
@@ -29,7 +31,6 @@ from numba import njit
 
 EARTH_RADIUS_M = 6371008.8  # mean Earth radius (IUGG), the one every distance here uses
 NEVER = np.iinfo(np.int64).max
-ATTR_STATUS, ATTR_DEAD = 0, 1
 _STACK = 128  # depth of a complete tree over 2**63 points is < 64; two entries per level
 
 
@@ -66,18 +67,30 @@ def _select(perm, key, lo, hi, nth):
             return
 
 
-@njit(cache=True, nogil=True)  # a worker builds the open-now index while serving
-def build_tree(xyz, attrs, depth):
-    """Return (perm, bbox, masks): tree order, node boxes (min xyz, max xyz), node status
-    OR-masks."""
+@njit(cache=True, nogil=True)
+def _node_ranges(n, depth):
+    """(lo, hi) tree positions of every node: ranges split at their count midpoint."""
+    n_nodes = (1 << (depth + 1)) - 1
+    node_lo = np.empty(n_nodes, np.int64)
+    node_hi = np.empty(n_nodes, np.int64)
+    node_lo[0], node_hi[0] = 0, n
+    for node in range((1 << depth) - 1):
+        lo, hi = node_lo[node], node_hi[node]
+        mid = lo + (hi - lo) // 2
+        node_lo[2 * node + 1], node_hi[2 * node + 1] = lo, mid
+        node_lo[2 * node + 2], node_hi[2 * node + 2] = mid, hi
+    return node_lo, node_hi
+
+
+@njit(cache=True, nogil=True)  # a compaction builds beside readers
+def build_tree(xyz, depth):
+    """Return (perm, bbox): tree order and node boxes (min xyz, max xyz)."""
     n = xyz.shape[0]
     n_nodes = (1 << (depth + 1)) - 1
     first_leaf = (1 << depth) - 1
     perm = np.arange(n)
     cols = np.ascontiguousarray(xyz.T)
-    node_lo = np.empty(n_nodes, np.int64)
-    node_hi = np.empty(n_nodes, np.int64)
-    node_lo[0], node_hi[0] = 0, n
+    node_lo, node_hi = _node_ranges(n, depth)
     for node in range(first_leaf):
         lo, hi = node_lo[node], node_hi[node]
         mid = lo + (hi - lo) // 2
@@ -92,10 +105,7 @@ def build_tree(xyz, attrs, depth):
                 best_dim, best_spread = d, mx - mn
         if hi - lo > 1:
             _select(perm, cols[best_dim], lo, hi, mid)
-        node_lo[2 * node + 1], node_hi[2 * node + 1] = lo, mid
-        node_lo[2 * node + 2], node_hi[2 * node + 2] = mid, hi
     bbox = np.empty((n_nodes, 6))
-    masks = np.zeros(n_nodes, np.int64)
     for node in range(first_leaf, n_nodes):
         for d in range(3):
             bbox[node, d] = np.inf
@@ -105,14 +115,30 @@ def build_tree(xyz, attrs, depth):
             for d in range(3):
                 bbox[node, d] = min(bbox[node, d], xyz[p, d])
                 bbox[node, d + 3] = max(bbox[node, d + 3], xyz[p, d])
-            masks[node] |= np.int64(1) << attrs[p, ATTR_STATUS]
     for node in range(first_leaf - 1, -1, -1):
         a, b = 2 * node + 1, 2 * node + 2
         for d in range(3):
             bbox[node, d] = min(bbox[a, d], bbox[b, d])
             bbox[node, d + 3] = max(bbox[a, d + 3], bbox[b, d + 3])
-        masks[node] = masks[a] | masks[b]
-    return perm, bbox, masks
+    return perm, bbox
+
+
+@njit(cache=True, nogil=True)
+def node_masks(status, depth):
+    """Per-node OR of `1 << status` over the node's points (status in tree order), int8."""
+    n = status.shape[0]
+    n_nodes = (1 << (depth + 1)) - 1
+    first_leaf = (1 << depth) - 1
+    node_lo, node_hi = _node_ranges(n, depth)
+    masks = np.zeros(n_nodes, np.int8)
+    for node in range(first_leaf, n_nodes):
+        m = 0
+        for j in range(node_lo[node], node_hi[node]):
+            m |= 1 << status[j]
+        masks[node] = m
+    for node in range(first_leaf - 1, -1, -1):
+        masks[node] = masks[2 * node + 1] | masks[2 * node + 2]
+    return masks
 
 
 @njit(inline="always")
@@ -162,9 +188,9 @@ def _push(heap_d, heap_r, size, k, d2, ref):
 
 
 @njit(inline="always")
-def _visible(attrs, j, status_mask, version):
+def _visible(status, dead_at, j, status_mask, version):
     """Whether point j passes the status filter and is alive at `version`."""
-    return (status_mask >> attrs[j, ATTR_STATUS]) & 1 == 1 and attrs[j, ATTR_DEAD] > version
+    return (status_mask >> status[j]) & 1 == 1 and dead_at[j] > version
 
 
 @njit(inline="always")
@@ -212,7 +238,7 @@ def _push_node(st_node, st_lo, st_hi, st_d2, st_q, sp, node, lo, hi, d2, q):
 
 @njit(cache=True, nogil=True)
 def knn(lat, lng, max_d2, status_mask, want, version, depth,
-        pts, bbox, masks, attrs, ids, tag_pos, p_pts, p_attrs, p_ids, p_count,
+        pts, bbox, masks, status, dead_at, ids, tag_pos, p_pts, p_status, p_dead, p_ids, p_count,
         p_tag_start, p_tags, out_ids, out_m):  # fmt: skip
     """Fill out_ids/out_m with the visible points nearest to (lat, lng); return how many.
 
@@ -252,7 +278,7 @@ def knn(lat, lng, max_d2, status_mask, want, version, depth,
             if not tagged:
                 for j in range(lo, hi):
                     d2 = (pts[j, 0] - x) ** 2 + (pts[j, 1] - y) ** 2 + (pts[j, 2] - z) ** 2
-                    if d2 <= bound and _visible(attrs, j, status_mask, version):
+                    if d2 <= bound and _visible(status, dead_at, j, status_mask, version):
                         size = _push(heap_d, heap_r, size, k, d2, j)
                         bound = heap_d[0] if size == k else max_d2
                 continue
@@ -260,7 +286,7 @@ def knn(lat, lng, max_d2, status_mask, want, version, depth,
                 j = tag_pos[q]
                 q += 1
                 d2 = (pts[j, 0] - x) ** 2 + (pts[j, 1] - y) ** 2 + (pts[j, 2] - z) ** 2
-                if d2 <= bound and _visible(attrs, j, status_mask, version) and \
+                if d2 <= bound and _visible(status, dead_at, j, status_mask, version) and \
                         _tags_ok(tag_pos, want, 1, j):
                     size = _push(heap_d, heap_r, size, k, d2, j)
                     bound = heap_d[0] if size == k else max_d2
@@ -288,7 +314,7 @@ def knn(lat, lng, max_d2, status_mask, want, version, depth,
     # Pending changes last: by now the bound is tight and most are rejected on distance alone.
     for s in range(p_count):
         d2 = (p_pts[s, 0] - x) ** 2 + (p_pts[s, 1] - y) ** 2 + (p_pts[s, 2] - z) ** 2
-        if d2 <= bound and _visible(p_attrs, s, status_mask, version) and \
+        if d2 <= bound and _visible(p_status, p_dead, s, status_mask, version) and \
                 (not tagged or _pending_tags_ok(p_tag_start, p_tags, want, s)):
             size = _push(heap_d, heap_r, size, k, d2, -(s + 1))
             bound = heap_d[0] if size == k else max_d2
@@ -299,3 +325,22 @@ def knn(lat, lng, max_d2, status_mask, want, version, depth,
         chord = math.sqrt(heap_d[order[i]])
         out_m[i] = 2.0 * EARTH_RADIUS_M * math.asin(min(1.0, 0.5 * chord))
     return size
+
+
+@njit(cache=True, nogil=True)
+def find_positions(ids, pos_by_id, wanted):
+    """Tree position of each wanted id (-1 if absent); `pos_by_id` lists tree positions in
+    ascending id order, so no sorted copy of the ids is kept."""
+    out = np.full(wanted.shape[0], -1, np.int64)
+    n = ids.shape[0]
+    for w in range(wanted.shape[0]):
+        value, lo, hi = wanted[w], 0, n
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if ids[pos_by_id[mid]] < value:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < n and ids[pos_by_id[lo]] == value:
+            out[w] = pos_by_id[lo]
+    return out

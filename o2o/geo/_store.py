@@ -10,7 +10,7 @@ carries that version, so a reader sees either all of a change or none of it.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,9 +64,9 @@ def check_arrays(ids: Any, lats: Any, lngs: Any) -> tuple[np.ndarray, np.ndarray
 
 
 def status_codes(status: Any, n: int) -> np.ndarray:
-    """Status names (or codes 0..2) as an int64 array; everything "open" when None."""
+    """Status names (or codes 0..2) as an int8 array; everything "open" when None."""
     if status is None:
-        return np.zeros(n, np.int64)
+        return np.zeros(n, np.int8)
     arr = np.asarray(status)
     if arr.shape != (n,):
         raise ValidationError("status must have one value per id")
@@ -80,7 +80,7 @@ def status_codes(status: Any, n: int) -> np.ndarray:
         codes = np.array([STATUS_CODE[s] for s in names.tolist()], np.int64)[inverse]
     if n and (codes.min() < 0 or codes.max() >= len(STATUSES)):
         raise ValidationError(f"status codes must be 0..{len(STATUSES) - 1}")
-    return codes
+    return codes.astype(np.int8)
 
 
 class Vocabulary:
@@ -169,40 +169,94 @@ def renumber(vocab: Vocabulary, tag_ids: np.ndarray) -> tuple[Vocabulary, np.nda
     return Vocabulary(vocab.names[i] for i in used.tolist()), inverse.astype(np.int64)
 
 
+def _small(values: np.ndarray, top: int) -> np.ndarray:
+    """Integers as int32 when every value (bounded by `top`) fits, else int64: half the bytes
+    for positions, tag ids and offsets at any realistic size."""
+    return np.ascontiguousarray(values, np.int32 if top < 2**31 else np.int64)
+
+
 class Base:
-    """A built k-d tree and its columns, all in tree order; only `attrs[:, DEAD]` changes later.
+    """A built k-d tree and its columns, all in tree order; only `dead_at` changes later.
 
     Tags are kept twice, both O(tag assignments): per row (`row_start`, `row_tags`) to read an
     entry back, and per tag (`tag_start`, `tag_pos`: sorted tree positions) for the kernel.
+    A base is its arrays (`ARRAYS`): `to_arrays` hands them out to be saved, `from_arrays`
+    adopts saved ones without copying (e.g. read-only views of a mapped file), except
+    `dead_at`, the one array the index writes.
     """
 
-    __slots__ = ("attrs", "bbox", "depth", "ids", "lats", "lngs", "masks", "pos_by_id", "pts",
-                 "row_start", "row_tags", "sorted_ids", "tag_pos", "tag_start",
-                 "wants")  # fmt: skip
+    ARRAYS = ("bbox", "dead_at", "depth", "ids", "lats", "lngs", "masks", "pos_by_id", "pts",
+              "row_start", "row_tags", "status", "tag_pos", "tag_start")
+    __slots__ = (*ARRAYS, "wants")
 
-    def __init__(self, ids: np.ndarray, lats: np.ndarray, lngs: np.ndarray, status: np.ndarray,
-                 row_start: np.ndarray, row_tags: np.ndarray, n_tags: int) -> None:  # fmt: skip
-        n = len(ids)
-        attrs = np.empty((n, 2), np.int64)
-        attrs[:, _kdtree.ATTR_STATUS] = status
-        attrs[:, _kdtree.ATTR_DEAD] = _kdtree.NEVER
-        xyz = unit_vectors(lats, lngs)
-        self.depth = _kdtree.tree_depth(n, LEAF_SIZE)
-        perm, self.bbox, self.masks = _kdtree.build_tree(xyz, attrs, self.depth)
-        self.pts = np.ascontiguousarray(xyz[perm])
-        self.attrs = np.ascontiguousarray(attrs[perm])
-        self.ids = np.ascontiguousarray(ids[perm])
-        self.lats, self.lngs = lats[perm], lngs[perm]
-        lengths, self.row_tags = gather_rows(row_start, row_tags, perm)
-        self.row_start = _starts(lengths)
-        positions = np.repeat(np.arange(n, dtype=np.int64), lengths)
-        order = np.lexsort((positions, self.row_tags))
-        self.tag_pos = np.ascontiguousarray(positions[order])
-        self.tag_start = _starts(np.bincount(self.row_tags, minlength=n_tags).astype(np.int64))
-        order = np.argsort(self.ids, kind="stable")
-        self.sorted_ids = self.ids[order]
-        self.pos_by_id = order.astype(np.int32 if n < 2**31 else np.int64)
+    def __init__(self, arrays: dict[str, np.ndarray]) -> None:
+        """Adopt built arrays as they are; see `build` and `from_arrays`."""
+        self.depth = int(np.asarray(arrays["depth"]).reshape(-1)[0])
+        (self.bbox, self.dead_at, self.ids, self.lats, self.lngs, self.masks, self.pos_by_id,
+         self.pts, self.row_start, self.row_tags, self.status, self.tag_pos, self.tag_start) = (arrays[name] for name in self.ARRAYS if name != "depth")
         self.wants: dict[frozenset[str], np.ndarray] = {}
+
+    @classmethod
+    def build(cls, ids: np.ndarray, lats: np.ndarray, lngs: np.ndarray, status: np.ndarray,
+              row_start: np.ndarray, row_tags: np.ndarray, n_tags: int) -> tuple[Base, np.ndarray]:  # fmt: skip
+        """A new tree over the rows, and `perm`: row i of the base is input row perm[i]."""
+        n = len(ids)
+        xyz = unit_vectors(lats, lngs)
+        depth = _kdtree.tree_depth(n, LEAF_SIZE)
+        perm, bbox = _kdtree.build_tree(xyz, depth)
+        status = np.ascontiguousarray(status[perm], np.int8)
+        ids = np.ascontiguousarray(ids[perm], np.int64)
+        lengths, tags = gather_rows(row_start, row_tags, perm)
+        n_tag_rows = len(tags)
+        positions = np.repeat(np.arange(n, dtype=np.int64), lengths)
+        order = np.lexsort((positions, tags))
+        by_id = np.argsort(ids, kind="stable")
+        arrays = {
+            "bbox": bbox, "dead_at": np.full(n, _kdtree.NEVER, np.int64),
+            "depth": np.array(depth, np.int64), "ids": ids,
+            "lats": np.ascontiguousarray(lats[perm]), "lngs": np.ascontiguousarray(lngs[perm]),
+            "masks": _kdtree.node_masks(status, depth), "pos_by_id": _small(by_id, n),
+            "pts": np.ascontiguousarray(xyz[perm]),
+            "row_start": _small(_starts(lengths), n_tag_rows), "row_tags": _small(tags, n_tags),
+            "status": status, "tag_pos": _small(positions[order], n),
+            "tag_start": _small(_starts(np.bincount(tags, minlength=n_tags)), n_tag_rows),
+        }  # fmt: skip
+        return cls(arrays), perm
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Every array that defines this base (depth as a 0-d array), not copied: save them
+        (np.save) and `from_arrays` gives the same base back. `dead_at` is live: the writer
+        may stamp it meanwhile (a row it stamps is reported dead on adoption)."""
+        return {name: np.asarray(getattr(self, name)) for name in self.ARRAYS}
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> Base:
+        """Adopt saved arrays without copying them (read-only views welcome), except
+        `dead_at`, which is copied (the index stamps it). Shapes and dtypes are checked."""
+        missing = [name for name in cls.ARRAYS if name not in arrays]
+        if missing:
+            raise ValueError(f"base arrays missing: {', '.join(missing)}")
+        got = {name: np.asarray(arrays[name]) for name in cls.ARRAYS}  # a memmap's plain view
+        got["dead_at"] = np.array(got["dead_at"], np.int64)  # the one writable array
+        n, depth = len(got["ids"]), int(got["depth"].reshape(-1)[0])
+        n_nodes = (1 << (depth + 1)) - 1
+        shapes = {"bbox": (n_nodes, 6), "masks": (n_nodes,), "pts": (n, 3),
+                  "row_start": (n + 1,)} | {name: (n,) for name in (
+                      "dead_at", "lats", "lngs", "pos_by_id", "status")}
+        for name, shape in shapes.items():
+            if got[name].shape != shape:
+                raise ValueError(f"base array {name} has shape {got[name].shape}, not {shape}")
+        n_assigned = len(got["row_tags"])
+        if not int(got["row_start"][-1]) == int(got["tag_start"][-1]) == len(got["tag_pos"]) \
+                == n_assigned:
+            raise ValueError("base tag arrays do not agree in length")
+        if depth != _kdtree.tree_depth(n, LEAF_SIZE) or got["status"].dtype != np.int8 \
+                or got["ids"].dtype != np.int64 or got["pts"].dtype != np.float64:
+            raise ValueError("base arrays do not match this version's layout")
+        for name, arr in got.items():
+            if arr.ndim and not arr.flags.c_contiguous:
+                raise ValueError(f"base array {name} is not C-contiguous")
+        return cls(got)
 
     def want(self, vocab: Vocabulary, tags: frozenset[str]) -> np.ndarray | None:
         """The kernel's filter for `tags` (see Vocabulary.want), remembered for this base: a
@@ -218,33 +272,37 @@ class Base:
 
     def position(self, id_: int, *, alive_at: int | None = None) -> int | None:
         """Tree position of the row with this id if it is alive (now, or at a version)."""
-        i = int(np.searchsorted(self.sorted_ids, id_))
-        if i < len(self.sorted_ids) and self.sorted_ids[i] == id_:
-            pos = int(self.pos_by_id[i])
-            dead_at = self.attrs[pos, _kdtree.ATTR_DEAD]
+        pos = int(self.positions(np.array([id_], np.int64))[0])
+        if pos >= 0:
+            dead_at = self.dead_at[pos]
             alive = dead_at == _kdtree.NEVER if alive_at is None else dead_at > alive_at
             if alive:
                 return pos
         return None
 
+    def positions(self, ids: np.ndarray) -> np.ndarray:
+        """Tree position of each id (int64), -1 where the base has no row for it (alive or
+        not)."""
+        return _kdtree.find_positions(self.ids, self.pos_by_id, ids)
+
     def tag_ids(self, row: int) -> np.ndarray:
         return self.row_tags[self.row_start[row] : self.row_start[row + 1]]
 
     def nbytes(self) -> int:
-        """Bytes held by the arrays."""
-        return sum(getattr(self, name).nbytes for name in self.__slots__
-                   if name not in ("depth", "wants"))
+        """Bytes held by the arrays (mapped ones included)."""
+        return sum(getattr(self, name).nbytes for name in self.ARRAYS if name != "depth")
 
 
 class Pending:
     """Append-only rows for changes since the base was built; capacity fixed at creation
     (rows, and tag ids over all rows: when either is full the index compacts)."""
 
-    __slots__ = ("attrs", "ids", "lats", "lngs", "pts", "row_start", "row_tags")
+    __slots__ = ("dead_at", "ids", "lats", "lngs", "pts", "row_start", "row_tags", "status")
 
     def __init__(self, capacity: int, tag_capacity: int | None = None) -> None:
         self.pts = np.zeros((capacity, 3))
-        self.attrs = np.zeros((capacity, 2), np.int64)
+        self.status = np.zeros(capacity, np.int8)
+        self.dead_at = np.zeros(capacity, np.int64)
         self.ids = np.zeros(capacity, np.int64)
         self.lats = np.zeros(capacity)
         self.lngs = np.zeros(capacity)

@@ -27,7 +27,7 @@ from o2o.config import Settings
 from o2o.coupons.models import Coupon, CouponStatus
 from o2o.coupons.page import DEFAULT_TZ
 from o2o.customers.models import Customer
-from o2o.db import utcnow
+from o2o.db.schema import utcnow
 from o2o.errors import ServiceUnavailable
 from o2o.links import LinkExpired, LinkInvalid, unseal
 from o2o.reminders.consent import OPENID_LABEL

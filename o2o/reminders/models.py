@@ -8,7 +8,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from o2o.db import Base, UTCDateTime, utcnow
+from o2o.db.schema import Base, UTCDateTime, utcnow
 
 
 class ReminderStatus(StrEnum):

@@ -107,7 +107,7 @@ def run_token(args: argparse.Namespace) -> int:
 def run_list(args: argparse.Namespace) -> int:
     import sqlalchemy as sa
 
-    from o2o.db import utcnow
+    from o2o.db.schema import utcnow
     from o2o.staff.service import list_staff
 
     now = utcnow()

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from o2o.db import utcnow
+from o2o.db.schema import utcnow
 from o2o.errors import NotFound, Unauthenticated, ValidationError
 from o2o.staff.models import Staff, StaffLoginLink
 from o2o.staff.tokens import hash_token

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from o2o.db import utcnow
+from o2o.db.schema import utcnow
 from o2o.errors import Unauthenticated
 from o2o.staff.models import Staff, StaffSession
 from o2o.staff.principal import Principal

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from o2o.db import utcnow
+from o2o.db.schema import utcnow
 from o2o.errors import NotFound, Unauthenticated, ValidationError
 from o2o.staff.models import Staff, StaffToken
 from o2o.staff.principal import Principal

@@ -20,10 +20,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from o2o.catalog.runtime import Catalog
 from o2o.config import Settings
-from o2o.db import read_only
+from o2o.db.batch import Batch
+from o2o.db.engine import read_only
+from o2o.db.writer import BatchWriter
 from o2o.ratelimit import RateLimiter
 from o2o.wechat.parsing import Message
-from o2o.writer import Batch, BatchWriter
 
 log = logging.getLogger("o2o.wechat")
 

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from o2o.customers.identity import customer_hash
+from o2o.db.batch import Batch
 from o2o.metrics import WECHAT_REJECTED, WECHAT_REPLIES, WECHAT_WRITE_WAIT_EXPIRED
 from o2o.ratelimit import limiter
 from o2o.services import Services
@@ -46,7 +47,6 @@ from o2o.wechat.security import (
     verify_url,
     wrap_reply,
 )
-from o2o.writer import Batch
 
 log = logging.getLogger("o2o.wechat")
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from o2o.db import utcnow
+from o2o.db.schema import utcnow
 from o2o.staff.models import Role, StaffToken
 from o2o.staff.tokens import hash_token
 from tests.factories import make_outlet, make_promotion, make_region

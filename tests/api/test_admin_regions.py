@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from o2o.audit.models import AuditEntry
 from o2o.catalog.boundary import parse_boundary, to_column
 from o2o.catalog.models import Outlet, Region
-from o2o.db import utcnow
+from o2o.db.schema import utcnow
 from o2o.staff.models import Role
 from tests.factories import make_outlet, make_region
 from tests.factories_staff import bearer, make_token

@@ -23,7 +23,7 @@ from o2o.audit.service import audit
 from o2o.catalog.boundary import parse_boundary, to_column
 from o2o.config import Settings
 from o2o.coupons.service import claim
-from o2o.db import utcnow
+from o2o.db.schema import utcnow
 from o2o.staff.models import Role, Staff, StaffSession
 from o2o.staff.tokens import issue_token, principal_for
 from tests.factories import ALWAYS_OPEN, make_outlet, make_promotion, make_region

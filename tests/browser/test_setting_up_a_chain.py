@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from o2o.config import Settings
-from o2o.db import make_engine
+from o2o.db.engine import make_engine
 from tests.browser.test_dashboard import wait_ready
 from tests.conftest import TEST_AES_KEY, _create_database, _drop, unavailable
 

@@ -15,7 +15,7 @@ from o2o.analytics.models import Event
 from o2o.catalog.models import Promotion
 from o2o.coupons.models import Coupon, CouponStatus
 from o2o.coupons.service import claim, redeem
-from o2o.db import make_engine, make_sessionmaker, transaction
+from o2o.db.engine import make_engine, make_sessionmaker, transaction
 from o2o.errors import O2OError
 from tests.factories import make_outlet
 from tests.factories_loop import NOW, a_customer, make_coupon_promotion, make_principal

@@ -16,7 +16,7 @@ from o2o.customers.service import (
     remember_location,
     touch_customer,
 )
-from o2o.db import transaction
+from o2o.db.engine import transaction
 from tests.factories_loop import NOW, a_customer
 
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from o2o.db import utcnow
+from o2o.db.schema import utcnow
 from o2o.errors import NotFound, ValidationError
 from o2o.staff.login_links import (
     LoginLinkExpired,

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from o2o.db import utcnow
+from o2o.db.schema import utcnow
 from o2o.staff.models import Role, StaffSession
 from o2o.staff.sessions import (
     SessionEnded,

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from o2o.analytics.models import Event
 from o2o.config import Settings
-from o2o.db import read_only
+from o2o.db.engine import read_only
 from o2o.wechat.simulator import build_request, decode_reply, location_xml
 from tests.conftest import TEST_AES_KEY
 from tests.factories import make_outlet

@@ -21,7 +21,8 @@ from api.deps import DbSession, ReadDbSession, ServicesDep
 from api.routes.console.forms import Posted, text
 from api.routes.console.page import PREFIX, SIGNIN, ConsolePage, CsrfFailed, RateLimited, render
 from o2o.config import Settings
-from o2o.db import read_only, utcnow
+from o2o.db.engine import read_only
+from o2o.db.schema import utcnow
 from o2o.errors import O2OError
 from o2o.ratelimit import RateLimiter
 from o2o.services import Services

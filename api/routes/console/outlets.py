@@ -34,7 +34,7 @@ from o2o.catalog.day_exceptions import close_early, drop_exception, special_hour
 from o2o.catalog.hours import format_compact, parse_weekly, today_text
 from o2o.catalog.models import Outlet
 from o2o.catalog.schemas import OutletStatusIn, OutletUpdate
-from o2o.db import utcnow
+from o2o.db.schema import utcnow
 from o2o.errors import PreconditionFailed, ValidationError
 from o2o.staff.models import Role
 from o2o.staff.policy import STAFF_OUTLET_STATUSES

@@ -22,7 +22,7 @@ from o2o.catalog.importer import load_postgres, load_sqlite
 from o2o.catalog.importer.load_common import ImportSummary
 from o2o.catalog.importer.records import OutletRecord, RowError
 from o2o.catalog.models import Outlet, Region
-from o2o.db import utcnow
+from o2o.db.schema import utcnow
 from o2o.errors import ConfigError, ValidationError
 
 __all__ = ["ImportSummary", "import_records", "reject_unknown_regions"]

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from o2o.catalog.importer.load_common import COLUMNS, JSON_COLUMNS, Encoder, ImportSummary
 from o2o.catalog.importer.records import OutletRecord
 from o2o.catalog.models import Outlet
-from o2o.db import point_ewkt
+from o2o.db.schema import point_ewkt
 
 __all__ = ["upsert"]
 

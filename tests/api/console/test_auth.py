@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from o2o.db import utcnow
+from o2o.db.schema import utcnow
 from o2o.staff.models import Role, StaffLoginLink, StaffSession
 from o2o.staff.sessions import revoke_sessions
 from tests.factories import make_outlet

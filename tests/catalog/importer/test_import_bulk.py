@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from o2o.catalog.importer import OutletRecord, load_postgres
 from o2o.catalog.importer.load import import_records
 from o2o.catalog.models import CatalogChange, Outlet
-from o2o.db import transaction
+from o2o.db.engine import transaction
 from tests.factories import make_outlet, make_region
 
 

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from o2o.analytics.events import event_row
 from o2o.analytics.models import Event
-from o2o.journal import Journal
-from o2o.writer import BatchWriter
+from o2o.db.journal import Journal
+from o2o.db.writer import BatchWriter
 from tests.factories_loop import NOW
 from tests.outage import unreachable
 
@@ -78,10 +78,10 @@ def test_a_failed_replay_keeps_the_file_for_the_next_try(tmp_path: Path) -> None
 
 _CHILD = textwrap.dedent("""
     import os, signal, sys
-    from o2o.db import make_engine, make_sessionmaker
-    from o2o.journal import Journal
-    from o2o.writer import BatchWriter
-    from tests.test_journal import _rows
+    from o2o.db.engine import make_engine, make_sessionmaker
+    from o2o.db.journal import Journal
+    from o2o.db.writer import BatchWriter
+    from tests.db.test_journal import _rows
 
     url, state, journal = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
     sessions = make_sessionmaker(make_engine(url))

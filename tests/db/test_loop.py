@@ -18,12 +18,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from o2o.analytics.models import Event
 from o2o.customers.models import Customer
-from o2o.db import make_engine, make_sessionmaker, read_only
+from o2o.db.engine import make_engine, make_sessionmaker, read_only
+from o2o.db.loop import embedded_file
+from o2o.db.writer import BatchWriter
 from o2o.metrics import WRITES_FAILED
-from o2o.writer import BatchWriter
-from o2o.writer_loop import embedded_file
+from tests.db.test_writer import _count, _push
 from tests.factories_loop import a_customer
-from tests.test_writer import _count, _push
 
 
 def _sqlite_engine(template: Path, path: Path) -> sa.Engine:
@@ -110,7 +110,7 @@ def test_a_write_lock_held_briefly_is_waited_out_on_the_loop(
     writer = BatchWriter(sessions, delay_s=0.005, busy_patience_s=5.0)
     calls = _spy_commits(writer)
     on_thread: list[object] = []
-    writer._commit = on_thread.append  # type: ignore[method-assign]
+    writer.thread_committer.commit = on_thread.append  # type: ignore[method-assign]
     engine: sa.Engine = sessions.kw["bind"]
     holder = engine.connect()
     holder.begin()  # a checkpoint's last step or an admin change, say

@@ -12,7 +12,7 @@ from o2o.analytics.events import _insert_events_stmt, event_row, insert_events
 from o2o.analytics.models import Event
 from o2o.customers.models import Customer
 from o2o.customers.service import query_values, upsert_customers
-from o2o.db_prepared import Prepared, prepared
+from o2o.db.prepared import Prepared, prepared
 from tests.factories_loop import NOW, a_customer
 
 

@@ -6,25 +6,23 @@ computing the reply from memory. Here a push queues its rows and gets the `Batch
 be committed in; everything queued since the last commit is committed in one transaction,
 with one prepared statement per table. The busier the server the larger (and cheaper per
 push) the batches. Who commits: on an embedded SQLite file, the event loop itself, between
-requests (`o2o.writer_loop` says why); on PostgreSQL, and whenever the loop cannot take the
+requests (`o2o.db.loop` says why); on PostgreSQL, and whenever the loop cannot take the
 write lock at once, one writer thread.
 
 The reply waits for its batch (durable as before, and a customer's next push sees what the
 last one stored), but never longer than the caller's budget: a stalled database costs the
-customer nothing. With a journal (`o2o.journal`) the rows of a batch the database refuses
-as unavailable (SQLite locked past its busy timeout, PostgreSQL unreachable) are written
-down locally and the batch counts as done, as do the batches that follow until a replay of
-the journal goes through (tried with a growing pause); a reply that waited out its budget
-journals its own rows before it is sent (`secure`). Without a journal the rows stay queued
-in memory and are tried again with a growing pause. Rows the database rejects are logged
-and counted (`o2o_writes_failed_total`), as a failing write always was.
+customer nothing. With a journal, the rows of a batch the database refuses as unavailable
+are written down locally until it answers again (`o2o.db.outage`), and a reply that waited
+out its budget journals its own rows before it is sent (`secure`). Without a journal the
+rows stay queued in memory and are tried again with a growing pause. Rows the database
+rejects are logged and counted (`o2o_writes_failed_total`), as a failing write always was
+(`o2o.db.thread`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -33,11 +31,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from o2o.db import sqlite_locked
-from o2o.journal import Journal
+from o2o.db.batch import Batch, running_loop
+from o2o.db.journal import Journal
+from o2o.db.loop import LoopCommitter, embedded_file
+from o2o.db.ops import Op
+from o2o.db.thread import ThreadCommitter
 from o2o.metrics import WRITE_BATCH_SIZE, WRITES_FAILED
-from o2o.writer_batch import Batch, running_loop
-from o2o.writer_loop import LoopCommitter, embedded_file
 
 log = logging.getLogger("o2o.writer")
 
@@ -45,45 +44,11 @@ Work = Callable[[Session], object]
 
 #: How soon the loop tries again to commit when the write lock was taken.
 _BUSY_RETRY_S = 0.001
-#: How long the writer thread waits before trying an unavailable database again (doubling).
-_UNAVAILABLE_FIRST_PAUSE_S, _UNAVAILABLE_MAX_PAUSE_S = 0.05, 5.0
-
-
-def unavailable(exc: BaseException) -> bool:
-    """Whether a failed write says the database is unavailable, not that the rows are bad:
-    SQLite still locked when its busy timeout ran out or its disk full ("database or disk is
-    full", or the I/O error a write into a full WAL can give), or PostgreSQL unreachable or its
-    connection lost (SQLAlchemy's OperationalError; constraint and type errors are other
-    classes)."""
-    if not isinstance(exc, sa.exc.OperationalError):
-        return False
-    code = getattr(exc.orig, "sqlite_errorcode", None)
-    if code is not None:  # a missing table is an OperationalError too
-        return sqlite_locked(exc) or code & 0xFF in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR)
-    return True
-
-
-class _Rows:
-    """Multi-row upserts of one table, merged by key (a batch may hold one customer twice)."""
-
-    def __init__(self) -> None:
-        self.by_key: dict[Any, dict[str, Any]] = {}
-
-    def add(self, key: Any, values: dict[str, Any]) -> None:
-        seen = self.by_key.get(key)
-        if seen is None:
-            self.by_key[key] = dict(values)
-        else:  # the later push wins, as if written one after the other
-            seen.update({k: v for k, v in values.items() if k not in _FIRST_WINS})
-
-
-#: Columns that keep the first value within a batch.
-_FIRST_WINS = frozenset({"first_seen_at"})
 
 
 class BatchWriter:
     """Commits what the reply path queues, in batches: on the event loop for an embedded
-    SQLite file (`o2o.writer_loop`), on one writer thread otherwise and whenever the loop
+    SQLite file (`o2o.db.loop`), on one writer thread otherwise and whenever the loop
     cannot. `submit` never touches the database; `close` writes what is left."""
 
     def __init__(self, sessions: sessionmaker[Session], *, delay_s: float = 0.002,
@@ -100,7 +65,7 @@ class BatchWriter:
         self.max_batch = max_batch
         self.max_queue = max_queue
         self._cond = threading.Condition()
-        self._ops: list[tuple[str, Any]] = []
+        self._ops: list[Op] = []
         self._batch = Batch()
         self._writing: Batch | None = None  # taken from the queue, being committed
         self._submits = 0  # pushes queued since the last batch was taken
@@ -111,7 +76,7 @@ class BatchWriter:
         #: Commits batches submitted on an event loop, on that loop (None: the thread does).
         self.committer = LoopCommitter(sessions) if on_loop else None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_ops: list[tuple[str, Any]] = []
+        self._loop_ops: list[Op] = []
         self._loop_batch = Batch()
         self._loop_submits = 0
         self._loop_due = False  # a commit is scheduled on the loop
@@ -125,12 +90,8 @@ class BatchWriter:
         self.busy_patience_s = busy_patience_s
         self._loop_busy_since: float | None = None
         self.journal = journal
-        #: The database refused a batch as unavailable: batches go to the journal until a
-        #: replay of it goes through (at `_replay_at`, then after a growing pause).
-        self._down = journal is not None and journal.pending()  # leftovers: replay first
-        self._replay_at = 0.0
-        self._replay_pause = _UNAVAILABLE_FIRST_PAUSE_S
-        self._held: list[tuple[str, Any]] = []  # `work` the journal cannot hold
+        #: Commits on the writer thread (and journals, while the database is away).
+        self.thread_committer = ThreadCommitter(sessions, journal=journal)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -140,7 +101,7 @@ class BatchWriter:
                events: list[dict[str, Any]] | None = None, work: Work | None = None) -> Batch:
         """Queue a customer upsert (`customers.service.query_values`), event rows
         (`analytics.events.event_row`) and/or any other small unit of work, in this order."""
-        ops: list[tuple[str, Any]] = []
+        ops: list[Op] = []
         if customer is not None:
             ops.append(("customer", customer))
         if events:
@@ -159,7 +120,7 @@ class BatchWriter:
                 return self._queue_on_loop(loop, ops)
             return self._queue(ops)
 
-    def secure(self, ops: list[tuple[str, Any]]) -> bool:
+    def secure(self, ops: list[Op]) -> bool:
         """A reply that waited out its budget: journal its own rows before it is sent (they
         may also be committed meanwhile; the replay skips what is stored). False without a
         journal or when some of them (`work`) cannot be journaled."""
@@ -197,7 +158,7 @@ class BatchWriter:
     # -- on the event loop (under self._cond unless said) ---------------------------------
 
     def _queue_on_loop(self, loop: asyncio.AbstractEventLoop,
-                       ops: list[tuple[str, Any]]) -> Batch:
+                       ops: list[Op]) -> Batch:
         if loop is not self._loop:  # a new loop (tests): what the old one left goes on
             self._move_loop_ops()
             self._loop, self._loop_due = loop, False
@@ -255,7 +216,7 @@ class BatchWriter:
                 return
             batch.follow(self._queue(ops, submits=0))
 
-    def _retry_on_loop(self, loop: asyncio.AbstractEventLoop, ops: list[tuple[str, Any]],
+    def _retry_on_loop(self, loop: asyncio.AbstractEventLoop, ops: list[Op],
                        batch: Batch, now: float) -> bool:
         """The write lock is held elsewhere (a checkpoint's last step, an admin change):
         keep the rows on the loop and try again shortly, for up to `busy_patience_s`, rather
@@ -281,7 +242,7 @@ class BatchWriter:
 
     # -- the writer thread's queue (under self._cond) -------------------------------------
 
-    def _queue(self, ops: list[tuple[str, Any]], *, submits: int = 1) -> Batch:
+    def _queue(self, ops: list[Op], *, submits: int = 1) -> Batch:
         self._ops.extend(ops)
         self._submits += submits
         if len(self._ops) == len(ops) or len(self._ops) >= self.max_batch:
@@ -294,14 +255,14 @@ class BatchWriter:
         while True:
             with self._cond:
                 while not self._ops and not self._closing and not self._replay_due():
-                    self._cond.wait(self._replay_wait())
+                    self._cond.wait(self.thread_committer.replay_wait())
                 if not self._ops and self._closing:
                     break
                 # Wait for company only under load (the last batch was shared): a lone push
                 # is committed at once. Journaling does not wait.
                 deadline = time.monotonic() + (self.delay_s if self._shared else 0.0)
                 while self._ops and len(self._ops) < self.max_batch and not self._closing \
-                        and not self._down:
+                        and not self.thread_committer.down:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break
@@ -312,149 +273,13 @@ class BatchWriter:
                     self._shared = self._submits > 1
                     self._submits = 0
             if self._replay_due():
-                self._replay()
+                self.thread_committer.replay()
             if ops:
                 WRITE_BATCH_SIZE.observe(len(ops))
-                batch._finish(self._write(ops))
-        if self.journal is not None and self.journal.dirty and not self._down:
-            self._replay()  # rows replies secured while the database was merely slow
-
-    # -- the journal (on the writer thread) ------------------------------------------------
+                batch._finish(self.thread_committer.write(ops, closing=lambda: self._closing))
+        if self.journal is not None and self.journal.dirty and not self.thread_committer.down:
+            # rows replies secured while the database was merely slow
+            self.thread_committer.replay()
 
     def _replay_due(self) -> bool:
-        return self.journal is not None and (self._down or self.journal.dirty) \
-            and not self._closing and time.monotonic() >= self._replay_at
-
-    def _replay_wait(self) -> float | None:
-        if self.journal is None or not (self._down or self.journal.dirty):
-            return None
-        return max(0.0, self._replay_at - time.monotonic())
-
-    def _replay(self) -> None:
-        """Replay every journal file nobody holds (this process's first), then the `work`
-        held in memory; still unavailable: try again after a growing pause."""
-        assert self.journal is not None
-        try:
-            self.journal.replay(self._commit_or_drop)
-            held, self._held = self._held, []
-            if held:
-                self._commit_or_drop(held)
-        except Exception as exc:
-            if not unavailable(exc):
-                log.exception("journal replay failed; tried again later")
-            self._down = True
-            self._replay_at = time.monotonic() + self._replay_pause
-            self._replay_pause = min(self._replay_pause * 2, _UNAVAILABLE_MAX_PAUSE_S)
-            return
-        if self._down:
-            log.warning("database available again; journal replayed")
-        self._down = False
-        self._replay_pause = _UNAVAILABLE_FIRST_PAUSE_S
-
-    def _journal(self, ops: list[tuple[str, Any]]) -> bool:
-        """Write `ops` down (one fsync); True when all of them are safe on disk."""
-        assert self.journal is not None
-        try:
-            written = self.journal.append(ops)
-        except OSError:
-            log.exception("cannot journal %d writes; they are held in memory", len(ops))
-            self._held.extend(ops)
-            return False
-        if written < len(ops):
-            self._held.extend(op for op in ops if op[0] == "work")
-        return written == len(ops)
-
-    def _commit_or_drop(self, ops: list[tuple[str, Any]]) -> None:
-        """Commit `ops` together; raise if the database is unavailable; when it refuses
-        them, write them one by one, dropping (logged, counted) only the bad ones."""
-        try:
-            self._commit(ops)
-        except Exception as exc:
-            if unavailable(exc):
-                raise
-            log.warning("a batch of %d writes failed; writing them one by one", len(ops),
-                        exc_info=True)
-            self._one_by_one(ops)
-
-    # -- the writer thread's writes --------------------------------------------------------
-
-    def _write(self, ops: list[tuple[str, Any]]) -> bool:
-        if self._down and self.journal is not None:  # behind what is journaled already
-            return self._journal(ops)
-        pause = _UNAVAILABLE_FIRST_PAUSE_S
-        while True:
-            try:
-                self._commit(ops)
-                return True
-            except Exception as exc:
-                # Unavailable (locked past the busy timeout, the server gone): nothing is
-                # wrong with the rows. With a journal they are written down and the database
-                # is tried again later; without, they wait, and what is queued meanwhile
-                # waits behind them (bounded by max_queue). When closing, they are given up.
-                if unavailable(exc) and self.journal is not None:
-                    log.warning("database unavailable (%s); journaling", type(exc).__name__)
-                    self._down = True
-                    self._replay_at = time.monotonic() + self._replay_pause
-                    return self._journal(ops)
-                if not unavailable(exc) or self._closing:
-                    log.warning("a batch of %d writes failed; writing them one by one",
-                                len(ops), exc_info=True)
-                    break
-                log.warning("database unavailable (%s); %d writes wait %.1f s and are tried "
-                            "again", type(exc).__name__, len(ops), pause)
-            time.sleep(pause)
-            pause = min(pause * 2, _UNAVAILABLE_MAX_PAUSE_S)
-        return self._one_by_one(ops)
-
-    def _one_by_one(self, ops: list[tuple[str, Any]]) -> bool:
-        ok = True
-        for op in ops:  # one bad write must not take the others with it
-            try:
-                self._commit([op])
-            except Exception:
-                ok = False
-                WRITES_FAILED.labels(op[0]).inc()
-                log.exception("write dropped (%s)", op[0])
-        return ok
-
-    def _commit(self, ops: list[tuple[str, Any]]) -> None:
-        # A Core transaction: the ORM session's bookkeeping would cost more than the rows.
-        with self.engine.begin() as conn:
-            apply(conn, ops, self.sessions)
-
-
-def apply(conn: sa.Connection, ops: list[tuple[str, Any]],
-          sessions: sessionmaker[Session]) -> None:
-    """Run `ops` in order in the transaction of `conn`; runs of customer upserts and events
-    between two `work` items become one statement each. `work` items get an ORM session
-    joined to that transaction (made only when one is queued)."""
-    from o2o.analytics.events import insert_events
-    from o2o.customers.service import upsert_customers
-
-    customers, events = _Rows(), []
-    session: Session | None = None
-
-    def flush() -> None:
-        if customers.by_key:
-            upsert_customers(conn, list(customers.by_key.values()))
-            customers.by_key.clear()
-        if events:
-            insert_events(conn, events)
-            events.clear()
-
-    try:
-        for kind, payload in ops:
-            if kind == "customer":
-                customers.add(payload["customer_hash"], payload)
-            elif kind == "events":
-                events.extend(payload)
-            else:
-                flush()
-                if session is None:
-                    session = sessions(bind=conn)
-                payload(session)
-                session.flush()
-        flush()
-    finally:
-        if session is not None:
-            session.close()
+        return not self._closing and self.thread_committer.replay_due()

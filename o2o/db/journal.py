@@ -28,11 +28,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from o2o.db.ops import Op
 from o2o.metrics import JOURNAL_REPLAYED, JOURNALED
 
 log = logging.getLogger("o2o.journal")
 
-Op = tuple[str, Any]
 #: Which writes can be journaled: plain rows. A `work` callable cannot be written down.
 KINDS = frozenset({"customer", "events"})
 SUFFIX = ".jsonl"

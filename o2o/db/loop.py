@@ -31,7 +31,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from o2o.db import sqlite_locked
+from o2o.db.engine import sqlite_locked
+from o2o.db.ops import apply
 
 log = logging.getLogger("o2o.writer")
 
@@ -56,12 +57,10 @@ class LoopCommitter:
     def commit(self, ops: list[tuple[str, Any]]) -> bool:
         """Commit `ops` in one transaction: True when committed, False when the write lock
         is held elsewhere (nothing was written). Any other failure is raised, rolled back."""
-        from o2o.writer import apply
-
         if any(kind == "work" for kind, _ in ops):  # BatchWriter.submit never queues it here
             raise ValueError("ORM work is committed by the writer thread, not on the loop")
         conn = self._connection()
-        # Customer and event rows are written on the DB-API cursor (o2o.db_prepared), so the
+        # Customer and event rows are written on the DB-API cursor (o2o.db.prepared), so the
         # transaction can be too: SQLAlchemy's begin and commit (an execution context for
         # the BEGIN, events, bookkeeping) cost more than SQLite's own. Counted with
         # cachegrind, a lone push's writes on the loop went from 933k to 826k instructions.

@@ -17,9 +17,10 @@ from o2o.analytics.events import event_row
 from o2o.analytics.models import Event
 from o2o.customers.models import Customer
 from o2o.customers.service import query_values
-from o2o.db import make_engine
+from o2o.db.batch import Batch
+from o2o.db.engine import make_engine, unavailable
+from o2o.db.writer import BatchWriter
 from o2o.metrics import WRITES_FAILED
-from o2o.writer import Batch, BatchWriter, unavailable
 from tests.factories_loop import NOW, a_customer, stall
 
 

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from o2o.db import check_database, make_engine, read_only
+from o2o.db.engine import check_database, make_engine, read_only
 from o2o.errors import ConfigError, ServiceUnavailable
 from o2o.migrate import downgrade, upgrade
 from o2o.models import Base
