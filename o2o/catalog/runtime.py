@@ -15,7 +15,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import TypeVar
@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from o2o.catalog.changes import changes_since, latest_seq
 from o2o.catalog.hours import OpeningHours
-from o2o.catalog.models import Outlet, Promotion, PromotionStatus, Region
+from o2o.catalog.models import Outlet, Region
+from o2o.catalog.offers import Offers, rank, read_promotions
 from o2o.catalog.open_now import OpenNow, minute_of
 from o2o.catalog.snapshot import read_snapshot, save_snapshot
 from o2o.catalog.views import (
@@ -33,7 +34,6 @@ from o2o.catalog.views import (
     PromotionView,
     index_entry,
     outlet_view,
-    promotion_view,
 )
 from o2o.db import read_only
 from o2o.errors import O2OError, ValidationError
@@ -43,6 +43,12 @@ from o2o.metrics import CATALOG_ROWS_SKIPPED, INDEX_AGE, INDEX_SIZE, INDEX_VERSI
 log = logging.getLogger("o2o.catalog")
 
 GAP_TIMEOUT_S = 30.0
+#: Promotions ended this long ago leave the offer lists (a query for an earlier instant scans
+#: them all instead: o2o.catalog.offers); pruned at most once per PRUNE_EVERY_S.
+PRUNE_LAG = timedelta(minutes=5)
+PRUNE_EVERY_S = 60.0
+#: A refresh re-reads just the promotions it names, up to this many; more is a full reload.
+PATCH_PROMOTIONS_MAX = 5_000
 #: What a stored row that cannot be served raises while it is turned into a view: bad JSON,
 #: hours or times that do not parse, an unknown time zone or status, degrees out of range.
 BAD_ROW_ERRORS = (O2OError, ValueError, TypeError, LookupError, ArithmeticError)
@@ -65,7 +71,8 @@ class Catalog:
         self.open_now = OpenNow()
         self._outlets: dict[int, OutletView] = {}
         self._by_code: dict[str, int] = {}
-        self._promotions: tuple[PromotionView, ...] = ()
+        self._offers = Offers()
+        self._pruned_at = 0.0
         self.seq = 0
         self._gaps: dict[int, float] = {}
         self._skipped: set[tuple[str, int, str]] = set()  # (entity, id, reason) logged once
@@ -99,15 +106,15 @@ class Catalog:
         return index
 
     def promotions(self) -> tuple[PromotionView, ...]:
-        return self._promotions
+        return self._offers.all()
 
     def promotions_for(self, outlet: OutletView, at: datetime) -> list[PromotionView]:
-        """Published promotions active at `at` in the outlet's zone, best first."""
-        return [p for p in self._promotions
-                if p.applies_to(outlet) and p.is_active(at, outlet.timezone)]
+        """Published promotions active at `at` in the outlet's zone, best first; costs what
+        applies to the outlet (o2o.catalog.offers), not every promotion."""
+        return self._offers.for_outlet(outlet, at)
 
     def promotion(self, promotion_id: int) -> PromotionView | None:
-        return next((p for p in self._promotions if p.id == promotion_id), None)
+        return self._offers.get(promotion_id)
 
     @property
     def age_s(self) -> float:
@@ -145,7 +152,7 @@ class Catalog:
         self.open_now.clear()
         self._prebuild_open()
         self._by_code = {v.code: v.id for v in views.values()}
-        self._promotions = promos
+        self._offers = Offers(promos, cut=_prune_cut())
         self.seq = seq
         self._gaps.clear()
 
@@ -183,13 +190,26 @@ class Catalog:
                 yield row.id, view
 
     def _load_promotions(self, session: Session) -> tuple[PromotionView, ...]:
-        rows = session.scalars(
-            sa.select(Promotion).where(Promotion.status == PromotionStatus.PUBLISHED)).all()
-        views = [v for r in rows
-                 if (v := self._servable("promotion", r.id, lambda r=r: promotion_view(r)))]
-        # Highest priority first; newer first among equals, so a fresh offer wins a tie.
-        views.sort(key=lambda p: (-p.priority, -p.id))
-        return tuple(views)
+        """Every published promotion, best first: two queries (rows, then outlet links)."""
+        return tuple(sorted(read_promotions(session, self._servable).values(), key=rank))
+
+    def _patch_promotions(self, session: Session, ids: set[int]) -> None:
+        """Re-read just the changed promotions; a large batch reloads them all."""
+        if len(ids) > PATCH_PROMOTIONS_MAX:
+            self._offers = Offers(self._load_promotions(session), cut=_prune_cut())
+            return
+        fresh = read_promotions(session, self._servable, ids)
+        self._offers = self._offers.patched({pid: fresh.get(pid) for pid in ids},
+                                            cut=_prune_cut())
+
+    def _prune_offers(self) -> None:
+        """Drop promotions that have ended from the offer lists, once a minute at most."""
+        if time.monotonic() - self._pruned_at < PRUNE_EVERY_S:
+            return
+        self._pruned_at = time.monotonic()
+        cut, ends = _prune_cut(), self._offers.next_expiry
+        if ends is not None and ends <= cut:
+            self._offers = self._offers.pruned(cut)
 
     def _servable(self, entity: str, entity_id: int, make: Callable[[], T]) -> T | None:
         """What `make` builds from a stored row, or None if the row cannot be served (it got
@@ -227,8 +247,10 @@ class Catalog:
                 return len(changes)
             if kinds.get("outlet"):
                 self._patch_outlets(session, kinds["outlet"])
-            if kinds.get("promotion") or kinds.get("outlet"):
-                self._promotions = self._load_promotions(session)
+            # Promotion views hold outlet ids, never outlet fields (an outlet's region is
+            # read at query time), so only promotion changes touch them.
+            if kinds.get("promotion"):
+                self._patch_promotions(session, kinds["promotion"])
             self._synced()
             return len(changes)
 
@@ -298,6 +320,7 @@ class Catalog:
                     self.refresh()
                 with self._lock:
                     self._prebuild_open()
+                    self._prune_offers()
             except sa.exc.OperationalError as exc:  # the database is away: quietly, tick on
                 log.debug("catalog sync: database unavailable (%s)", type(exc).__name__)
             except Exception:  # keep serving from memory; say why, try again next tick
@@ -321,6 +344,10 @@ VIEW_COLUMNS = (Outlet.id, Outlet.code, Outlet.name, Outlet.address, Outlet.city
                 sa.cast(Outlet.exceptions, sa.Text).label("exceptions"),
                 sa.cast(Outlet.tags, sa.Text).label("tags"), Outlet.image_url,
                 Outlet.geofence_radius_m, Outlet.geofence_wkt)
+
+
+def _prune_cut() -> datetime:
+    return datetime.now(UTC) - PRUNE_LAG
 
 
 def _compile_hours(key: tuple[str | None, str | None, str]) -> OpeningHours | None:

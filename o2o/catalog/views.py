@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
@@ -111,7 +112,10 @@ def index_entry(view: OutletView) -> IndexEntry:
     return IndexEntry(id=view.id, lat=view.lat, lng=view.lng, status=view.status, tags=view.tags)
 
 
-def promotion_view(row: Promotion) -> PromotionView:
+def promotion_view(row: Promotion | Any, *,
+                   outlet_ids: Iterable[int] | None = None) -> PromotionView:
+    """Snapshot an ORM promotion, or a plain row with its `outlet_ids` (see o2o.catalog.offers:
+    read_promotions loads the links of all promotions in one query)."""
     schedule = Schedule(
         valid_from=row.valid_from, valid_until=row.valid_until,
         weekdays=frozenset(row.weekdays or ()),
@@ -123,7 +127,8 @@ def promotion_view(row: Promotion) -> PromotionView:
         id=row.id, code=row.code, title=row.title, description=row.description,
         image_url=row.image_url, link_url=row.link_url, priority=row.priority,
         scope=str(row.scope), region_id=row.region_id,
-        outlet_ids=frozenset(o.id for o in row.outlets), schedule=schedule,
+        outlet_ids=frozenset(o.id for o in row.outlets) if outlet_ids is None
+        else frozenset(outlet_ids), schedule=schedule,
         coupon_enabled=row.coupon_enabled, coupon_total=row.coupon_total,
         coupon_per_customer=row.coupon_per_customer, coupon_valid_days=row.coupon_valid_days,
     )
