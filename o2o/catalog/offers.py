@@ -25,7 +25,6 @@ from bisect import insort
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -272,9 +271,10 @@ def read_promotions(session: Session, servable: Servable,
     else:
         where = published & Promotion.id.in_(list(ids))
         links = links.where(link.promotion_id.in_(list(ids)))
-    rows = session.execute(sa.select(*COLUMNS).where(where)).all()
+    conn = session.connection()  # plain rows: no ORM bookkeeping per row
+    rows = conn.execute(sa.select(*COLUMNS).where(where)).all()
     outlets: dict[int, set[int]] = defaultdict(set)
-    for pid, oid in session.execute(links):
+    for pid, oid in conn.execute(links):
         outlets[pid].add(oid)
     views = {}
     for row in rows:
@@ -287,6 +287,5 @@ def read_promotions(session: Session, servable: Servable,
 def _view(row: Any, outlet_ids: Iterable[int]) -> PromotionView:
     if row.scope not in _SCOPES:
         raise LookupError(f"unknown promotion scope {row.scope!r}")
-    fields = row._asdict()
-    fields["weekdays"] = json.loads(row.weekdays) if row.weekdays else []
-    return promotion_view(SimpleNamespace(**fields), outlet_ids=outlet_ids)
+    weekdays = json.loads(row.weekdays) if row.weekdays else []
+    return promotion_view(row, outlet_ids=outlet_ids, weekdays=weekdays)

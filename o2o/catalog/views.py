@@ -112,13 +112,13 @@ def index_entry(view: OutletView) -> IndexEntry:
     return IndexEntry(id=view.id, lat=view.lat, lng=view.lng, status=view.status, tags=view.tags)
 
 
-def promotion_view(row: Promotion | Any, *,
-                   outlet_ids: Iterable[int] | None = None) -> PromotionView:
-    """Snapshot an ORM promotion, or a plain row with its `outlet_ids` (see o2o.catalog.offers:
-    read_promotions loads the links of all promotions in one query)."""
+def promotion_view(row: Promotion | Any, *, outlet_ids: Iterable[int] | None = None,
+                   weekdays: Iterable[int] | None = None) -> PromotionView:
+    """Snapshot an ORM promotion, or a plain row with its `outlet_ids` and decoded `weekdays`
+    (o2o.catalog.offers.read_promotions loads every promotion's links in one query)."""
     schedule = Schedule(
         valid_from=row.valid_from, valid_until=row.valid_until,
-        weekdays=frozenset(row.weekdays or ()),
+        weekdays=frozenset((row.weekdays if weekdays is None else weekdays) or ()),
         daily_start=parse_hhmm(row.daily_start) if row.daily_start else None,
         daily_end=parse_hhmm(row.daily_end) if row.daily_end else None,
         timezone=row.timezone,
