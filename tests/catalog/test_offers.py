@@ -4,6 +4,7 @@ order, as scanning every promotion; loaded without a query per promotion; patche
 from __future__ import annotations
 
 import random
+import time as clock
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta, timezone
 
@@ -247,3 +248,43 @@ def test_a_snapshot_start_serves_the_same_offers(sessions, tmp_path) -> None:
     assert restored.promotions() == saved.promotions()
     for view in saved.outlets():
         assert restored.promotions_for(view, BASE) == saved.promotions_for(view, BASE)
+
+
+def test_many_changed_promotions_reload_them_all(sessions, monkeypatch) -> None:
+    with sessions.begin() as s:
+        chain_with_promotions(s, 9)
+    cat = Catalog(sessions)
+    cat.load()
+    monkeypatch.setattr(runtime, "PATCH_PROMOTIONS_MAX", 1)
+    with sessions.begin() as s:
+        for row in s.scalars(sa.select(Promotion).where(Promotion.scope == "region")):
+            row.status = "archived"
+            record_change(s, "promotion", row.id)
+    assert cat.refresh() == 3
+    assert [p.scope for p in cat.promotions()].count("region") == 0
+    assert all(p.scope != "region" for v in cat.outlets() for p in cat.promotions_for(v, BASE))
+
+
+def test_the_sync_thread_prunes_promotions_as_they_end(sessions, monkeypatch) -> None:
+    soon = datetime.now(UTC) + timedelta(seconds=1)
+    with sessions.begin() as s:
+        where = make_outlet(s, code="A").id
+        ending = make_promotion(s, code="ENDING", valid_until=soon).id
+        make_promotion(s, code="STAYS")
+    monkeypatch.setattr(runtime, "PRUNE_LAG", timedelta(0))
+    monkeypatch.setattr(runtime, "PRUNE_EVERY_S", 0.0)
+    cat = Catalog(sessions)
+    cat.load()
+    loaded = cat._offers
+    cat._prune_offers()
+    assert cat._offers is loaded  # nothing has ended yet
+    time_left = (soon - datetime.now(UTC)).total_seconds()
+    clock.sleep(max(0.0, time_left) + 0.01)
+    cat._prune_offers()
+    assert cat._offers is not loaded and cat._offers.cut >= soon
+    view = cat.outlet(where)
+    now = datetime.now(UTC)
+    assert [p.code for p in cat.promotions_for(view, now)] == ["STAYS"]
+    assert [p.code for p in cat.promotions_for(view, soon - timedelta(seconds=1))] \
+        == ["STAYS", "ENDING"]  # before the cut: the scan still finds it
+    assert cat.promotion(ending).code == "ENDING"
