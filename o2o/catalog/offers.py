@@ -24,7 +24,7 @@ import json
 from bisect import insort
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,7 +33,12 @@ from sqlalchemy.orm import Session
 from o2o.catalog.models import Promotion, PromotionScope, PromotionStatus, promotion_outlets
 from o2o.catalog.views import OutletView, PromotionView, promotion_view
 
-__all__ = ["Offers", "read_promotions"]
+__all__ = ["PATCH_MAX", "Offers", "prune_cut", "rank", "read_promotions"]
+
+#: Promotions ended this long ago leave the lists (see `prune_cut`).
+PRUNE_LAG = timedelta(minutes=5)
+#: A refresh re-reads the promotions it names, up to this many; more is a full reload.
+PATCH_MAX = 5_000
 
 _PAST = datetime.min.replace(tzinfo=UTC)
 _FUTURE = datetime.max.replace(tzinfo=UTC)
@@ -177,8 +182,8 @@ class Offers:
         """The same promotions with those ended by `cut` left out of the lists (a query
         before `cut` then scans instead). Costs one pass over the promotions."""
         cut = _later(self._cut, cut)
-        if cut == self._cut:
-            return self
+        if cut == self._cut or self._next_expiry is None or self._next_expiry > cut:
+            return self  # nothing listed has ended by `cut`
         ended = [v for v in self._by_id.values()
                  if (e := v.schedule.valid_until) is not None and e <= cut
                  and (self._cut is None or e > self._cut)]
@@ -232,6 +237,12 @@ def _put(lists: dict[int, tuple[_Entry, ...]], key: int, entries: tuple[_Entry, 
         lists[key] = entries
     else:
         lists.pop(key, None)
+
+
+def prune_cut() -> datetime:
+    """Where a worker cuts its lists: a little before now, so a request that took its clock
+    reading just before a rebuild still finds the index."""
+    return datetime.now(UTC) - PRUNE_LAG
 
 
 def _later(a: datetime | None, b: datetime | None) -> datetime | None:

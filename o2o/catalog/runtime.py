@@ -15,7 +15,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import TypeVar
@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from o2o.catalog.changes import changes_since, latest_seq
 from o2o.catalog.hours import OpeningHours
 from o2o.catalog.models import Outlet, Region
-from o2o.catalog.offers import Offers, rank, read_promotions
+from o2o.catalog.offers import PATCH_MAX, Offers, prune_cut, rank, read_promotions
 from o2o.catalog.open_now import OpenNow, minute_of
 from o2o.catalog.snapshot import read_snapshot, save_snapshot
 from o2o.catalog.views import (
@@ -43,12 +43,8 @@ from o2o.metrics import CATALOG_ROWS_SKIPPED, INDEX_AGE, INDEX_SIZE, INDEX_VERSI
 log = logging.getLogger("o2o.catalog")
 
 GAP_TIMEOUT_S = 30.0
-#: Promotions ended this long ago leave the offer lists (a query for an earlier instant scans
-#: them all instead: o2o.catalog.offers); pruned at most once per PRUNE_EVERY_S.
-PRUNE_LAG = timedelta(minutes=5)
+#: The sync thread takes ended promotions out of the offer lists at most this often.
 PRUNE_EVERY_S = 60.0
-#: A refresh re-reads just the promotions it names, up to this many; more is a full reload.
-PATCH_PROMOTIONS_MAX = 5_000
 #: What a stored row that cannot be served raises while it is turned into a view: bad JSON,
 #: hours or times that do not parse, an unknown time zone or status, degrees out of range.
 BAD_ROW_ERRORS = (O2OError, ValueError, TypeError, LookupError, ArithmeticError)
@@ -152,7 +148,7 @@ class Catalog:
         self.open_now.clear()
         self._prebuild_open()
         self._by_code = {v.code: v.id for v in views.values()}
-        self._offers = Offers(promos, cut=_prune_cut())
+        self._offers = Offers(promos, cut=prune_cut())
         self.seq = seq
         self._gaps.clear()
 
@@ -195,21 +191,17 @@ class Catalog:
 
     def _patch_promotions(self, session: Session, ids: set[int]) -> None:
         """Re-read just the changed promotions; a large batch reloads them all."""
-        if len(ids) > PATCH_PROMOTIONS_MAX:
-            self._offers = Offers(self._load_promotions(session), cut=_prune_cut())
+        if len(ids) > PATCH_MAX:
+            self._offers = Offers(self._load_promotions(session), cut=prune_cut())
             return
         fresh = read_promotions(session, self._servable, ids)
-        self._offers = self._offers.patched({pid: fresh.get(pid) for pid in ids},
-                                            cut=_prune_cut())
+        self._offers = self._offers.patched({i: fresh.get(i) for i in ids}, cut=prune_cut())
 
     def _prune_offers(self) -> None:
-        """Drop promotions that have ended from the offer lists, once a minute at most."""
-        if time.monotonic() - self._pruned_at < PRUNE_EVERY_S:
-            return
-        self._pruned_at = time.monotonic()
-        cut, ends = _prune_cut(), self._offers.next_expiry
-        if ends is not None and ends <= cut:
-            self._offers = self._offers.pruned(cut)
+        """Take promotions that have ended out of the offer lists, once a minute at most."""
+        if time.monotonic() - self._pruned_at >= PRUNE_EVERY_S:
+            self._pruned_at = time.monotonic()
+            self._offers = self._offers.pruned(prune_cut())
 
     def _servable(self, entity: str, entity_id: int, make: Callable[[], T]) -> T | None:
         """What `make` builds from a stored row, or None if the row cannot be served (it got
@@ -344,10 +336,6 @@ VIEW_COLUMNS = (Outlet.id, Outlet.code, Outlet.name, Outlet.address, Outlet.city
                 sa.cast(Outlet.exceptions, sa.Text).label("exceptions"),
                 sa.cast(Outlet.tags, sa.Text).label("tags"), Outlet.image_url,
                 Outlet.geofence_radius_m, Outlet.geofence_wkt)
-
-
-def _prune_cut() -> datetime:
-    return datetime.now(UTC) - PRUNE_LAG
 
 
 def _compile_hours(key: tuple[str | None, str | None, str]) -> OpeningHours | None:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, time, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
+from o2o.catalog import offers as offers_module
 from o2o.catalog import runtime
 from o2o.catalog.changes import record_change
 from o2o.catalog.models import Outlet, Promotion
@@ -255,7 +256,7 @@ def test_many_changed_promotions_reload_them_all(sessions, monkeypatch) -> None:
         chain_with_promotions(s, 9)
     cat = Catalog(sessions)
     cat.load()
-    monkeypatch.setattr(runtime, "PATCH_PROMOTIONS_MAX", 1)
+    monkeypatch.setattr(runtime, "PATCH_MAX", 1)
     with sessions.begin() as s:
         for row in s.scalars(sa.select(Promotion).where(Promotion.scope == "region")):
             row.status = "archived"
@@ -271,7 +272,7 @@ def test_the_sync_thread_prunes_promotions_as_they_end(sessions, monkeypatch) ->
         where = make_outlet(s, code="A").id
         ending = make_promotion(s, code="ENDING", valid_until=soon).id
         make_promotion(s, code="STAYS")
-    monkeypatch.setattr(runtime, "PRUNE_LAG", timedelta(0))
+    monkeypatch.setattr(offers_module, "PRUNE_LAG", timedelta(0))
     monkeypatch.setattr(runtime, "PRUNE_EVERY_S", 0.0)
     cat = Catalog(sessions)
     cat.load()
