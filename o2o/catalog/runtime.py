@@ -22,6 +22,7 @@ import contextlib
 import ctypes
 import gc
 import logging
+import pickle
 import threading
 import time
 from collections import defaultdict
@@ -30,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -39,9 +41,10 @@ from o2o.catalog.changes import changes_since, latest_seq
 from o2o.catalog.columns import OutletColumns, Tables
 from o2o.catalog.columns_build import BAD_ROW_ERRORS, RowBuilder, base, build, fold
 from o2o.catalog.live import Live
-from o2o.catalog.models import CatalogChange, Promotion, PromotionStatus
+from o2o.catalog.models import CatalogChange
+from o2o.catalog.offers import PATCH_MAX, Offers, prune_cut, rank, read_promotions
 from o2o.catalog.open_now import OpenMinute, OpenNow, minute_of
-from o2o.catalog.views import OutletView, PromotionView, promotion_view
+from o2o.catalog.views import OutletView, PromotionView
 from o2o.db import read_only
 from o2o.geo.index import NearestIndex
 from o2o.metrics import CATALOG_ROWS_SKIPPED, INDEX_AGE, INDEX_SIZE, INDEX_VERSION
@@ -54,6 +57,8 @@ BULK_CHANGES = 20_000
 #: The overlay is folded into a new base when it holds this many outlets, or when its
 #: oldest entry is this old.
 FOLD_AT, FOLD_AFTER_S = 2048, 600.0
+#: The sync thread takes ended promotions out of the offer lists at most this often.
+PRUNE_EVERY_S = 60.0
 T = TypeVar("T")
 __all__ = ["BAD_ROW_ERRORS", "Catalog"]
 
@@ -81,7 +86,8 @@ class Catalog:
         self.open_now = OpenNow(lambda: self.live.index, view_of=self.outlet)
         self._overlay_rows: dict[int, Any] = {}  # the stored rows behind the overlay
         self._overlay_since = 0.0
-        self._promotions: tuple[PromotionView, ...] = ()
+        self._offers = Offers()
+        self._pruned_at = 0.0
         self.seq = 0
         self._gaps: dict[int, float] = {}
         self._skipped: set[tuple[str, int, str]] = set()  # (entity, id, reason) logged once
@@ -128,15 +134,15 @@ class Catalog:
                                    base=base)
 
     def promotions(self) -> tuple[PromotionView, ...]:
-        return self._promotions
+        return self._offers.all()
 
     def promotions_for(self, outlet: OutletView, at: datetime) -> list[PromotionView]:
-        """Published promotions active at `at` in the outlet's zone, best first."""
-        return [p for p in self._promotions
-                if p.applies_to(outlet) and p.is_active(at, outlet.timezone)]
+        """Published promotions active at `at` in the outlet's zone, best first; costs what
+        applies to the outlet (o2o.catalog.offers), not every promotion."""
+        return self._offers.for_outlet(outlet, at)
 
     def promotion(self, promotion_id: int) -> PromotionView | None:
-        return next((p for p in self._promotions if p.id == promotion_id), None)
+        return self._offers.get(promotion_id)
 
     @property
     def age_s(self) -> float:
@@ -154,6 +160,7 @@ class Catalog:
 
     def _load(self, session: Session, *, catch_up: bool = True) -> None:
         seq = latest_seq(session)
+        self._offers = Offers(self._load_promotions(session), cut=prune_cut())
         if self.snapshot is None:
             self._install_built(session, seq)
         else:
@@ -164,13 +171,12 @@ class Catalog:
                     verdict = "rebuild"
                 if verdict == "rebuild" or not self._map(found[1] if found else None):
                     self._install_built(session, seq)
-        self._promotions = self._load_promotions(session)
         self.stale = False
         if self.seq < seq:  # caught up from an older snapshot: the changes since, now
             self._refresh(session)
         self._synced()
         log.info("catalog loaded: %d outlets, %d promotions, seq %d",
-                 len(self), len(self._promotions), self.seq)
+                 len(self), len(self._offers.all()), self.seq)
 
     def _install_built(self, session: Session, seq: int) -> None:
         """A base from the rows: written to the host's snapshot and mapped from it when there
@@ -192,8 +198,11 @@ class Catalog:
         assert self.snapshot is not None
         meta = {"position": position, "seq": seq, "gaps": sorted(self._gaps),
                 "tables": tables.to_json()}
+        # The offers too, for a start while the database is away (this host's own file).
+        offers = np.frombuffer(pickle.dumps(self._offers.all(), pickle.HIGHEST_PROTOCOL),
+                               np.uint8)
         try:
-            snapshots.write_snapshot(self.snapshot, arrays, meta)
+            snapshots.write_snapshot(self.snapshot, {**arrays, "c_promotions": offers}, meta)
         except OSError:
             log.warning("could not save the catalog snapshot %s", self.snapshot, exc_info=True)
             return False
@@ -237,6 +246,9 @@ class Catalog:
                 log.warning("no catalog snapshot at %s: serving no outlets until the database "
                             "answers", self.snapshot)
                 return False
+            saved = self.live.cols.arrays.get("c_promotions")
+            if saved is not None:
+                self._offers = Offers(pickle.loads(saved.tobytes()), cut=prune_cut())
         INDEX_SIZE.set(len(self))
         log.warning("catalog from the snapshot %s: %d outlets, seq %d", self.snapshot,
                     len(self), self.seq)
@@ -263,13 +275,22 @@ class Catalog:
             return None
 
     def _load_promotions(self, session: Session) -> tuple[PromotionView, ...]:
-        rows = session.scalars(
-            sa.select(Promotion).where(Promotion.status == PromotionStatus.PUBLISHED)).all()
-        views = [v for r in rows
-                 if (v := self._servable("promotion", r.id, lambda r=r: promotion_view(r)))]
-        # Highest priority first; newer first among equals, so a fresh offer wins a tie.
-        views.sort(key=lambda p: (-p.priority, -p.id))
-        return tuple(views)
+        """Every published promotion, best first: two queries (rows, then outlet links)."""
+        return tuple(sorted(read_promotions(session, self._servable).values(), key=rank))
+
+    def _patch_promotions(self, session: Session, ids: set[int]) -> None:
+        """Re-read just the changed promotions; a large batch reloads them all."""
+        if len(ids) > PATCH_MAX:
+            self._offers = Offers(self._load_promotions(session), cut=prune_cut())
+            return
+        fresh = read_promotions(session, self._servable, ids)
+        self._offers = self._offers.patched({i: fresh.get(i) for i in ids}, cut=prune_cut())
+
+    def _prune_offers(self) -> None:
+        """Take promotions that have ended out of the offer lists, once a minute at most."""
+        if time.monotonic() - self._pruned_at >= PRUNE_EVERY_S:
+            self._pruned_at = time.monotonic()
+            self._offers = self._offers.pruned(prune_cut())
 
     # ---- following the change feed -------------------------------------------------------
     def refresh(self) -> int:
@@ -300,8 +321,10 @@ class Catalog:
             self._patch_outlets(session, {oid: 0 for oid in self.live.overlay})
         if kinds.get("outlet"):
             self._patch_outlets(session, kinds["outlet"])
-        if kinds.get("promotion") or kinds.get("outlet"):
-            self._promotions = self._load_promotions(session)
+        # Promotion views hold outlet ids, never outlet fields (an outlet's region is read
+        # at query time), so only promotion changes touch them.
+        if kinds.get("promotion"):
+            self._patch_promotions(session, set(kinds["promotion"]))
         self._synced()
         return len(changes)
 
@@ -412,6 +435,7 @@ class Catalog:
                     self.fold()
                 with self._lock:
                     self._prebuild_open()
+                    self._prune_offers()
             except sa.exc.OperationalError as exc:  # the database is away: quietly, tick on
                 log.debug("catalog sync: database unavailable (%s)", type(exc).__name__)
             except Exception:  # keep serving from memory; say why, try again next tick
