@@ -34,8 +34,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from o2o.services import build_services
-
     refuse_public_dev_token(Settings(), args.host)  # before any secret is generated
     settings = get_settings()
     hand_secrets_to_workers(settings)
@@ -45,9 +43,7 @@ def run_serve(args: argparse.Namespace) -> int:
     # configuration: the workers start anyway (from the host's catalog snapshot) and this is
     # done as soon as the database answers.
     try:
-        services = build_services(settings, sync=False)
-        outlets: int | None = len(services.catalog)
-        services.close()
+        outlets: int | None = prepare_only(settings)
     except ServiceUnavailable as exc:
         if not (settings.state_path / snapshot.NAME).is_file():
             # Never served from this database on this host: a wrong URL, more likely than
@@ -69,6 +65,30 @@ def run_serve(args: argparse.Namespace) -> int:
     uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port,
                 workers=args.workers, log_level="warning", access_log=False)
     return 0
+
+
+def prepare_only(settings: Settings) -> int:
+    """Check and migrate the database (and fill an empty embedded one with the demo chain);
+    the number of live outlets. The catalog itself is loaded by each worker, never here:
+    at a million outlets a load in the parent would cost its time and memory for nothing."""
+    import sqlalchemy as sa
+
+    from o2o.catalog.models import Outlet
+    from o2o.db import make_engine, make_sessionmaker
+    from o2o.services import prepare_database
+
+    engine = make_engine(settings.database_url)
+    try:
+        sessions = make_sessionmaker(engine)
+        prepare_database(settings, engine, sessions, migrate=settings.auto_migrate,
+                         load_demo=None)
+        with sessions() as session:
+            return session.scalar(sa.select(sa.func.count()).select_from(Outlet)
+                                  .where(Outlet.deleted_at.is_(None))) or 0
+    except sa.exc.OperationalError as exc:
+        raise ServiceUnavailable(f"Cannot reach the database: {exc}") from exc
+    finally:
+        engine.dispose()
 
 
 def _prepare_when_reachable(settings: Settings, *, first_pause_s: float = 0.5,

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from benchmarks.drill_lib import Ledger, Server, WeChat, lost_and_doubled, server_env
+from o2o.catalog import snapshot
 from o2o.catalog.runtime import Catalog
 from tests.factories import make_outlet
 from tests.outage import unreachable
@@ -27,7 +28,7 @@ def _catalog_with_snapshot(sessions: sessionmaker[Session], state: Path) -> None
         make_outlet(session, name="静安寺店", lat=31.2235, lng=121.4456)
         make_outlet(session, name="人民广场店", lat=31.2304, lng=121.4737)
         session.commit()
-    Catalog(sessions, snapshot=state / "catalog.pickle").load()
+    Catalog(sessions, snapshot=state / snapshot.NAME).load()
 
 
 def test_workers_start_during_an_outage_answer_and_heal_by_themselves(

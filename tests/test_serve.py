@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -74,3 +75,44 @@ def _try_it(banner: str, cwd, env: dict[str, str]) -> str:  # type: ignore[no-un
                             env={**env, "PATH": "/usr/bin:/bin"}, timeout=60)
     assert result.returncode == 0 and result.stderr == "", result.stderr
     return result.stdout
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as f:
+            found += [int(c) for c in f.read().split()]
+    return found
+
+
+def _maps(pid: int, name: str) -> bool:
+    with open(f"/proc/{pid}/maps") as f:
+        return any(line.rstrip().endswith(name) for line in f)
+
+
+def test_workers_share_one_catalog_snapshot_and_the_parent_loads_none(tmp_path) -> None:
+    """Two workers map the same host snapshot (one copy of the outlets per host); the
+    parent only prepared the database and counted the outlets."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("O2O_")}
+    env["O2O_STATE_DIR"] = str(tmp_path / "state")
+    proc = subprocess.Popen([sys.executable, "-m", "o2o.cli", "serve", "--port", str(port),
+                             "--workers", "2"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        banner = _banner(proc)
+        assert re.search(r"o2o serving \d{3} outlets from ", banner)  # counted, not loaded
+        deadline = time.monotonic() + 90
+        workers: list[int] = []
+        while time.monotonic() < deadline:
+            workers = [w for w in _children(proc.pid) if _maps(w, "catalog.columns")]
+            if len(workers) == 2:
+                break
+            time.sleep(0.3)
+        assert len(workers) == 2, "both workers map the snapshot"
+        assert not _maps(proc.pid, "catalog.columns")
+        snapshots = [p.name for p in (tmp_path / "state").iterdir() if p.name.startswith("catalog")]
+        assert sorted(snapshots) == ["catalog.columns", "catalog.columns.lock"]
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)

@@ -1,52 +1,74 @@
-"""The live catalog of one worker: outlets in the nearest index, promotions in memory.
+"""The live catalog of one worker: outlets as shared columns plus an overlay, promotions in
+memory.
 
-Built from the database at start-up (or, while it cannot be reached, from the last snapshot
-this host saved: `o2o.catalog.snapshot`), then patched from the change feed
-(catalog_changes) polled every `poll_s` seconds, so an admin change reaches every worker
-within a second without a full rebuild. Readers never block and never see a half-applied change: each
-refresh swaps whole dictionaries.
+Outlets live in a *base* of columns (`o2o.catalog.columns`) in a snapshot file per database
+on this host (`o2o.catalog.snapshot`), mapped read-only by every worker, so four workers
+hold one copy. A start maps the host's snapshot when it still describes the database, or
+catches it up, or (the first start, or another database) builds it from the rows, one
+worker at a time under the host lock while the others wait and then map what it wrote
+(`o2o.catalog.loading`). While the database cannot be reached, a worker starts from the
+snapshot as it is.
+
+Admin changes arrive through the change feed (catalog_changes), polled every `poll_s`
+seconds: changed outlets go to a small overlay and the index's pending rows, so a change
+reaches every worker within a second. When the overlay grows (or ages), one worker folds it
+into a new base in the background and the others move to it at their next tick. Readers
+never block and never see half a change: each change swaps a whole `Live`.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import ctypes
+import gc
 import logging
+import pickle
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from functools import cache
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from o2o.catalog import loading
+from o2o.catalog import snapshot as snapshots
 from o2o.catalog.changes import changes_since, latest_seq
-from o2o.catalog.hours import OpeningHours
-from o2o.catalog.models import Outlet, Promotion, PromotionStatus, Region
+from o2o.catalog.columns import OutletColumns, Tables
+from o2o.catalog.columns_build import BAD_ROW_ERRORS, RowBuilder, base, build, fold
+from o2o.catalog.live import Live
+from o2o.catalog.models import CatalogChange
+from o2o.catalog.offers import PATCH_MAX, Offers, prune_cut, rank, read_promotions
 from o2o.catalog.open_now import OpenMinute, OpenNow, minute_of
-from o2o.catalog.snapshot import read_snapshot, save_snapshot
-from o2o.catalog.views import (
-    OutletView,
-    PromotionView,
-    index_entry,
-    outlet_view,
-    promotion_view,
-)
-from o2o.db.engine import read_only
-from o2o.errors import O2OError, ValidationError
-from o2o.geo.index import STATUS_CODE, NearestIndex
+from o2o.catalog.views import OutletView, PromotionView
+from o2o.db import read_only
+from o2o.geo.index import NearestIndex
 from o2o.metrics import CATALOG_ROWS_SKIPPED, INDEX_AGE, INDEX_SIZE, INDEX_VERSION
 
 log = logging.getLogger("o2o.catalog")
 
 GAP_TIMEOUT_S = 30.0
-#: What a stored row that cannot be served raises while it is turned into a view: bad JSON,
-#: hours or times that do not parse, an unknown time zone or status, degrees out of range.
-BAD_ROW_ERRORS = (O2OError, ValueError, TypeError, LookupError, ArithmeticError)
+#: More outlet changes than this at once (a bulk import) make a new base, not an overlay.
+BULK_CHANGES = 20_000
+#: The overlay is folded into a new base when it holds this many outlets, or when its
+#: oldest entry is this old.
+FOLD_AT, FOLD_AFTER_S = 2048, 600.0
+#: The sync thread takes ended promotions out of the offer lists at most this often.
+PRUNE_EVERY_S = 60.0
 T = TypeVar("T")
+__all__ = ["BAD_ROW_ERRORS", "Catalog"]
+
+
+def _release_memory() -> None:
+    """Hand freed heap back to the system (glibc keeps it otherwise: a cold build of a
+    million outlets would leave ~200 MB of garbage resident in the worker that built)."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 class Catalog:
@@ -54,199 +76,276 @@ class Catalog:
 
     def __init__(self, sessions: sessionmaker[Session], *, poll_s: float = 0.25,
                  snapshot: Path | None = None) -> None:
-        # Loads and refreshes only read: on SQLite they must not hold the write lock (a full
-        # reload at 1M outlets takes most of a minute).
+        # Loads and refreshes only read: on SQLite they must not hold the write lock.
         self._sessions = read_only(sessions)
         self._poll_s = poll_s
-        self._lock = threading.Lock()  # one writer (load/refresh) at a time
+        self._lock = threading.Lock()  # one writer (load/refresh/fold) at a time
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.index = NearestIndex()
-        self.open_now = OpenNow(lambda: self.index)
-        self._outlets: dict[int, OutletView] = {}
-        self._by_code: dict[str, int] = {}
-        self._promotions: tuple[PromotionView, ...] = ()
+        self.live = Live.on(RowBuilder(Tables()).base(), base_seq=0)
+        self.open_now = OpenNow(lambda: self.live.index, view_of=self.outlet)
+        self._overlay_rows: dict[int, Any] = {}  # the stored rows behind the overlay
+        self._overlay_since = 0.0
+        self._offers = Offers()
+        self._pruned_at = 0.0
         self.seq = 0
         self._gaps: dict[int, float] = {}
         self._skipped: set[tuple[str, int, str]] = set()  # (entity, id, reason) logged once
         self.synced_at = 0.0
-        #: Where each full load is saved, for a start while the database is away.
+        #: This host's snapshot of the columns (None: built in memory, nothing written).
         self.snapshot = snapshot
         #: Serving a snapshot (or nothing): the next sync is a full load, not a refresh.
         self.stale = False
 
     # ---- reading -------------------------------------------------------------------------
+    @property
+    def index(self) -> NearestIndex:
+        return self.live.index
+
     def outlet(self, outlet_id: int) -> OutletView | None:
-        return self._outlets.get(outlet_id)
+        return self.live.outlet(outlet_id)
 
     def outlet_by_code(self, code: str) -> OutletView | None:
-        oid = self._by_code.get(code)
-        return None if oid is None else self._outlets.get(oid)
+        return self.live.outlet_by_code(code)
 
     def outlets(self) -> Iterable[OutletView]:
-        return self._outlets.values()
+        return self.live.outlets()
 
     def open_index(self, at: datetime) -> OpenMinute:
         """The outlets open at `at`, searched like an index (see o2o.catalog.open_now). Loads
         and the sync thread build the current and next minute's ahead; another minute (an
         explicit `at`, or no sync thread) is built here on first use."""
         minute = minute_of(at)
-        index = self.open_now.get(minute)
-        if index is None:
+        found = self.open_now.get(minute)
+        if found is None:
             with self._lock:
-                index = self.open_now.get(minute) or self.open_now.build(
-                    minute, self._outlets.values())
-        return index
+                found = self.open_now.get(minute) or self._build_open(minute)
+        return found
+
+    def _build_open(self, minute: int) -> OpenMinute:
+        """A minute's layer from the columns: each timetable asked once."""
+        live = self.live
+        base = live.index.base
+        if base.ids is not live.cols.ids:  # the index compacted on its own: not our rows
+            return self.open_now.build(minute, live.outlets())
+        tables = live.cols.tables
+        timetables = [tables.hours(i) for i in range(len(tables.timetables))]
+        return self.open_now.build(minute, base.status, live.cols.timetable, timetables,
+                                   base=base)
 
     def promotions(self) -> tuple[PromotionView, ...]:
-        return self._promotions
+        return self._offers.all()
 
     def promotions_for(self, outlet: OutletView, at: datetime) -> list[PromotionView]:
-        """Published promotions active at `at` in the outlet's zone, best first."""
-        return [p for p in self._promotions
-                if p.applies_to(outlet) and p.is_active(at, outlet.timezone)]
+        """Published promotions active at `at` in the outlet's zone, best first; costs what
+        applies to the outlet (o2o.catalog.offers), not every promotion."""
+        return self._offers.for_outlet(outlet, at)
 
     def promotion(self, promotion_id: int) -> PromotionView | None:
-        return next((p for p in self._promotions if p.id == promotion_id), None)
+        return self._offers.get(promotion_id)
 
     @property
     def age_s(self) -> float:
         return time.monotonic() - self.synced_at if self.synced_at else float("inf")
 
     def __len__(self) -> int:
-        return len(self._outlets)
+        return self.live.size
 
     # ---- loading -------------------------------------------------------------------------
     def load(self) -> None:
-        """Full (re)build from the database."""
+        """Full (re)build: the host's snapshot when it still describes the database (caught
+        up if need be), else the rows."""
         with self._lock, self._sessions() as session:
             self._load(session)
 
-    def _load(self, session: Session) -> None:
+    def _load(self, session: Session, *, catch_up: bool = True) -> None:
         seq = latest_seq(session)
-        views = dict(self._views(session, Outlet.deleted_at.is_(None)))
-        promos = self._load_promotions(session)
-        self._install(views, promos, seq)
+        self._offers = Offers(self._load_promotions(session), cut=prune_cut())
+        if self.snapshot is None:
+            self._install_built(session, seq)
+        else:
+            with snapshots.host_lock(self.snapshot):
+                found = snapshots.peek(self.snapshot)
+                verdict = "rebuild" if found is None else loading.verdict(found[0], session, seq)
+                if verdict == "catch up" and not catch_up:
+                    verdict = "rebuild"
+                if verdict == "rebuild" or not self._map(found[1] if found else None):
+                    self._install_built(session, seq)
         self.stale = False
+        if self.seq < seq:  # caught up from an older snapshot: the changes since, now
+            self._refresh(session)
         self._synced()
         log.info("catalog loaded: %d outlets, %d promotions, seq %d",
-                 len(views), len(promos), seq)
-        if self.snapshot is not None:
-            save_snapshot(self.snapshot, views, promos, seq)
+                 len(self), len(self._offers.all()), self.seq)
 
-    def _install(self, views: dict[int, OutletView], promos: tuple[PromotionView, ...],
-                 seq: int) -> None:
-        index = NearestIndex()
-        index.build_arrays([v.id for v in views.values()], [v.lat for v in views.values()],
-                           [v.lng for v in views.values()],
-                           status=[STATUS_CODE[v.status] for v in views.values()],
-                           tags=[v.tags for v in views.values()])
-        self.index, self._outlets = index, views
-        self.open_now.clear()
-        self._prebuild_open()
-        self._by_code = {v.code: v.id for v in views.values()}
-        self._promotions = promos
-        self.seq = seq
-        self._gaps.clear()
+    def _install_built(self, session: Session, seq: int) -> None:
+        """A base from the rows: written to the host's snapshot and mapped from it when there
+        is one (so its pages are shared), else kept in memory."""
+        builder = loading.read_all(session, self._skip_row)
+        tables = builder.tables
+        arrays = base(builder.parts(), tables)
+        del builder  # a million rows of Python objects
+        if self.snapshot is None or not self._write(arrays, tables, seq,
+                                                    loading.position(session, seq)):
+            self._install(arrays, tables, seq, ())
+        del arrays
+        _release_memory()
 
-    def load_snapshot(self) -> bool:
-        """Serve the last catalog this host loaded (the database is away); the sync thread
-        replaces it with a full load as soon as the database answers."""
-        self.stale = True
-        found = None if self.snapshot is None else read_snapshot(self.snapshot)
-        if found is None:
-            log.warning("no catalog snapshot at %s: serving no outlets until the database "
-                        "answers", self.snapshot)
+    def _write(self, arrays: dict[str, Any], tables: Tables, seq: int,
+               position: dict[str, Any]) -> bool:
+        """Save a base as the host's snapshot and serve it from there; False if it could
+        not be written (then nothing changed)."""
+        assert self.snapshot is not None
+        meta = {"position": position, "seq": seq, "gaps": sorted(self._gaps),
+                "tables": tables.to_json()}
+        # The offers too, for a start while the database is away (this host's own file).
+        offers = np.frombuffer(pickle.dumps(self._offers.all(), pickle.HIGHEST_PROTOCOL),
+                               np.uint8)
+        try:
+            snapshots.write_snapshot(self.snapshot, {**arrays, "c_promotions": offers}, meta)
+        except OSError:
+            log.warning("could not save the catalog snapshot %s", self.snapshot, exc_info=True)
             return False
-        with self._lock:
-            self._install(*found)
-        INDEX_SIZE.set(len(self._outlets))
-        log.warning("catalog from the snapshot %s: %d outlets, seq %d", self.snapshot,
-                    len(self._outlets), self.seq)
+        return self._map(None)
+
+    def _map(self, identity: tuple[int, int] | None) -> bool:
+        """Serve the host's snapshot (expected to be the file `identity`, when given)."""
+        assert self.snapshot is not None
+        mapped = snapshots.map_snapshot(self.snapshot)
+        if mapped is None or (identity is not None and mapped.identity != identity):
+            return False
+        meta = mapped.meta
+        self._install(mapped.arrays, Tables.from_json(meta["tables"]), meta["seq"],
+                      meta["gaps"], identity=mapped.identity)
         return True
 
-    def _views(self, session: Session, where: sa.ColumnElement[bool]) -> Iterator[tuple[int, OutletView]]:
-        """(id, view) of every servable outlet row matching `where`; bad rows are skipped."""
-        # Plain rows of the needed columns, streamed: a million ORM objects would cost
-        # minutes and gigabytes for state the catalog never writes back.
-        regions = {r.id: r for r in session.scalars(sa.select(Region))}
-        rows = session.execute(sa.select(*VIEW_COLUMNS).where(where)
-                               .execution_options(yield_per=10_000))
-        # Per call, so an edited timetable is compiled afresh and nothing outlives the load.
-        hours_of, tags_of = cache(_compile_hours), cache(_parse_tags)
-        for row in rows:
-            view = self._servable("outlet", row.id, lambda row=row: _checked(outlet_view(
-                row, regions.get(row.region_id),
-                hours=hours_of((row.hours, row.exceptions, row.timezone)),
-                tags=tags_of(row.tags))))
-            if view is not None:
-                yield row.id, view
+    def _install(self, arrays: dict[str, Any], tables: Tables, seq: int, gaps: Iterable[int],
+                 *, identity: tuple[int, int] | None = None) -> None:
+        """A new base: the overlay entries it does not cover are carried over."""
+        old = self.live
+        new = Live.on(OutletColumns(arrays, tables), base_seq=seq, identity=identity)
+        holes = frozenset(gaps)
+        new = old.carried_to(new, holes=holes) if old.overlay else new
+        self._overlay_rows = {oid: r for oid, r in self._overlay_rows.items()
+                              if oid in new.overlay}
+        now = time.monotonic()
+        if seq > self.seq:
+            self.seq = seq
+        for hole in holes:
+            self._gaps.setdefault(hole, now)
+        self.live = new
+        self.open_now.clear()
+        self._prebuild_open()
 
-    def _load_promotions(self, session: Session) -> tuple[PromotionView, ...]:
-        rows = session.scalars(
-            sa.select(Promotion).where(Promotion.status == PromotionStatus.PUBLISHED)).all()
-        views = [v for r in rows
-                 if (v := self._servable("promotion", r.id, lambda r=r: promotion_view(r)))]
-        # Highest priority first; newer first among equals, so a fresh offer wins a tie.
-        views.sort(key=lambda p: (-p.priority, -p.id))
-        return tuple(views)
+    def load_snapshot(self) -> bool:
+        """Serve the last base this host saved (the database is away); the sync thread
+        replaces it with a full load as soon as the database answers."""
+        self.stale = True
+        with self._lock:
+            if self.snapshot is None or not self._map(None):
+                log.warning("no catalog snapshot at %s: serving no outlets until the database "
+                            "answers", self.snapshot)
+                return False
+            saved = self.live.cols.arrays.get("c_promotions")
+            if saved is not None:
+                self._offers = Offers(pickle.loads(saved.tobytes()), cut=prune_cut())
+        INDEX_SIZE.set(len(self))
+        log.warning("catalog from the snapshot %s: %d outlets, seq %d", self.snapshot,
+                    len(self), self.seq)
+        return True
+
+    def _skip_row(self, row: Any, exc: Exception) -> None:
+        self._note_skipped("outlet", row[0], exc)
+
+    def _note_skipped(self, entity: str, entity_id: int, exc: Exception) -> None:
+        """A stored row that cannot be served (it got past validation somehow): logged once
+        with its id and reason, counted, never fatal."""
+        reason = f"{type(exc).__name__}: {exc}"
+        if (entity, entity_id, reason) not in self._skipped:
+            self._skipped.add((entity, entity_id, reason))
+            CATALOG_ROWS_SKIPPED.labels(entity).inc()
+            log.error("catalog: %s %d left out, it cannot be served: %s",
+                      entity, entity_id, reason)
 
     def _servable(self, entity: str, entity_id: int, make: Callable[[], T]) -> T | None:
-        """What `make` builds from a stored row, or None if the row cannot be served (it got
-        past validation somehow): logged once with its id and reason, counted, never fatal,
-        so one bad row cannot stop a start or a refresh."""
         try:
             return make()
         except BAD_ROW_ERRORS as exc:
-            reason = f"{type(exc).__name__}: {exc}"
-            if (entity, entity_id, reason) not in self._skipped:
-                self._skipped.add((entity, entity_id, reason))
-                CATALOG_ROWS_SKIPPED.labels(entity).inc()
-                log.error("catalog: %s %d left out, it cannot be served: %s",
-                          entity, entity_id, reason)
+            self._note_skipped(entity, entity_id, exc)
             return None
 
+    def _load_promotions(self, session: Session) -> tuple[PromotionView, ...]:
+        """Every published promotion, best first: two queries (rows, then outlet links)."""
+        return tuple(sorted(read_promotions(session, self._servable).values(), key=rank))
+
+    def _patch_promotions(self, session: Session, ids: set[int]) -> None:
+        """Re-read just the changed promotions; a large batch reloads them all."""
+        if len(ids) > PATCH_MAX:
+            self._offers = Offers(self._load_promotions(session), cut=prune_cut())
+            return
+        fresh = read_promotions(session, self._servable, ids)
+        self._offers = self._offers.patched({i: fresh.get(i) for i in ids}, cut=prune_cut())
+
+    def _prune_offers(self) -> None:
+        """Take promotions that have ended out of the offer lists, once a minute at most."""
+        if time.monotonic() - self._pruned_at >= PRUNE_EVERY_S:
+            self._pruned_at = time.monotonic()
+            self._offers = self._offers.pruned(prune_cut())
+
+    # ---- following the change feed -------------------------------------------------------
     def refresh(self) -> int:
         """Apply changes newer than what this worker has; returns how many were applied."""
         with self._lock, self._sessions() as session:
-            self._expire_gaps()
-            if latest_seq(session) <= self.seq and not self._gaps:
-                self._synced()
-                return 0
-            changes = changes_since(session, self.seq, also=self._gaps.keys())
-            if not changes:
-                self._synced()
-                return 0
-            self._note_gaps(changes)
-            kinds: dict[str, set[int]] = defaultdict(set)
-            for change in changes:
-                kinds[change.entity].add(change.entity_id)
-            if kinds.get("region"):
-                # Regions are rare and touch many outlets and promotions: rebuild.
-                self._load(session)
-                return len(changes)
-            if kinds.get("outlet"):
-                self._patch_outlets(session, kinds["outlet"])
-            if kinds.get("promotion") or kinds.get("outlet"):
-                self._promotions = self._load_promotions(session)
-            self._synced()
-            return len(changes)
+            return self._refresh(session)
 
-    def _patch_outlets(self, session: Session, ids: set[int]) -> None:
-        fresh = dict(self._views(session, Outlet.id.in_(ids) & Outlet.deleted_at.is_(None)))
-        outlets, by_code = dict(self._outlets), dict(self._by_code)
-        self.open_now.patch({oid: fresh.get(oid) for oid in ids})
-        for oid in ids:
-            old = outlets.pop(oid, None)
-            if old is not None:
-                by_code.pop(old.code, None)
-            view = fresh.get(oid)
-            if view is None:  # deleted, or no longer servable
-                self.index.remove(oid)
-                continue
-            outlets[oid], by_code[view.code] = view, oid
-            self.index.upsert(index_entry(view))
-        self._outlets, self._by_code = outlets, by_code
+    def _refresh(self, session: Session) -> int:
+        self._expire_gaps()
+        if latest_seq(session) <= self.seq and not self._gaps:
+            self._synced()
+            return 0
+        waiting = session.scalar(sa.select(sa.func.count()).where(CatalogChange.seq > self.seq))
+        if (waiting or 0) > BULK_CHANGES:  # a bulk import: a new base, not an overlay
+            self._load(session, catch_up=False)
+            return int(waiting or 0)
+        changes = changes_since(session, self.seq, also=self._gaps.keys())
+        if not changes:
+            self._synced()
+            return 0
+        self._note_gaps(changes)
+        kinds: dict[str, dict[int, int]] = defaultdict(dict)
+        for change in changes:
+            kinds[change.entity][change.entity_id] = change.seq
+        if kinds.get("region"):  # names and codes shown with outlets
+            self.live.cols.tables.regions = loading.regions(session)
+            self.live.cache = {}
+            self._patch_outlets(session, {oid: 0 for oid in self.live.overlay})
+        if kinds.get("outlet"):
+            self._patch_outlets(session, kinds["outlet"])
+        # Promotion views hold outlet ids, never outlet fields (an outlet's region is read
+        # at query time), so only promotion changes touch them.
+        if kinds.get("promotion"):
+            self._patch_promotions(session, set(kinds["promotion"]))
+        self._synced()
+        return len(changes)
+
+    def _patch_outlets(self, session: Session, changed: dict[int, int]) -> None:
+        """Re-read the changed outlets into the overlay (None: deleted or unservable)."""
+        if not changed:
+            return
+        found = {r.id: r for r in loading.rows(session, loading.LIVE
+                                               & loading.Outlet.id.in_(changed))}
+        builder = build([found[i] for i in changed if i in found], self.live.cols.tables,
+                        self._skip_row)
+        cols = builder.columns()
+        views: dict[int, OutletView | None] = dict.fromkeys(changed)
+        for row in range(len(cols)):
+            views[int(cols.ids[row])] = cols.view(row)
+        for oid in changed:
+            self._overlay_rows[oid] = found.get(oid) if views[oid] is not None else None
+        if not self.live.overlay:
+            self._overlay_since = time.monotonic()
+        self.open_now.patch(views)  # first: the minutes ask it as the index takes the rows
+        self.live = self.live.patched(views, max(changed.values()))
 
     def _note_gaps(self, changes: list) -> None:
         """Sequence numbers can commit out of order on PostgreSQL: remember the holes below
@@ -267,21 +366,58 @@ class Catalog:
         for seq in [s for s, t in self._gaps.items() if t < cutoff]:
             del self._gaps[seq]
 
+    # ---- folding the overlay into a new base ---------------------------------------------
+    def fold(self, *, force: bool = False) -> bool:
+        """Move to a newer host snapshot if another worker wrote one; else, when the overlay
+        is big or old enough (or `force`), fold it into a new base. Whether the base moved."""
+        with self._lock:
+            live = self.live
+            if self.snapshot is not None and snapshots.identity(self.snapshot) != live.identity:
+                found = snapshots.peek(self.snapshot)
+                if found is not None and found[1] != live.identity \
+                        and found[0].get("seq", 0) >= live.base_seq and self._map(found[1]):
+                    return True
+            due = len(live.overlay) >= FOLD_AT or (
+                live.overlay and time.monotonic() - self._overlay_since > FOLD_AFTER_S)
+            if not (force or due) or not live.overlay:
+                return False
+            if self.snapshot is None:
+                return self._fold()
+            with snapshots.host_lock(self.snapshot, wait=False) as held:
+                return held and self._fold()
+
+    def _fold(self) -> bool:
+        live = self.live
+        rows = [r for r in self._overlay_rows.values() if r is not None]
+        tables = live.cols.tables
+        overlay = build(rows, tables, self._skip_row).parts()
+        arrays = fold(live.cols, list(live.overlay), overlay, tables)
+        if self.snapshot is not None:
+            with self._sessions() as session:
+                position = loading.position(session, self.seq)
+            if not self._write(arrays, tables, self.seq, position):
+                return False
+        else:
+            self._install(arrays, tables, self.seq, self._gaps)
+        log.info("catalog overlay folded: %d outlets in a new base at seq %d",
+                 len(self), self.seq)
+        return True
+
+    # ---- background sync -----------------------------------------------------------------
     def _prebuild_open(self) -> None:
         """This minute's and the next one's open-now index, before a request needs them."""
         now = time.time()
         for at in (now, now + 60):
             minute = minute_of(datetime.fromtimestamp(at, UTC))
             if self.open_now.get(minute) is None:
-                self.open_now.build(minute, self._outlets.values())
+                self._build_open(minute)
 
     def _synced(self) -> None:
         self.synced_at = time.monotonic()
-        INDEX_SIZE.set(len(self._outlets))
+        INDEX_SIZE.set(len(self))
         INDEX_VERSION.set(self.seq)
         INDEX_AGE.set(0)
 
-    # ---- background sync -----------------------------------------------------------------
     def start(self) -> None:
         """Poll the change feed in a daemon thread until close()."""
         if self._thread is not None:
@@ -296,8 +432,10 @@ class Catalog:
                     self.load()
                 else:
                     self.refresh()
+                    self.fold()
                 with self._lock:
                     self._prebuild_open()
+                    self._prune_offers()
             except sa.exc.OperationalError as exc:  # the database is away: quietly, tick on
                 log.debug("catalog sync: database unavailable (%s)", type(exc).__name__)
             except Exception:  # keep serving from memory; say why, try again next tick
@@ -309,38 +447,3 @@ class Catalog:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-
-
-#: What a bulk load selects: no geography, no timestamps, JSON as text (a chain has a few
-#: distinct timetables and tag sets; each is decoded and compiled once, not per outlet).
-VIEW_COLUMNS = (Outlet.id, Outlet.code, Outlet.name, Outlet.address, Outlet.city,
-                Outlet.district, Outlet.phone, Outlet.lat, Outlet.lng, Outlet.timezone,
-                Outlet.region_id, sa.type_coerce(Outlet.status, sa.String).label("status"),
-                Outlet.reopen_on,
-                sa.cast(Outlet.hours, sa.Text).label("hours"),
-                sa.cast(Outlet.exceptions, sa.Text).label("exceptions"),
-                sa.cast(Outlet.tags, sa.Text).label("tags"), Outlet.image_url,
-                Outlet.geofence_radius_m, Outlet.geofence_wkt)
-
-
-def _compile_hours(key: tuple[str | None, str | None, str]) -> OpeningHours | None:
-    weekly_text, exceptions_text, tz = key
-    weekly = json.loads(weekly_text) if weekly_text else None
-    if weekly is None:
-        return None
-    return OpeningHours.compile(weekly, json.loads(exceptions_text or "{}") or {}, tz)
-
-
-def _parse_tags(text: str | None) -> frozenset[str]:
-    tags = json.loads(text) if text else []
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise ValidationError(f"tags must be a list of strings, not {text}")
-    return frozenset(tags)
-
-
-def _checked(view: OutletView) -> OutletView:
-    """The view, once the index has accepted it as an entry (degrees, status, tags)."""
-    index_entry(view)
-    return view
-
-

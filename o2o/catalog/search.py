@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
+from o2o.catalog.columns import OPEN
 from o2o.catalog.runtime import Catalog
 from o2o.catalog.views import OutletView
 
@@ -14,26 +16,51 @@ def _norm(text: str) -> str:
     return _SUFFIX.sub("", text.strip().lower())
 
 
-def search_outlets(catalog: Catalog, text: str) -> list[OutletView]:
+@dataclass(frozen=True, slots=True)
+class Found:
+    """How many outlets matched, and the first `limit` of them in order."""
+
+    total: int = 0
+    first: list[OutletView] = field(default_factory=list)
+
+
+def _rank(key: str, city: str, district: str, name: str, address: str) -> int | None:
+    if _norm(city) == key:
+        return 0
+    if _norm(district) == key:
+        return 1
+    if key in name.lower():
+        return 2
+    if key in address.lower():
+        return 3
+    return None
+
+
+def search_outlets(catalog: Catalog, text: str, limit: int = 10) -> Found:
     """Outlets open for business matching `text`: city, then district, then name, then
-    address; by code within each. Single Latin letters match nothing (too broad)."""
+    address; by code within each. Single Latin letters match nothing (too broad).
+
+    Only rows whose strings contain the words are looked at (one scan of the shared string
+    table, at C speed), and only the `limit` shown become views."""
     key = _norm(text)
     if not key or (len(key) < 2 and key.isascii()):
-        return []
-    ranked: list[tuple[int, str, OutletView]] = []
-    for view in catalog.outlets():
-        if view.status != "open":
+        return Found()
+    live = catalog.live
+    cols = live.cols
+    ranked: list[tuple[int, str, int]] = []  # (rank, code, outlet id)
+    for row in cols.text_matches(key).tolist():
+        oid = int(cols.ids[row])
+        if oid in live.overlay or cols.status[row] != OPEN:
             continue
-        if _norm(view.city) == key:
-            rank = 0
-        elif _norm(view.district) == key:
-            rank = 1
-        elif key in view.name.lower():
-            rank = 2
-        elif key in view.address.lower():
-            rank = 3
-        else:
-            continue
-        ranked.append((rank, view.code, view))
-    ranked.sort(key=lambda r: (r[0], r[1]))
-    return [view for _, _, view in ranked]
+        code, name, address, city, district, *_ = cols.fields(row)
+        rank = _rank(key, city, district, name, address)
+        if rank is not None:
+            ranked.append((rank, code, oid))
+    for view in live.overlay.values():
+        if view is not None and view.status == "open":
+            rank = _rank(key, view.city, view.district, view.name, view.address)
+            if rank is not None:
+                ranked.append((rank, view.code, view.id))
+    ranked.sort()
+    views = [live.outlet(oid) for _, _, oid in ranked[:limit]]
+    return Found(len(ranked), [v for v in views if v is not None])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
@@ -111,10 +112,13 @@ def index_entry(view: OutletView) -> IndexEntry:
     return IndexEntry(id=view.id, lat=view.lat, lng=view.lng, status=view.status, tags=view.tags)
 
 
-def promotion_view(row: Promotion) -> PromotionView:
+def promotion_view(row: Promotion | Any, *, outlet_ids: Iterable[int] | None = None,
+                   weekdays: Iterable[int] | None = None) -> PromotionView:
+    """Snapshot an ORM promotion, or a plain row with its `outlet_ids` and decoded `weekdays`
+    (o2o.catalog.offers.read_promotions loads every promotion's links in one query)."""
     schedule = Schedule(
         valid_from=row.valid_from, valid_until=row.valid_until,
-        weekdays=frozenset(row.weekdays or ()),
+        weekdays=frozenset((row.weekdays if weekdays is None else weekdays) or ()),
         daily_start=parse_hhmm(row.daily_start) if row.daily_start else None,
         daily_end=parse_hhmm(row.daily_end) if row.daily_end else None,
         timezone=row.timezone,
@@ -123,7 +127,8 @@ def promotion_view(row: Promotion) -> PromotionView:
         id=row.id, code=row.code, title=row.title, description=row.description,
         image_url=row.image_url, link_url=row.link_url, priority=row.priority,
         scope=str(row.scope), region_id=row.region_id,
-        outlet_ids=frozenset(o.id for o in row.outlets), schedule=schedule,
+        outlet_ids=frozenset(o.id for o in row.outlets) if outlet_ids is None
+        else frozenset(outlet_ids), schedule=schedule,
         coupon_enabled=row.coupon_enabled, coupon_total=row.coupon_total,
         coupon_per_customer=row.coupon_per_customer, coupon_valid_days=row.coupon_valid_days,
     )

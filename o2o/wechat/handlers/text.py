@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 
 from o2o.catalog.nearby import find_nearby
-from o2o.catalog.search import search_outlets
+from o2o.catalog.search import Found, search_outlets
 from o2o.customers.links import nearby_page_url, tracked_url
 from o2o.customers.service import last_position
 from o2o.geo.distance import format_distance_zh
@@ -43,23 +43,23 @@ def on_text(message: Message, ctx: HandlerContext) -> Reply:
         return answer_offers(message, ctx)
     if ctx.searches is not None and not ctx.searches.hit(ctx.customer_hash):
         return TextReply(TOO_MANY_SEARCHES)
-    matches = search_outlets(ctx.catalog, content[:40])
-    if matches:
-        return _list_matches(ctx, content, matches)
+    found = search_outlets(ctx.catalog, content[:40], limit=SEARCH_LIMIT)
+    if found.total:
+        return _list_matches(ctx, content, found)
     if any(word in lowered for word in NEAR_WORDS):
         return TextReply(ASK_FOR_LOCATION)
     return TextReply(help_text(ctx.settings.brand_name))
 
 
-def _list_matches(ctx: HandlerContext, asked: str, matches: list) -> Reply:  # type: ignore[type-arg]
-    lines = [f"找到 {len(matches)} 家与「{asked[:20]}」相关的门店：" if len(matches) > 1
+def _list_matches(ctx: HandlerContext, asked: str, found: Found) -> Reply:
+    lines = [f"找到 {found.total} 家与「{asked[:20]}」相关的门店：" if found.total > 1
              else "为您找到这家门店："]
-    for view in matches[:SEARCH_LIMIT]:
+    for view in found.first:
         url = tracked_url(ctx.settings, target="outlet", query_id=None,
                           customer_hash=ctx.customer_hash, outlet_id=view.id)
         hours = view.today_text(ctx.now)
         lines.append(f'· <a href="{url}">{html.escape(view.name)}</a> {view.district} {hours}')
-    if len(matches) > SEARCH_LIMIT:
+    if found.total > SEARCH_LIMIT:
         lines.append("发送位置，看离您最近的几家。")
     return TextReply("\n".join(lines))
 
