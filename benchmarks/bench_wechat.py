@@ -167,7 +167,12 @@ def main() -> None:
     parser.add_argument("--no-postgis", action="store_true",
                         help="skip the in-process breakdown on a scratch PostGIS database")
     parser.add_argument("--no-write", action="store_true", help="print, do not touch RESULTS.md")
+    parser.add_argument("--breakdown-only", action="store_true",
+                        help="only the in-process breakdown (µs per push); print its table")
     args = parser.parse_args()
+    if args.breakdown_only:
+        print(stage_table(breakdowns(Keys(), postgis=not args.no_postgis)))
+        return
     concurrency = [int(c) for c in args.concurrency.split(",")]
     began = time.perf_counter()
     load_before = os.getloadavg()[0]
