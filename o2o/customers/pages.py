@@ -157,7 +157,10 @@ def _note_impressions(session: Session, link: Link, shown: list[NearbyOutlet],
     """Outlets listed on the page were shown to this customer (what visits are checked
     against); keyed like the reply's impressions, so a card and its list count once. The
     reply's first card is counted by its query row (`o2o.analytics.models.Event`), so the
-    outlet that row names is not noted again."""
+    outlet that row names is not noted again. (A list opened before that row is stored,
+    possible only when the reply went out after its write budget and the row came later,
+    counts that outlet here and again there; with no query row the list counts it, as a
+    reply whose rows were lost would otherwise leave it uncounted.)"""
     if link.query_id is None or link.viewer is None:
         return
     first = session.scalar(sa.select(Event.outlet_id)
