@@ -59,6 +59,9 @@ BULK_CHANGES = 20_000
 FOLD_AT, FOLD_AFTER_S = 2048, 600.0
 #: The sync thread takes ended promotions out of the offer lists at most this often.
 PRUNE_EVERY_S = 60.0
+#: Builds of this many outlets hand their garbage back to the system at once (a full
+#: collection costs ~0.1 s: not worth it for a small chain).
+RELEASE_AFTER = 50_000
 T = TypeVar("T")
 __all__ = ["BAD_ROW_ERRORS", "Catalog"]
 
@@ -183,14 +186,15 @@ class Catalog:
         """A base from the rows: written to the host's snapshot and mapped from it when there
         is one (so its pages are shared), else kept in memory."""
         builder = loading.read_all(session, self._skip_row)
-        tables = builder.tables
+        tables, big = builder.tables, len(builder) >= RELEASE_AFTER
         arrays = base(builder.parts(), tables)
         del builder  # a million rows of Python objects
         if self.snapshot is None or not self._write(arrays, tables, seq,
                                                     loading.position(session, seq)):
             self._install(arrays, tables, seq, ())
         del arrays
-        _release_memory()
+        if big:
+            _release_memory()
 
     def _write(self, arrays: dict[str, Any], tables: Tables, seq: int,
                position: dict[str, Any]) -> bool:
