@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from benchmarks._results import table, write_section
-from benchmarks.bench_admin_propagation import database
+from benchmarks._scratch_db import scratch_database as database
 from o2o.catalog.changes import record_change
 from o2o.catalog.models import Outlet, Promotion
 from o2o.config import Settings

@@ -57,6 +57,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--no-postgis", action="store_true",
                         help="skip the in-process breakdown on a scratch PostGIS database")
     parser.add_argument("--no-write", action="store_true", help="print, do not touch RESULTS.md")
+    parser.add_argument("--breakdown-only", action="store_true",
+                        help="only the in-process breakdown (µs per push); print its table")
     args = parser.parse_args()
     args.sizes = [args.outlets] if args.outlets else [int(s) for s in args.sizes.split(",")]
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
@@ -66,6 +68,9 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    if args.breakdown_only:
+        print(stage_table(breakdowns(Keys(), postgis=not args.no_postgis)))
+        return
     began = time.perf_counter()
     load_before = os.getloadavg()[0]
     pinned = pin_load_generator()

@@ -47,8 +47,17 @@ def event_select() -> sa.Select[Any]:
 
 
 def rows_of(result: sa.Result[Any]) -> list[EventRow]:
-    """Rows as EventRow; fetched in one go (row-at-a-time fetching costs twice as much)."""
-    return [EventRow(r[0], r[1], str(r[2]), r[3], r[4], r[5], r[6]) for r in result.all()]
+    """Rows as EventRow; fetched in one go (row-at-a-time fetching costs twice as much).
+    A query row that carries its first card's outlet (`Event`) becomes the two rows it
+    stands for: the query, without outlet or offer, and that outlet's impression."""
+    out = []
+    for r in result.all():
+        typ = str(r[2])
+        if typ == "query" and r[4] is not None:
+            out.append(EventRow(r[0], r[1], typ, r[3], None, None, r[6]))
+            typ = "impression"
+        out.append(EventRow(r[0], r[1], typ, r[3], r[4], r[5], r[6]))
+    return out
 
 
 def build_cells(session: Session, rows: Sequence[EventRow], *, zones: ZoneBook,

@@ -133,15 +133,17 @@ def _queries(session: Session, regions: Scope, date_from: date, date_to: date
     begin_snapshot(session)
     zones = ZoneBook.load(session)
     lo, hi = widened_utc_range(date_from, date_to)
+    # A query's outlet, when it carries one, is its first card's (`Event`): a query's day
+    # is its region's, as it always was.
     stmt = sa.select(Event.cell, Event.customer_hash, Event.distance_m, Event.occurred_at,
-                     Event.outlet_id, Event.region_id).where(
+                     Event.region_id).where(
         Event.type == EventType.QUERY, Event.cell.is_not(None),
         Event.occurred_at >= lo, Event.occurred_at < hi)
     if regions is not None:
         stmt = stmt.where(Event.region_id.in_(sorted(regions)))
     out = []
-    for cell, customer, dist, at, outlet_id, region_id in session.execute(stmt):
-        day, _ = local_day_hour(at, zones.zone_for(outlet_id, region_id))
+    for cell, customer, dist, at, region_id in session.execute(stmt):
+        day, _ = local_day_hour(at, zones.zone_for(None, region_id))
         if date_from <= day <= date_to and h3.is_valid_cell(cell):
             out.append((cell, customer, dist))
     return out

@@ -24,7 +24,13 @@ class EventType(StrEnum):
 
 
 class Event(Base):
-    """One thing that happened. Never updated except by retention (positions dropped)."""
+    """One thing that happened. Never updated except by retention (positions dropped).
+
+    A `query` row with an outlet is also that outlet's impression: the chat reply's first
+    card is the nearest outlet, whose region and distance the query row names anyway, so
+    the reply writes one row for both (`wechat.handlers.location`). Readers count it as a
+    query (without outlet or offer) and an impression (`analytics.aggregate.rows_of`);
+    query rows written before carry no outlet, their impressions are rows of their own."""
 
     __tablename__ = "events"
     __table_args__ = (

@@ -119,4 +119,7 @@ def _events(session: Session, regions: Scope, date_from: date, date_to: date,
         stmt = stmt.where(Event.region_id.in_(sorted(regions)))
     if outlet_id is not None:
         stmt = stmt.where(Event.outlet_id == outlet_id)
+        # A query row found by its outlet stands for that outlet's impression only: the
+        # query itself has no outlet (rows_of), as before the two were one row.
+        return [r for r in rows_of(session.connection().execute(stmt)) if r.type != "query"]
     return rows_of(session.connection().execute(stmt))

@@ -52,6 +52,11 @@ class Tables:
     tags: list[str] = field(default_factory=list)
     compiled: dict[int, OpeningHours] = field(default_factory=dict, repr=False)
 
+    def copy(self) -> Tables:
+        """A copy to grow on its own (a fold's new base, built beside the live one)."""
+        return Tables(list(self.timezones), list(self.timetables), dict(self.regions),
+                      list(self.tags), dict(self.compiled))
+
     def to_json(self) -> dict[str, object]:
         return {"timezones": self.timezones, "timetables": self.timetables,
                 "regions": {str(k): list(v) for k, v in self.regions.items()},

@@ -59,6 +59,9 @@ BULK_CHANGES = 20_000
 FOLD_AT, FOLD_AFTER_S = 2048, 600.0
 #: The sync thread takes ended promotions out of the offer lists at most this often.
 PRUNE_EVERY_S = 60.0
+#: Builds of this many outlets hand their garbage back to the system at once (a full
+#: collection costs ~0.1 s: not worth it for a small chain).
+RELEASE_AFTER = 50_000
 T = TypeVar("T")
 __all__ = ["BAD_ROW_ERRORS", "Catalog"]
 
@@ -82,6 +85,7 @@ class Catalog:
         self._lock = threading.Lock()  # one writer (load/refresh/fold) at a time
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._folding: threading.Thread | None = None
         self.live = Live.on(RowBuilder(Tables()).base(), base_seq=0)
         self.open_now = OpenNow(lambda: self.live.index, view_of=self.outlet)
         self._overlay_rows: dict[int, Any] = {}  # the stored rows behind the overlay
@@ -182,22 +186,26 @@ class Catalog:
         """A base from the rows: written to the host's snapshot and mapped from it when there
         is one (so its pages are shared), else kept in memory."""
         builder = loading.read_all(session, self._skip_row)
-        tables = builder.tables
+        tables, big = builder.tables, len(builder) >= RELEASE_AFTER
         arrays = base(builder.parts(), tables)
         del builder  # a million rows of Python objects
         if self.snapshot is None or not self._write(arrays, tables, seq,
                                                     loading.position(session, seq)):
             self._install(arrays, tables, seq, ())
         del arrays
-        _release_memory()
+        if big:
+            _release_memory()
 
     def _write(self, arrays: dict[str, Any], tables: Tables, seq: int,
                position: dict[str, Any]) -> bool:
         """Save a base as the host's snapshot and serve it from there; False if it could
         not be written (then nothing changed)."""
+        return self._save(arrays, tables, seq, sorted(self._gaps), position) and self._map(None)
+
+    def _save(self, arrays: dict[str, Any], tables: Tables, seq: int, gaps: list[int],
+              position: dict[str, Any]) -> bool:
         assert self.snapshot is not None
-        meta = {"position": position, "seq": seq, "gaps": sorted(self._gaps),
-                "tables": tables.to_json()}
+        meta = {"position": position, "seq": seq, "gaps": gaps, "tables": tables.to_json()}
         # The offers too, for a start while the database is away (this host's own file).
         offers = np.frombuffer(pickle.dumps(self._offers.all(), pickle.HIGHEST_PROTOCOL),
                                np.uint8)
@@ -206,7 +214,7 @@ class Catalog:
         except OSError:
             log.warning("could not save the catalog snapshot %s", self.snapshot, exc_info=True)
             return False
-        return self._map(None)
+        return True
 
     def _map(self, identity: tuple[int, int] | None) -> bool:
         """Serve the host's snapshot (expected to be the file `identity`, when given)."""
@@ -369,7 +377,11 @@ class Catalog:
     # ---- folding the overlay into a new base ---------------------------------------------
     def fold(self, *, force: bool = False) -> bool:
         """Move to a newer host snapshot if another worker wrote one; else, when the overlay
-        is big or old enough (or `force`), fold it into a new base. Whether the base moved."""
+        is big or old enough (or `force`), fold it into a new base. Whether the base moved.
+
+        The new base is built without the catalog's lock (seconds at a million outlets), so
+        the change feed keeps flowing meanwhile; changes that arrive during the fold stay
+        in the overlay of the new base."""
         with self._lock:
             live = self.live
             if self.snapshot is not None and snapshots.identity(self.snapshot) != live.identity:
@@ -381,27 +393,45 @@ class Catalog:
                 live.overlay and time.monotonic() - self._overlay_since > FOLD_AFTER_S)
             if not (force or due) or not live.overlay:
                 return False
-            if self.snapshot is None:
-                return self._fold()
-            with snapshots.host_lock(self.snapshot, wait=False) as held:
-                return held and self._fold()
-
-    def _fold(self) -> bool:
-        live = self.live
-        rows = [r for r in self._overlay_rows.values() if r is not None]
-        tables = live.cols.tables
-        overlay = build(rows, tables, self._skip_row).parts()
-        arrays = fold(live.cols, list(live.overlay), overlay, tables)
-        if self.snapshot is not None:
-            with self._sessions() as session:
-                position = loading.position(session, self.seq)
-            if not self._write(arrays, tables, self.seq, position):
+            rows = [r for r in self._overlay_rows.values() if r is not None]
+            seq, gaps, tables = self.seq, sorted(self._gaps), live.cols.tables.copy()
+        if self.snapshot is None:
+            arrays = self._folded(live, rows, tables)
+            with self._lock:
+                self._install(arrays, tables, seq, gaps)
+            return True
+        with snapshots.host_lock(self.snapshot, wait=False) as held:
+            if not held:  # another worker is folding: this one moves to its file after
                 return False
-        else:
-            self._install(arrays, tables, self.seq, self._gaps)
-        log.info("catalog overlay folded: %d outlets in a new base at seq %d",
-                 len(self), self.seq)
-        return True
+            arrays = self._folded(live, rows, tables)
+            with self._sessions() as session:
+                position = loading.position(session, seq)
+            if not self._save(arrays, tables, seq, gaps, position):
+                return False
+            with self._lock:
+                moved = self._map(None)
+        log.info("catalog overlay folded: %d outlets in a new base at seq %d", len(self), seq)
+        return moved
+
+    def _folded(self, live: Live, rows: list[Any], tables: Tables) -> dict[str, Any]:
+        overlay = build(rows, tables, self._skip_row).parts()
+        return fold(live.cols, list(live.overlay), overlay, tables)
+
+    def _fold_soon(self) -> None:
+        """Fold in a thread of its own when due (or move to another worker's new base)."""
+        if self._folding is not None and self._folding.is_alive():
+            return
+        self._folding = threading.Thread(target=self._fold_logged, name="catalog-fold",
+                                         daemon=True)
+        self._folding.start()
+
+    def _fold_logged(self) -> None:
+        try:
+            self.fold()
+        except sa.exc.OperationalError:
+            log.debug("catalog fold: database unavailable; next tick")
+        except Exception:
+            log.exception("catalog fold failed; the overlay keeps serving")
 
     # ---- background sync -----------------------------------------------------------------
     def _prebuild_open(self) -> None:
@@ -432,7 +462,7 @@ class Catalog:
                     self.load()
                 else:
                     self.refresh()
-                    self.fold()
+                    self._fold_soon()
                 with self._lock:
                     self._prebuild_open()
                     self._prune_offers()
@@ -444,6 +474,8 @@ class Catalog:
 
     def close(self) -> None:
         self._stop.set()
+        if self._folding is not None:
+            self._folding.join(timeout=30)
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from o2o.analytics.events import record_event
-from o2o.analytics.models import EventType
+from o2o.analytics.models import Event, EventType
 from o2o.catalog.nearby import (
     LINKED_POINT_NOTE,
     NearbyOutlet,
@@ -155,10 +155,19 @@ def _held_promotions(session: Session, customer_hash: str | None,
 def _note_impressions(session: Session, link: Link, shown: list[NearbyOutlet],
                       now: datetime) -> None:
     """Outlets listed on the page were shown to this customer (what visits are checked
-    against); keyed like the reply's impressions, so a card and its list count once."""
+    against); keyed like the reply's impressions, so a card and its list count once. The
+    reply's first card is counted by its query row (`o2o.analytics.models.Event`), so the
+    outlet that row names is not noted again. (A list opened before that row is stored,
+    possible only when the reply went out after its write budget and the row came later,
+    counts that outlet here and again there; with no query row the list counts it, as a
+    reply whose rows were lost would otherwise leave it uncounted.)"""
     if link.query_id is None or link.viewer is None:
         return
+    first = session.scalar(sa.select(Event.outlet_id)
+                           .where(Event.dedup_key == f"query:{link.query_id}"))
     for rank, item in enumerate(shown):
+        if item.outlet.id == first:
+            continue
         record_event(session, type=EventType.IMPRESSION, customer_hash=link.viewer,
                      query_id=link.query_id, outlet_id=item.outlet.id,
                      region_id=item.outlet.region_id, distance_m=item.distance_m, at=now,

@@ -31,6 +31,9 @@ if TYPE_CHECKING:  # the runtime catalog is only passed through
 log = logging.getLogger("o2o.visits")
 
 EARTH_RADIUS_M = 6_371_008.8
+#: Rows that show an outlet: impressions, and a query row with an outlet (its first card's
+#: impression, `o2o.analytics.models.Event`; a query row without one names no outlet).
+_SHOWN = (EventType.IMPRESSION, EventType.QUERY)
 #: Segments per quarter circle of a radius geofence (a 64-gon: within 0.12% of the circle).
 CIRCLE_RESOLUTION = 16
 
@@ -42,7 +45,7 @@ def detect_visits(session: Session, *, catalog: Catalog, customer_hash: str, lat
     since = now - timedelta(seconds=window_s)
     shown = session.execute(
         sa.select(Event.outlet_id, sa.func.max(Event.occurred_at).label("at"))
-        .where(Event.type == EventType.IMPRESSION, Event.customer_hash == customer_hash,
+        .where(Event.type.in_(_SHOWN), Event.customer_hash == customer_hash,
                Event.occurred_at >= since, Event.occurred_at <= now,
                Event.outlet_id.is_not(None))
         .group_by(Event.outlet_id)).all()
@@ -53,7 +56,7 @@ def detect_visits(session: Session, *, catalog: Catalog, customer_hash: str, lat
             continue
         query_id = session.scalar(
             sa.select(Event.query_id)
-            .where(Event.type == EventType.IMPRESSION, Event.customer_hash == customer_hash,
+            .where(Event.type.in_(_SHOWN), Event.customer_hash == customer_hash,
                    Event.outlet_id == outlet_id, Event.occurred_at == shown_at).limit(1))
         day = now.astimezone(ZoneInfo(view.timezone)).date().isoformat()
         if record_event(session, type=EventType.VISIT, customer_hash=customer_hash,

@@ -113,6 +113,14 @@ _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
+# The stored reply ({1, reply}), or else our lock taken ({0}), or else held by another ({2}):
+# one round trip, and atomic, so no reply can be stored between the look and the lock.
+_TAKE = """
+local stored = redis.call('get', KEYS[1])
+if stored then return {1, stored} end
+if redis.call('set', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0} end
+return {2}
+"""
 # Store the reply and release our lock in one round trip.
 _STORE = """
 redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -137,6 +145,7 @@ class RedisReplyCache:
         self.lock_ms = int(lock_s * 1000)
         self.wait_s = wait_s
         self.poll_s = poll_s
+        self._take = client.register_script(_TAKE)
         self._release = client.register_script(_RELEASE)
         self._store = client.register_script(_STORE)
 
@@ -162,20 +171,16 @@ class RedisReplyCache:
         token = secrets.token_hex(16)
         deadline = time.monotonic() + self.wait_s
         while True:
-            stored = self.client.get(reply_key)
-            if stored is not None:
-                return as_text(stored), True
-            if self.client.set(lock_key, token, nx=True, px=self.lock_ms):
+            # A fresh delivery costs two round trips: this one and the store.
+            taken = self._take(keys=[reply_key, lock_key], args=[token, self.lock_ms])
+            if int(taken[0]) == 1:
+                return as_text(taken[1]), True
+            if int(taken[0]) == 0:
                 break
             if time.monotonic() >= deadline:
                 raise ReplyPending(f"reply for {key} is still being computed by another worker")
             time.sleep(self.poll_s)
         try:
-            # The holder of the previous lock may have finished between our GET and SET.
-            stored = self.client.get(reply_key)
-            if stored is not None:
-                self._release(keys=[lock_key], args=[token])
-                return as_text(stored), True
             reply = compute()
         except BaseException:
             self._release(keys=[lock_key], args=[token])

@@ -40,7 +40,12 @@ def xml_clean(text: str) -> str:
 
 def cdata(text: str) -> str:
     """Wrap text in CDATA that no `]]>` inside it can close early."""
-    return "<![CDATA[" + xml_clean(text).replace("]]>", "]]]]><![CDATA[>") + "]]>"
+    return _cdata_clean(xml_clean(text))
+
+
+def _cdata_clean(text: str) -> str:
+    """`cdata` of text `xml_clean` already cleaned (cleaning is idempotent: once is enough)."""
+    return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 
 def utf8_len(text: str) -> int:
@@ -120,7 +125,8 @@ def render(reply: Reply, *, to_user: str, from_user: str, create_time: int,
     )
     if isinstance(reply, TextReply):
         content = utf8_trim(xml_clean(reply.content), TEXT_MAX_BYTES)
-        return f"{head}<MsgType><![CDATA[text]]></MsgType><Content>{cdata(content)}</Content></xml>"
+        return (f"{head}<MsgType><![CDATA[text]]></MsgType>"
+                f"<Content>{_cdata_clean(content)}</Content></xml>")
     if isinstance(reply, NewsReply):
         articles = reply.articles[: max(1, min(max_articles, MAX_ARTICLES))]
         items = "".join(_item(a) for a in articles)
@@ -132,12 +138,15 @@ def render(reply: Reply, *, to_user: str, from_user: str, create_time: int,
 
 
 def _item(article: Article) -> str:
-    """One <item>: texts trimmed by bytes, URLs checked but never cut."""
+    """One <item>: texts trimmed by bytes, URLs checked but never cut. Each text is
+    cleaned once: trimming and `_url` keep clean text clean."""
     title = utf8_trim(xml_clean(article.title), TITLE_MAX_BYTES)
     description = utf8_trim(xml_clean(article.description), DESCRIPTION_MAX_BYTES)
     return (
-        f"<item><Title>{cdata(title)}</Title><Description>{cdata(description)}</Description>"
-        f"<PicUrl>{cdata(_url(article.pic_url))}</PicUrl><Url>{cdata(_url(article.url))}</Url></item>"
+        f"<item><Title>{_cdata_clean(title)}</Title>"
+        f"<Description>{_cdata_clean(description)}</Description>"
+        f"<PicUrl>{_cdata_clean(_url(article.pic_url))}</PicUrl>"
+        f"<Url>{_cdata_clean(_url(article.url))}</Url></item>"
     )
 
 

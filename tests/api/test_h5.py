@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from o2o.analytics.events import record_event
 from o2o.analytics.models import Event
 from o2o.catalog.models import Promotion
 from o2o.coupons.models import Coupon
@@ -254,3 +255,21 @@ def test_a_forwarded_page_claims_for_nobody(client, services, shop,  # type: ign
     assert outlet.status_code == 200 and "领取优惠券" not in outlet.text
     assert session.scalar(sa.select(sa.func.count()).select_from(Coupon)) == 0
     assert session.scalar(sa.select(sa.func.count()).select_from(Event)) == 0
+
+
+def test_the_list_does_not_count_again_the_card_its_query_row_counts(client, services, shop,  # type: ignore[no-untyped-def]
+                                                                     session: Session) -> None:
+    """The reply's query row is its first card's impression too: opening the list shows that
+    outlet once more but counts only the others."""
+    who = a_customer()
+    record_event(session, type="query", customer_hash=who, query_id=QID,
+                 outlet_id=shop["near"].id, region_id=shop["near"].region_id, lat=HERE[0],
+                 lng=HERE[1], dedup_key=f"query:{QID}")
+    session.commit()
+    url = nearby_page_url(services.settings, query_id=QID, customer_hash=who, lat=HERE[0],
+                          lng=HERE[1])
+    assert client.get(url).status_code == 200
+    client.get(url)
+    rows = session.scalars(sa.select(Event).order_by(Event.id)).all()
+    assert [(e.type, e.outlet_id) for e in rows] == [
+        ("query", shop["near"].id), ("impression", shop["far"].id)]

@@ -145,3 +145,21 @@ def test_local_projection_keeps_distances_from_the_centre(lat0: float, lng0: flo
         lng = (lng + 180) % 360 - 180
         x, y = local_xy(lat0, lng0, lat, lng)
         assert math.hypot(x, y) == pytest.approx(haversine_m(lat0, lng0, lat, lng), rel=1e-6)
+
+
+def test_a_query_row_carrying_its_first_card_is_a_shown_outlet(session: Session, services,  # type: ignore[no-untyped-def]
+                                                               shop) -> None:
+    """The reply writes its first card's impression into the query row: that counts as shown;
+    a query row without an outlet shows nothing."""
+    who, other = a_customer(), a_customer()
+    record_event(session, type="query", customer_hash=who, query_id="q7", outlet_id=shop.id,
+                 at=NOW - timedelta(seconds=HOUR), lat=LAT, lng=LNG, dedup_key="query:q7")
+    record_event(session, type="query", customer_hash=other, query_id="q8",
+                 at=NOW - timedelta(seconds=HOUR), lat=LAT, lng=LNG, dedup_key="query:q8")
+    assert detect_visits(session, catalog=services.catalog, customer_hash=who, lat=LAT,
+                         lng=LNG, now=NOW, window_s=4 * HOUR) == [shop.id]
+    assert detect_visits(session, catalog=services.catalog, customer_hash=other, lat=LAT,
+                         lng=LNG, now=NOW, window_s=4 * HOUR) == []
+    session.commit()
+    [visit] = _visits(session)
+    assert visit.query_id == "q7"

@@ -148,6 +148,27 @@ def test_redis_retry_gets_the_same_reply(redis_client: redis.Redis, prefix: str)
     assert redis_client.exists(prefix + "msg:1:lock") == 0
 
 
+def test_redis_round_trips_per_delivery(redis_client: redis.Redis, prefix: str,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh delivery costs two round trips (look-or-lock, store-and-unlock), a retry one."""
+    cache = RedisReplyCache(redis_client, prefix=prefix)
+    cache.get_or_compute("msg:warm", lambda: "x")  # the scripts are loaded once
+    sent: list[object] = []
+    real = redis_client.execute_command
+
+    def counted(*args, **kw):  # type: ignore[no-untyped-def]
+        sent.append(args[0])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(redis_client, "execute_command", counted)
+    assert cache.get_or_compute("msg:2", lambda: "reply") == ("reply", False)
+    assert len(sent) == 2
+    sent.clear()
+    assert cache.get_or_compute("msg:2", lambda: "other") == ("reply", True)
+    assert len(sent) == 1
+    assert redis_client.exists(prefix + "msg:2:lock") == 0
+
+
 def test_redis_workers_compute_once(redis_url: str, prefix: str) -> None:
     # Each "worker" has its own connection pool, as separate processes would.
     clients = [redis.Redis.from_url(redis_url) for _ in range(6)]

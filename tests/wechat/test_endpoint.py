@@ -54,6 +54,13 @@ def events(services, type_: str | None = None) -> list[Event]:  # type: ignore[n
         return list(s.scalars(q))
 
 
+def shown(services) -> list[tuple[str | None, int | None]]:  # type: ignore[no-untyped-def]
+    """(query id, outlet) of every outlet shown: impression rows, and the query row that
+    carries its reply's first card."""
+    return [(e.query_id, e.outlet_id) for e in events(services)
+            if e.type == "impression" or (e.type == "query" and e.outlet_id is not None)]
+
+
 # Plain (明文) pushes are accepted only while O2O_WECHAT_ACCEPT_PLAINTEXT says so.
 @pytest.mark.parametrize(("mode", "settings"), [("plain", True), ("compat", False),
                                                 ("safe", False)],
@@ -66,9 +73,10 @@ def test_location_message_gets_one_card_for_the_nearest(client, chain, mode) -> 
     assert "第二杯半价" in card["description"]
     assert card["url"].startswith("http://testserver/r/")
     assert card["pic_url"].startswith("http://testserver/")
-    (query,) = events(chain, "query")
-    impressions = events(chain, "impression")
-    assert [e.query_id for e in impressions] == [query.query_id]
+    (query,) = events(chain)  # one row: the query is the card's impression too
+    assert query.type == "query" and query.outlet_id is not None
+    assert query.promotion_id is not None  # the card's offer
+    assert shown(chain) == [(query.query_id, query.outlet_id)]
     assert query.distance_m == pytest.approx(70, abs=15)
 
 
@@ -78,7 +86,7 @@ def test_retry_gets_the_same_reply_and_counts_once(client, chain) -> None:
     second = push(client, xml)  # WeChat's retry: same MsgId
     assert first.xml == second.xml
     assert len(events(chain, "query")) == 1
-    assert len(events(chain, "impression")) == 1
+    assert len(shown(chain)) == 1
 
 
 def test_location_select_event_gets_several_cards_and_a_more_link(client, chain) -> None:
@@ -86,7 +94,28 @@ def test_location_select_event_gets_several_cards_and_a_more_link(client, chain)
     n = chain.settings.wechat_news_articles
     assert reply.kind == "news" and len(reply.articles) == n
     assert reply.articles[-1]["title"].startswith("查看附近更多门店")
-    assert len(events(chain, "impression")) == n - 1
+    # The query row shows the first card; the "more" card shows no outlet.
+    assert len(shown(chain)) == len({outlet for _, outlet in shown(chain)}) == n - 1
+    assert len(events(chain)) == n - 1
+
+
+def test_rows_written_per_push(client, chain) -> None:
+    """Location messages (one card) write one event row each, location_select (n cards and
+    a "more" card) n - 1; WeChat's retries write nothing more."""
+    now = int(time.time())
+    for i in range(5):
+        xml = location_xml(*HERE, from_user=OPENID, msg_id=7000 + i, create_time=now)
+        push(client, xml)
+        push(client, xml)  # retried
+    assert len(events(chain)) == 5
+    n = chain.settings.wechat_news_articles
+    for i in range(3):
+        push(client, event_xml("location_select", *HERE, "人民广场", from_user=OPENID,
+                               create_time=now + 1 + i))
+    assert len(events(chain)) == 5 + 3 * (n - 1)
+    assert len(events(chain, "query")) == 8
+    with chain.sessions() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(Customer)) == 1
 
 
 def test_far_from_every_outlet_gets_text_naming_the_nearest(client, chain) -> None:

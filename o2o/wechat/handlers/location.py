@@ -110,14 +110,22 @@ def measured_from_text(known: LastPosition, now: datetime) -> str:
 def _record(ctx: HandlerContext, message: Message, result: NearbyResult, query_id: str,
             shown: list, remember: bool) -> None:  # type: ignore[type-arg]
     """Queue the customer upsert and the query with its impressions (group commit). Retries
-    hit the dedup keys and are skipped by the database."""
+    hit the dedup keys and are skipped by the database.
+
+    The first card is always the nearest outlet, the one the query row already names the
+    region and distance of, so the query row also carries that outlet and its offer: it
+    is the first card's impression too (`o2o.analytics.models.Event`), and a one-card
+    reply writes one row. Later cards are impression rows of their own."""
     nearest = result.results[0] if result.results else result.nearest_outside
     place = {"lat": result.lat, "lng": result.lng, "ttl_s": ctx.settings.location_ttl_s} \
         if remember else {}
+    first = shown[0] if shown else None
     rows = [event_row(
         type="query", customer_hash=ctx.customer_hash, query_id=query_id,
         region_id=nearest.outlet.region_id if nearest else None, lat=result.lat, lng=result.lng,
         distance_m=nearest.distance_m if nearest else None, at=ctx.now,
+        outlet_id=first.outlet.id if first else None,
+        promotion_id=first.promotions[0].id if first and first.promotions else None,
         dedup_key=f"query:{query_id}",
         props={"source": message.event or message.msg_type, "results": len(result.results)},
     )]
@@ -126,6 +134,6 @@ def _record(ctx: HandlerContext, message: Message, result: NearbyResult, query_i
         outlet_id=item.outlet.id, region_id=item.outlet.region_id, distance_m=item.distance_m,
         at=ctx.now, promotion_id=item.promotions[0].id if item.promotions else None,
         dedup_key=f"impression:{query_id}:{item.outlet.id}", props={"rank": rank},
-    ) for rank, item in enumerate(shown)]
+    ) for rank, item in enumerate(shown[1:], start=1)]
     ctx.record(customer=query_values(customer_hash=ctx.customer_hash, now=ctx.now, **place),
                events=rows)
