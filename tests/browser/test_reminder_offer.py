@@ -25,6 +25,7 @@ def settings(settings: Settings) -> Settings:
 def test_reminder_offer_on_the_coupon_page(live, launch_browser, screenshot,  # type: ignore[no-untyped-def]
                                            in_wechat: bool) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     with live.sessions.begin() as s:
         shop = make_outlet(s, name="南京东路店")
@@ -37,7 +38,9 @@ def test_reminder_offer_on_the_coupon_page(live, launch_browser, screenshot,  # 
     browser.get(url)
     assert not browser.find_elements(By.CSS_SELECTOR, "#remind")  # nothing held yet
     browser.find_element(By.XPATH, "//button[normalize-space()='领取优惠券']").click()
-    remind = browser.find_element(By.CSS_SELECTOR, "#remind")
+    # The claim posts and lands on the page again: wait for it, not for the old one.
+    remind = WebDriverWait(browser, 15).until(
+        lambda b: b.find_elements(By.CSS_SELECTOR, "#remind"))[0]
     tags = browser.find_elements(By.CSS_SELECTOR, "wx-open-subscribe[template='tmpl-coupon-expiry']")
     if in_wechat:
         assert len(tags) == 1 and "仅在到期前约 24 小时提醒这一次" in remind.text
