@@ -18,9 +18,6 @@ never block and never see half a change: each change swaps a whole `Live`.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import gc
 import logging
 import pickle
 import threading
@@ -31,7 +28,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -39,7 +35,8 @@ from o2o.catalog import loading
 from o2o.catalog import snapshot as snapshots
 from o2o.catalog.changes import changes_since, latest_seq
 from o2o.catalog.columns import OutletColumns, Tables
-from o2o.catalog.columns_build import BAD_ROW_ERRORS, RowBuilder, base, build, fold
+from o2o.catalog.columns_build import BAD_ROW_ERRORS, RowBuilder, base, build
+from o2o.catalog.folding import RELEASE_AFTER, HostSnapshot, release_memory
 from o2o.catalog.live import Live
 from o2o.catalog.models import CatalogChange
 from o2o.catalog.offers import PATCH_MAX, Offers, prune_cut, rank, read_promotions
@@ -54,27 +51,13 @@ log = logging.getLogger("o2o.catalog")
 GAP_TIMEOUT_S = 30.0
 #: More outlet changes than this at once (a bulk import) make a new base, not an overlay.
 BULK_CHANGES = 20_000
-#: The overlay is folded into a new base when it holds this many outlets, or when its
-#: oldest entry is this old.
-FOLD_AT, FOLD_AFTER_S = 2048, 600.0
 #: The sync thread takes ended promotions out of the offer lists at most this often.
 PRUNE_EVERY_S = 60.0
-#: Builds of this many outlets hand their garbage back to the system at once (a full
-#: collection costs ~0.1 s: not worth it for a small chain).
-RELEASE_AFTER = 50_000
 T = TypeVar("T")
 __all__ = ["BAD_ROW_ERRORS", "Catalog"]
 
 
-def _release_memory() -> None:
-    """Hand freed heap back to the system (glibc keeps it otherwise: a cold build of a
-    million outlets would leave ~200 MB of garbage resident in the worker that built)."""
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-class Catalog:
+class Catalog(HostSnapshot):
     """Outlets + promotions as this worker serves them."""
 
     def __init__(self, sessions: sessionmaker[Session], *, poll_s: float = 0.25,
@@ -194,38 +177,7 @@ class Catalog:
             self._install(arrays, tables, seq, ())
         del arrays
         if big:
-            _release_memory()
-
-    def _write(self, arrays: dict[str, Any], tables: Tables, seq: int,
-               position: dict[str, Any]) -> bool:
-        """Save a base as the host's snapshot and serve it from there; False if it could
-        not be written (then nothing changed)."""
-        return self._save(arrays, tables, seq, sorted(self._gaps), position) and self._map(None)
-
-    def _save(self, arrays: dict[str, Any], tables: Tables, seq: int, gaps: list[int],
-              position: dict[str, Any]) -> bool:
-        assert self.snapshot is not None
-        meta = {"position": position, "seq": seq, "gaps": gaps, "tables": tables.to_json()}
-        # The offers too, for a start while the database is away (this host's own file).
-        offers = np.frombuffer(pickle.dumps(self._offers.all(), pickle.HIGHEST_PROTOCOL),
-                               np.uint8)
-        try:
-            snapshots.write_snapshot(self.snapshot, {**arrays, "c_promotions": offers}, meta)
-        except OSError:
-            log.warning("could not save the catalog snapshot %s", self.snapshot, exc_info=True)
-            return False
-        return True
-
-    def _map(self, identity: tuple[int, int] | None) -> bool:
-        """Serve the host's snapshot (expected to be the file `identity`, when given)."""
-        assert self.snapshot is not None
-        mapped = snapshots.map_snapshot(self.snapshot)
-        if mapped is None or (identity is not None and mapped.identity != identity):
-            return False
-        meta = mapped.meta
-        self._install(mapped.arrays, Tables.from_json(meta["tables"]), meta["seq"],
-                      meta["gaps"], identity=mapped.identity)
-        return True
+            release_memory()
 
     def _install(self, arrays: dict[str, Any], tables: Tables, seq: int, gaps: Iterable[int],
                  *, identity: tuple[int, int] | None = None) -> None:
@@ -373,65 +325,6 @@ class Catalog:
         cutoff = time.monotonic() - GAP_TIMEOUT_S
         for seq in [s for s, t in self._gaps.items() if t < cutoff]:
             del self._gaps[seq]
-
-    # ---- folding the overlay into a new base ---------------------------------------------
-    def fold(self, *, force: bool = False) -> bool:
-        """Move to a newer host snapshot if another worker wrote one; else, when the overlay
-        is big or old enough (or `force`), fold it into a new base. Whether the base moved.
-
-        The new base is built without the catalog's lock (seconds at a million outlets), so
-        the change feed keeps flowing meanwhile; changes that arrive during the fold stay
-        in the overlay of the new base."""
-        with self._lock:
-            live = self.live
-            if self.snapshot is not None and snapshots.identity(self.snapshot) != live.identity:
-                found = snapshots.peek(self.snapshot)
-                if found is not None and found[1] != live.identity \
-                        and found[0].get("seq", 0) >= live.base_seq and self._map(found[1]):
-                    return True
-            due = len(live.overlay) >= FOLD_AT or (
-                live.overlay and time.monotonic() - self._overlay_since > FOLD_AFTER_S)
-            if not (force or due) or not live.overlay:
-                return False
-            rows = [r for r in self._overlay_rows.values() if r is not None]
-            seq, gaps, tables = self.seq, sorted(self._gaps), live.cols.tables.copy()
-        if self.snapshot is None:
-            arrays = self._folded(live, rows, tables)
-            with self._lock:
-                self._install(arrays, tables, seq, gaps)
-            return True
-        with snapshots.host_lock(self.snapshot, wait=False) as held:
-            if not held:  # another worker is folding: this one moves to its file after
-                return False
-            arrays = self._folded(live, rows, tables)
-            with self._sessions() as session:
-                position = loading.position(session, seq)
-            if not self._save(arrays, tables, seq, gaps, position):
-                return False
-            with self._lock:
-                moved = self._map(None)
-        log.info("catalog overlay folded: %d outlets in a new base at seq %d", len(self), seq)
-        return moved
-
-    def _folded(self, live: Live, rows: list[Any], tables: Tables) -> dict[str, Any]:
-        overlay = build(rows, tables, self._skip_row).parts()
-        return fold(live.cols, list(live.overlay), overlay, tables)
-
-    def _fold_soon(self) -> None:
-        """Fold in a thread of its own when due (or move to another worker's new base)."""
-        if self._folding is not None and self._folding.is_alive():
-            return
-        self._folding = threading.Thread(target=self._fold_logged, name="catalog-fold",
-                                         daemon=True)
-        self._folding.start()
-
-    def _fold_logged(self) -> None:
-        try:
-            self.fold()
-        except sa.exc.OperationalError:
-            log.debug("catalog fold: database unavailable; next tick")
-        except Exception:
-            log.exception("catalog fold failed; the overlay keeps serving")
 
     # ---- background sync -----------------------------------------------------------------
     def _prebuild_open(self) -> None:

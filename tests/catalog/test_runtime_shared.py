@@ -9,7 +9,7 @@ import math
 import pytest
 import sqlalchemy as sa
 
-from o2o.catalog import loading, runtime
+from o2o.catalog import folding, loading, runtime
 from o2o.catalog.changes import record_change
 from o2o.catalog.models import Outlet
 from o2o.catalog.runtime import Catalog
@@ -87,7 +87,7 @@ def test_another_database_at_the_same_path_is_rebuilt(sessions, engine, chain, t
 
 def test_the_overlay_is_folded_and_every_worker_moves_to_the_new_base(sessions, chain,
                                                                        tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(runtime, "FOLD_AT", 3)
+    monkeypatch.setattr(folding, "FOLD_AT", 3)
     path = tmp_path / "catalog.columns"
     a, b = Catalog(sessions, snapshot=path), Catalog(sessions, snapshot=path)
     a.load()
@@ -126,7 +126,7 @@ def test_a_bulk_change_makes_a_new_base(sessions, chain, tmp_path, monkeypatch) 
 
 
 def test_a_worker_without_a_state_directory_folds_in_memory(sessions, chain, monkeypatch) -> None:
-    monkeypatch.setattr(runtime, "FOLD_AT", 2)
+    monkeypatch.setattr(folding, "FOLD_AT", 2)
     cat = Catalog(sessions)
     cat.load()
     with sessions.begin() as s:
