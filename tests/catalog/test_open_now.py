@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from o2o.catalog.changes import record_change
-from o2o.catalog.hours import OpeningHours
 from o2o.catalog.models import Outlet
 from o2o.catalog.nearby import POSITION_DECIMALS, find_nearby
 from o2o.catalog.runtime import Catalog
 from o2o.geo.distance import haversine_m
+from tests.catalog.hours_checks import count_hours_checks
 from tests.factories import ALWAYS_OPEN, make_outlet
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -89,14 +89,7 @@ def test_work_per_request_does_not_grow_with_the_chain(sessions, monkeypatch):
     """Count opening-hours checks, at 4 a.m. when only a few outlets trade: a request makes
     one per result shown (its "open now" label), whatever the chain's size; building a
     minute's index makes one per timetable."""
-    calls = {"n": 0}
-    real = OpeningHours.is_open
-
-    def counting(self: OpeningHours, *args: object, **kw: object) -> bool:
-        calls["n"] += 1
-        return real(self, *args, **kw)
-
-    monkeypatch.setattr(OpeningHours, "is_open", counting)
+    calls = count_hours_checks(monkeypatch)
     at = MONDAY_NOON.replace(hour=20)  # 04:00 in Shanghai
     for n, seed in ((40, 3), (400, 4)):
         make_chain(sessions, n, seed=seed, open_share=0.02)

@@ -15,6 +15,7 @@ from o2o.catalog.open_now import NOT_OPEN, OPEN, OpenNow, minute_of
 from o2o.catalog.views import OutletView, index_entry
 from o2o.geo.distance import haversine_m
 from o2o.geo.index import STATUS_CODE, NearestIndex, StaleBase
+from tests.catalog.hours_checks import count_hours_checks
 from tests.factories import ALWAYS_OPEN
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -75,14 +76,7 @@ def test_columnar_and_view_builds_equal_brute_force(hour: int, monkeypatch) -> N
     index = main_index(views)
     at = MONDAY_NOON.replace(hour=(hour - 8) % 24, minute=7)
     minute = minute_of(at)
-    calls = {"n": 0}
-    real = OpeningHours.is_open
-
-    def counting(self: OpeningHours, *args: object, **kw: object) -> bool:
-        calls["n"] += 1
-        return real(self, *args, **kw)
-
-    monkeypatch.setattr(OpeningHours, "is_open", counting)
+    calls = count_hours_checks(monkeypatch)
     open_now = OpenNow(index)
     status, hours = columns(index, views)
     found = open_now.build(minute, status, hours, TIMETABLES, base=index.base)

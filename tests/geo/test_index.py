@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 
 from o2o.errors import ValidationError
 from o2o.geo.distance import haversine_m
 from o2o.geo.index import Hit, IndexEntry, NearestIndex
+from tests.geo.churn import churn_while_reading
 
 PEOPLES_SQUARE = (31.2304, 121.4737)
 
@@ -208,25 +207,14 @@ def test_readers_never_see_half_a_change() -> None:
     index = NearestIndex(pending_capacity=64)
     n = 200
     index.build(IndexEntry(i, 0.0, i * 0.001) for i in range(n))
-    failures: list[str] = []
-    done = threading.Event()
 
-    def read() -> None:
-        while not done.is_set():
-            version = index.version
-            hits = index.nearest(0.0, 0.1, k=n + 10)
-            ids = [h.id for h in hits]
-            if sorted(ids) != list(range(n)):
-                failures.append(f"version {version}: {len(ids)} hits, {len(set(ids))} distinct")
+    def check() -> str | None:
+        version = index.version
+        ids = [h.id for h in index.nearest(0.0, 0.1, k=n + 10)]
+        if sorted(ids) != list(range(n)):
+            return f"version {version}: {len(ids)} hits, {len(set(ids))} distinct"
+        return None
 
-    readers = [threading.Thread(target=read) for _ in range(3)]
-    for thread in readers:
-        thread.start()
-    for step in range(600):
-        i = step % n
-        index.upsert(IndexEntry(i, 0.5 if step // n % 2 == 0 else 0.0, i * 0.001))
-    done.set()
-    for thread in readers:
-        thread.join()
+    failures = churn_while_reading(index, n, check)
     assert failures == []
     assert index.version == 601

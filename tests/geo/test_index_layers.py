@@ -3,8 +3,6 @@ compactions, ended by a new base (then answering as of their end)."""
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -13,6 +11,7 @@ from hypothesis import strategies as st
 from o2o.geo._layers import LayerData
 from o2o.geo.distance import haversine_m
 from o2o.geo.index import IndexEntry, Layer, NearestIndex, StaleBase
+from tests.geo.churn import churn_while_reading
 
 OPEN, CLOSED = 0, 2
 
@@ -136,24 +135,14 @@ def test_layer_readers_never_see_half_a_change() -> None:
     index.build(IndexEntry(i, 0.0, i * 0.001) for i in range(n))
     layer = index.add_layer(layer_status(index, {i: i % 2 * 2 for i in range(n)}),
                             lambda e: e.id % 2 * 2)  # even ids open
-    failures: list[str] = []
-    done = threading.Event()
 
-    def read() -> None:
-        while not done.is_set():
-            ids = [h.id for h in index.nearest(0.0, 0.1, k=n + 10, layer=layer)]
-            if sorted(ids) != list(range(0, n, 2)):
-                failures.append(f"{len(ids)} hits, {len(set(ids))} distinct")
+    def check() -> str | None:
+        ids = [h.id for h in index.nearest(0.0, 0.1, k=n + 10, layer=layer)]
+        if sorted(ids) != list(range(0, n, 2)):
+            return f"{len(ids)} hits, {len(set(ids))} distinct"
+        return None
 
-    readers = [threading.Thread(target=read) for _ in range(3)]
-    for thread in readers:
-        thread.start()
-    for step in range(600):
-        i = step % n
-        index.upsert(IndexEntry(i, 0.5 if step // n % 2 == 0 else 0.0, i * 0.001))
-    done.set()
-    for thread in readers:
-        thread.join()
+    failures = churn_while_reading(index, n, check)
     assert failures == [] and layer.live
 
 
