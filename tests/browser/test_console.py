@@ -42,13 +42,23 @@ def shop(live):  # type: ignore[no-untyped-def]
 
 def _go(browser, how: str, what: str) -> None:  # type: ignore[no-untyped-def]
     """Click what navigates, and wait until the next page has replaced this one."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as arrived
     from selenium.webdriver.support.ui import WebDriverWait
 
     old = browser.find_element(By.TAG_NAME, "html")
     browser.find_element(how, what).click()
-    WebDriverWait(browser, 15).until(arrived.staleness_of(old))
+
+    def replaced(_: object) -> bool:
+        # Chromium reports a page caught mid-navigation as a stale element or, now and then,
+        # as "Node with given id does not belong to the document": both mean it is gone.
+        try:
+            old.is_enabled()
+        except WebDriverException:
+            return True
+        return False
+
+    WebDriverWait(browser, 15).until(replaced)
 
 
 def _submit(browser, form_css: str) -> None:  # type: ignore[no-untyped-def]
