@@ -107,14 +107,12 @@ class HostSnapshot:
         in the overlay of the new base."""
         with self._lock:
             live = self.live
-            if self.snapshot is not None and snapshots.identity(self.snapshot) != live.identity:
+            if self._another_file(live) and self.snapshot is not None:
                 found = snapshots.peek(self.snapshot)
                 if found is not None and found[1] != live.identity \
                         and found[0].get("seq", 0) >= live.base_seq and self._map(found[1]):
                     return True
-            due = len(live.overlay) >= FOLD_AT or (
-                live.overlay and time.monotonic() - self._overlay_since > FOLD_AFTER_S)
-            if not (force or due) or not live.overlay:
+            if not live.overlay or not (force or self._fold_due(live)):
                 return False
             rows = [r for r in self._overlay_rows.values() if r is not None]
             seq, gaps, tables = self.seq, sorted(self._gaps), live.cols.tables.copy()
@@ -140,8 +138,21 @@ class HostSnapshot:
         overlay = build(rows, tables, self._skip_row).parts()
         return fold(live.cols, list(live.overlay), overlay, tables)
 
+    def _another_file(self, live: Live) -> bool:
+        """Whether the host's snapshot is now another file than the one `live` maps."""
+        return self.snapshot is not None and snapshots.identity(self.snapshot) != live.identity
+
+    def _fold_due(self, live: Live) -> bool:
+        """Whether the overlay is big or old enough to fold."""
+        return len(live.overlay) >= FOLD_AT or bool(
+            live.overlay and time.monotonic() - self._overlay_since > FOLD_AFTER_S)
+
     def _fold_soon(self) -> None:
-        """Fold in a thread of its own when due (or move to another worker's new base)."""
+        """Fold in a thread of its own when due (or move to another worker's new base); the
+        sync thread asks every tick, so nothing is started while there is nothing to do."""
+        live = self.live
+        if not (self._another_file(live) or self._fold_due(live)):
+            return
         if self._folding is not None and self._folding.is_alive():
             return
         self._folding = threading.Thread(target=self._fold_logged, name="catalog-fold",
