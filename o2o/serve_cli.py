@@ -94,26 +94,18 @@ def prepare_only(settings: Settings) -> int:
 def _prepare_when_reachable(settings: Settings, *, first_pause_s: float = 0.5,
                             max_pause_s: float = 10.0) -> None:
     """Check and migrate (and load the demo chain) once the database answers."""
-    from o2o.db.engine import make_engine, make_sessionmaker
-    from o2o.services import prepare_database
-
-    engine = make_engine(settings.database_url)
     pause = first_pause_s
-    try:
-        while True:
-            try:
-                prepare_database(settings, engine, make_sessionmaker(engine),
-                                 migrate=settings.auto_migrate, load_demo=None)
-                log.warning("database reachable again: checked and migrated")
-                return
-            except ServiceUnavailable:
-                time.sleep(pause)
-                pause = min(pause * 2, max_pause_s)
-            except Exception:  # a real configuration error: said once, workers go on
-                log.exception("preparing the database failed")
-                return
-    finally:
-        engine.dispose()
+    while True:
+        try:
+            prepare_only(settings)
+            log.warning("database reachable again: checked and migrated")
+            return
+        except ServiceUnavailable:
+            time.sleep(pause)
+            pause = min(pause * 2, max_pause_s)
+        except Exception:  # a real configuration error: said once, workers go on
+            log.exception("preparing the database failed")
+            return
 
 
 def refuse_public_dev_token(settings: Settings, host: str) -> None:
