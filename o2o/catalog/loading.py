@@ -11,7 +11,6 @@ another life of this one and is rebuilt from the rows.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -93,7 +92,3 @@ def verdict(meta: dict[str, Any], session: Session, seq: int) -> str:
     if stood["seq"] == seq:
         return "current" if now == stood else "rebuild"
     return "catch up" if stood.get("tip") is not None else "rebuild"
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

@@ -38,7 +38,7 @@ from o2o.catalog.columns import OutletColumns, Tables
 from o2o.catalog.columns_build import BAD_ROW_ERRORS, RowBuilder, base, build
 from o2o.catalog.folding import RELEASE_AFTER, HostSnapshot, release_memory
 from o2o.catalog.live import Live
-from o2o.catalog.models import CatalogChange
+from o2o.catalog.models import CatalogChange, Outlet
 from o2o.catalog.offers import PATCH_MAX, Offers, prune_cut, rank, read_promotions
 from o2o.catalog.open_now import OpenMinute, OpenNow, minute_of
 from o2o.catalog.views import OutletView, PromotionView
@@ -292,8 +292,7 @@ class Catalog(HostSnapshot):
         """Re-read the changed outlets into the overlay (None: deleted or unservable)."""
         if not changed:
             return
-        found = {r.id: r for r in loading.rows(session, loading.LIVE
-                                               & loading.Outlet.id.in_(changed))}
+        found = {r.id: r for r in loading.rows(session, loading.LIVE & Outlet.id.in_(changed))}
         builder = build([found[i] for i in changed if i in found], self.live.cols.tables,
                         self._skip_row)
         cols = builder.columns()
