@@ -105,9 +105,6 @@ class OutletColumns:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def nbytes(self) -> int:
-        return sum(a.nbytes for a in self.arrays.values())
-
     def row_of(self, outlet_id: int) -> int | None:
         row = int(find_positions(self.ids, self._by_id, np.array([outlet_id], np.int64))[0])
         return row if row >= 0 else None

@@ -44,9 +44,6 @@ class Parts:
     tag_flat: np.ndarray
     records: list[bytes]
 
-    def __len__(self) -> int:
-        return len(self.records)
-
 
 class RowBuilder:
     """Accumulates stored outlet rows (`o2o.catalog.loading.VIEW_COLUMNS` order) as columns."""
