@@ -216,13 +216,16 @@ def test_the_wal_is_checkpointed_by_its_own_thread(
     assert _count(sessions, Event) == 7
 
 
-def _wal_high_water(template: Path, path: Path, *, checkpoint_every: int) -> tuple[int, int]:
-    """(WAL file size, checkpoints run) after 400 back-to-back commits on the loop."""
+def _wal_high_water(template: Path, path: Path, *, checkpoint_every: int,
+                    restart_pages: int = 1) -> tuple[int, int, int]:
+    """(WAL file size, checkpoints run, of which restarts) after 400 back-to-back commits on
+    the loop; a checkpoint starts the WAL over once it holds `restart_pages` pages."""
     engine = _sqlite_engine(template, path)
     sessions = make_sessionmaker(engine)
     writer = BatchWriter(sessions, delay_s=0.005)
     assert writer.committer is not None
     writer.committer.checkpointer.every = checkpoint_every
+    writer.committer.checkpointer.restart_pages = restart_pages
 
     async def main() -> None:
         for i in range(400):
@@ -235,7 +238,8 @@ def _wal_high_water(template: Path, path: Path, *, checkpoint_every: int) -> tup
     finally:
         writer.close()
         engine.dispose()
-    return size, writer.committer.checkpointer.runs
+    checkpointer = writer.committer.checkpointer
+    return size, checkpointer.runs, checkpointer.restarts
 
 
 def test_the_wal_starts_over_after_a_checkpoint_instead_of_growing(
@@ -243,14 +247,26 @@ def test_the_wal_starts_over_after_a_checkpoint_instead_of_growing(
     # The loop keeps committing while each checkpoint runs, as under load, so a checkpoint
     # never finds the WAL still: without its RESTART step the WAL would never start over
     # and would hold every commit ever made (the first run, with no checkpoints at all).
-    never, _ = _wal_high_water(sqlite_template, tmp_path / "a.db", checkpoint_every=10**9)
+    never, _, _ = _wal_high_water(sqlite_template, tmp_path / "a.db", checkpoint_every=10**9)
     # Threads race here, and on a busy machine one run can checkpoint late: the best of
     # three runs, each judged by the same bound.
     results = [_wal_high_water(sqlite_template, tmp_path / f"b{i}.db", checkpoint_every=20)
                for i in range(3)]
-    size, runs = min(results)
-    assert runs >= 5
+    size, runs, restarts = min(results)
+    assert runs >= 5 and restarts == runs
     assert size < 0.8 * never
+
+
+def test_a_short_wal_is_copied_back_without_holding_writers_off(
+        sqlite_template: Path, tmp_path: Path) -> None:
+    # Below its restart size the WAL is only copied back (PASSIVE, which never blocks a
+    # commit); the pause of a RESTART is paid once the WAL is long.
+    _, runs, restarts = _wal_high_water(sqlite_template, tmp_path / "a.db", checkpoint_every=20,
+                                        restart_pages=10**9)
+    assert runs >= 5 and restarts == 0
+    _, runs, restarts = _wal_high_water(sqlite_template, tmp_path / "b.db", checkpoint_every=20,
+                                        restart_pages=400)  # 400 commits write some 5,000
+    assert restarts >= 1
 
 
 def test_waiting_for_company_stops_when_it_does_not_pay_and_resumes_when_it_does(
