@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from api import body, errors
 from api.middleware import RequestContext
 from api.routes import ROUTERS
+from api.routes.wechat import WeChatPushes
 from o2o import __version__
 from o2o.config import Settings, get_settings
 from o2o.services import Services, build_services
@@ -55,5 +56,6 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         app.include_router(router)
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(WeChatPushes)  # inside RequestContext, before the router
     app.add_middleware(RequestContext)
     return app

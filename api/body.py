@@ -50,9 +50,14 @@ def cap_for(scope: dict[str, Any]) -> int:
     return int(getattr(settings, getattr(endpoint, _MARK, "max_body_bytes")))
 
 
+def too_large(limit: int) -> ContentTooLarge:
+    """The refusal of a body past `limit` bytes (also api.routes.wechat's)."""
+    return ContentTooLarge(f"Request body too large: this route accepts at most "
+                           f"{limit:,} bytes.")
+
+
 def _refuse(limit: int) -> _Refused:
-    return _Refused(ContentTooLarge(f"Request body too large: this route accepts at most "
-                                    f"{limit:,} bytes."))
+    return _Refused(too_large(limit))
 
 
 class BodyLimit:
