@@ -162,3 +162,8 @@ def test_the_wechat_endpoint_keeps_its_small_cap(app) -> None:
     status, answer = call(app, "/wechat", body, {"Content-Type": "text/xml"})
     assert status == 413 and answer["error"]["code"] == "content_too_large"
     assert body.pulled <= 3 * CHUNK
+    declared = Body(chunks=100)
+    status, answer = call(app, "/wechat", declared,
+                          {"Content-Type": "text/xml", "Content-Length": str(100 * CHUNK)})
+    assert status == 413 and answer["error"]["code"] == "content_too_large"
+    assert declared.pulled == 0  # refused on its declared length alone
