@@ -92,7 +92,8 @@ class WeChatPushes:
         self.app = app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
+        if scope["type"] != "http" or scope["method"] != "POST" \
+                or scope["path"] != scope.get("root_path", "") + PATH:
             await self.app(scope, receive, send)
             return
         scope["route"] = _Template
