@@ -44,6 +44,66 @@ def test_thread_folds_then_purges(session, sessions) -> None:
         job.close()
 
 
+def test_the_fold_runs_in_a_child_process_not_in_the_worker(
+        session, sessions, monkeypatch) -> None:
+    """Folding is seconds of Python that would hold the worker's GIL against its event loop:
+    it runs in a child of its own. A fold attempted in this process fails here, and the
+    events are folded all the same."""
+    import o2o.analytics.rollup
+
+    def not_here(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("folded inside the worker")
+
+    monkeypatch.setattr(o2o.analytics.rollup, "roll_up", not_here)
+    known_history(session)
+    job = Maintenance(sessions, retention_days=30, rollup_s=0.05)
+    job.start()
+    try:
+        def folded() -> bool:
+            with sessions() as s:
+                return rolled_up_to(s) == 18
+
+        assert until(folded)
+    finally:
+        job.close()
+
+
+@pytest.mark.parametrize(("url", "in_child"), [
+    ("sqlite://", False), ("sqlite:///:memory:", False),
+    ("sqlite:///file:m?mode=memory&cache=shared&uri=true", False),
+    ("sqlite:////var/lib/o2o/o2o.db", True), ("postgresql+psycopg://o2o@db/o2o", True)])
+def test_only_a_private_in_memory_database_is_folded_in_the_worker(url, in_child) -> None:
+    """No other process can open an in-memory database: its runs stay in the thread
+    (`run_job`, as the child runs it); every other database is folded by a child."""
+    from o2o.db.engine import make_sessionmaker
+
+    engine = sa.create_engine(url, poolclass=sa.pool.StaticPool)
+    try:
+        job = Maintenance(make_sessionmaker(engine), retention_days=30)
+        assert (job._url is not None) is in_child
+    finally:
+        engine.dispose()
+
+
+def test_run_job_folds_and_purges_in_the_callers_session() -> None:
+    from o2o.analytics.maintenance import run_job
+    from o2o.db.engine import make_engine, make_sessionmaker
+    from o2o.migrate import upgrade
+
+    engine = make_engine("sqlite://", poolclass=sa.pool.StaticPool)
+    try:
+        upgrade(engine)
+        with make_sessionmaker(engine)() as s:
+            known_history(s)
+            s.commit()
+            run_job(s, "rollup", 30)
+            assert rolled_up_to(s) == 18
+            run_job(s, "purge", 30)
+            assert s.scalar(sa.select(sa.func.count()).where(Event.lat.is_not(None))) == 0
+    finally:
+        engine.dispose()
+
+
 def test_cli_rollup_and_rebuild(session, db_url, monkeypatch, capsys) -> None:
     known_history(session)
     session.close()
