@@ -5,6 +5,12 @@ above is the *tail* that queries aggregate on the fly. On PostgreSQL ids can com
 order, so the id to stop at is read under a brief SHARE lock on `events`, which waits for
 in-flight inserts to finish: no event below it can appear later. On SQLite every write
 transaction is already serialised (BEGIN IMMEDIATE). One runner at a time holds the state row.
+
+A batch is read and folded, and merged with the stored cells, in a transaction that only
+reads (on SQLite it takes no write lock: the reply path keeps committing meanwhile); only
+the writing of the merged cells and of the new state holds the state row (and SQLite's
+write lock), and only if the state has not moved since the batch was read: otherwise
+another runner (or a rebuild) got there first, and the batch is read again from there.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from o2o.analytics.rollup_models import (
     RollupState,
 )
 from o2o.analytics.zones import ZoneBook
+from o2o.db.engine import READ_ONLY
 
 log = logging.getLogger("o2o.analytics")
 
@@ -81,8 +88,10 @@ def roll_up(session: Session, *, batch_ids: int = BATCH_IDS, max_batches: int | 
     session.rollback()
     events = cells = batches = 0
     while done < top and (max_batches is None or batches < max_batches):
-        state = _lock_state(session)
-        lo = state.max_event_id
+        # Read and fold the batch in a transaction that only reads: on SQLite it takes no
+        # write lock, so the seconds this takes never hold up the reply path's commits.
+        session.connection(execution_options={READ_ONLY: True})
+        lo = rolled_up_to(session)
         if lo >= top:  # another runner got here first
             session.rollback()
             break
@@ -90,7 +99,20 @@ def roll_up(session: Session, *, batch_ids: int = BATCH_IDS, max_batches: int | 
         stmt = event_select().where(Event.id > lo, Event.id <= hi)
         rows = rows_of(session.connection().execute(stmt))
         built = build_cells(session, rows, zones=ZoneBook.load(session), grains=GRAINS)
-        cells += _merge(session, built)
+        updates, inserts = _merged(session, built)
+        session.rollback()
+        # Then write the merged cells under the state row's lock, only if nobody moved it
+        # meanwhile (the cells only change with it: another runner, or a rebuild).
+        state = _lock_state(session)
+        if state.max_event_id != lo:  # another runner folded this batch: read again
+            done = max(done, state.max_event_id)
+            session.rollback()
+            continue
+        if updates:
+            session.execute(sa.update(FunnelCell), updates)
+        if inserts:
+            session.execute(sa.insert(FunnelCell), inserts)
+        cells += len(updates) + len(inserts)
         state.max_event_id = hi
         session.commit()
         events, done, batches = events + len(rows), hi, batches + 1
@@ -125,10 +147,12 @@ def _lock_state(session: Session) -> RollupState:
     return state
 
 
-def _merge(session: Session, built: dict[CellKey, Cell]) -> int:
-    """Add the batch's cells to the stored ones (counts add, customer sets unite)."""
+def _merged(session: Session, built: dict[CellKey, Cell]
+            ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The batch's cells added to the stored ones (counts add, customer sets unite), as
+    (updates of stored cells, inserts of new ones)."""
     if not built:
-        return 0
+        return [], []
     days = sorted({k.day for k in built})
     existing: dict[CellKey, tuple[int, int, bytes]] = {}
     cols = (FunnelCell.id, FunnelCell.grain, FunnelCell.day, FunnelCell.hour, FunnelCell.type,
@@ -154,8 +178,4 @@ def _merge(session: Session, built: dict[CellKey, Cell]) -> int:
                             "type": key.type, "region_id": key.region_id,
                             "outlet_id": key.outlet_id, "promotion_id": key.promotion_id,
                             "count": cell.count, "customers": encode_keys(keys)})
-    if updates:
-        session.execute(sa.update(FunnelCell), updates)
-    if inserts:
-        session.execute(sa.insert(FunnelCell), inserts)
-    return len(updates) + len(inserts)
+    return updates, inserts

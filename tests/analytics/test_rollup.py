@@ -146,3 +146,41 @@ def test_concurrent_rollups_fold_each_event_once(session, sessions) -> None:
     fast = funnel(session, scope=None, date_from=lo, date_to=hi, group_by="day")
     assert fast.as_dict() == raw.as_dict()
     assert rolled_up_to(session) == session.scalar(sa.text("SELECT max(id) FROM events"))
+
+
+def test_folding_a_batch_takes_no_write_lock_until_it_merges(session, db_url) -> None:
+    """The reply path commits while a batch is read and folded (seconds at busy hours): on
+    SQLite only the short merge holds the write lock. Checked from inside the rollup: as
+    it reads the batch's events, another connection must be able to write at once."""
+    if not db_url.startswith("sqlite"):
+        return  # PostgreSQL's inserts never wait on the rollup's row lock
+    import sqlite3
+
+    from sqlalchemy import event as sa_event
+
+    known_events(session, known_catalog(session), start=1, upto=18)
+    session.commit()
+    engine = session.get_bind()
+    writes: list[str] = []
+
+    def while_reading(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        if "FROM events" not in statement or "max(events.id)" in statement:
+            return
+        other = sqlite3.connect(engine.url.database, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # fails at once if the write lock is held
+            other.execute("UPDATE funnel_rollup_state SET name = name")
+            other.execute("ROLLBACK")
+            writes.append("ok")
+        except sqlite3.OperationalError as exc:
+            writes.append(str(exc))
+        finally:
+            other.close()
+
+    sa_event.listen(engine, "before_cursor_execute", while_reading)
+    try:
+        report = roll_up(session)
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", while_reading)
+    assert report.events == 18
+    assert writes and set(writes) == {"ok"}, writes
