@@ -56,6 +56,13 @@ def too_large(limit: int) -> ContentTooLarge:
                            f"{limit:,} bytes.")
 
 
+def declared_over(scope: dict[str, Any], limit: int) -> bool:
+    """Whether the request's Content-Length already says its body is past `limit` bytes
+    (refused unread); a chunked body is counted as it is read."""
+    declared = dict(scope["headers"]).get(b"content-length", b"")
+    return declared.isdigit() and int(declared) > limit
+
+
 def _refuse(limit: int) -> _Refused:
     return _Refused(too_large(limit))
 
@@ -77,8 +84,7 @@ class BodyLimit:
             nonlocal limit, seen
             if limit is None:  # first read: routing and authentication are done
                 limit = cap_for(scope)
-                declared = dict(scope["headers"]).get(b"content-length", b"")
-                if declared.isdigit() and int(declared) > limit:
+                if declared_over(scope, limit):
                     raise _refuse(limit)
             message = await receive()
             if message["type"] == "http.request":

@@ -12,6 +12,7 @@ same `respond` when the app is built without the middleware.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -19,7 +20,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse, Response
 
-from api.body import body_limit, too_large
+from api.body import body_limit, declared_over, too_large
 from api.deps import ServicesDep
 from api.errors import domain_response
 from api.responses import refusals
@@ -46,7 +47,8 @@ async def get_endpoint(services: ServicesDep) -> WeChatEndpoint:
 Endpoint = Annotated[WeChatEndpoint, Depends(get_endpoint)]
 
 
-async def respond(endpoint: WeChatEndpoint, query: Any, body: bytes) -> tuple[str, str]:
+async def respond(endpoint: WeChatEndpoint, query: Mapping[str, str],
+                  body: bytes) -> tuple[str, str]:
     """The reply to one push and its media type; raises WeChatError for a bad push.
 
     Location pushes are answered from memory on the loop; their writes are queued for the
@@ -118,8 +120,7 @@ class WeChatPushes:
 async def _read_body(scope: dict[str, Any], receive: Any, limit: int) -> bytes | None:
     """The whole body, refused (ContentTooLarge) past `limit` bytes as declared or as read;
     None when the client disconnected first."""
-    declared = dict(scope["headers"]).get(b"content-length", b"")
-    if declared.isdigit() and int(declared) > limit:
+    if declared_over(scope, limit):
         raise too_large(limit)
     chunks: list[bytes] = []
     seen = 0

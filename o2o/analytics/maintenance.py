@@ -26,6 +26,8 @@ import time
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from o2o.db.engine import sqlite_in_memory
+
 log = logging.getLogger("o2o.analytics")
 
 #: Defaults; the app takes O2O_ANALYTICS_ROLLUP_EVERY_S and O2O_ANALYTICS_PURGE_EVERY_S.
@@ -48,10 +50,9 @@ class Maintenance:
         self._rollup_s, self._purge_s = rollup_s, purge_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._child: multiprocessing.process.BaseProcess | None = None
         engine: sa.Engine = sessions.kw["bind"]
         #: Where a child connects; None: fold in the thread (a private in-memory database).
-        self._url = None if _in_memory(engine) else engine.url.render_as_string(
+        self._url = None if sqlite_in_memory(engine) else engine.url.render_as_string(
             hide_password=False)
 
     def start(self) -> None:
@@ -83,7 +84,6 @@ class Maintenance:
             target=_child_main, args=(self._url, job, self._retention_days),
             name=f"o2o-analytics-{job}", daemon=True)
         child.start()
-        self._child = child
         while child.is_alive() and not self._stop.is_set():
             child.join(0.5)
         if child.is_alive():  # the worker is stopping
@@ -91,7 +91,6 @@ class Maintenance:
             if child.is_alive():
                 child.terminate()
                 child.join()
-        self._child = None
         if child.exitcode != 0:
             log.error("analytics %s exited with %s; will retry", job, child.exitcode)
             return False
@@ -129,9 +128,3 @@ def _child_main(url: str, job: str, retention_days: int) -> None:
     finally:
         engine.dispose()
 
-
-def _in_memory(engine: sa.Engine) -> bool:
-    database = engine.url.database or ""
-    return engine.dialect.name == "sqlite" and (
-        database in ("", ":memory:") or database.startswith("file::memory:")
-        or engine.url.query.get("mode") == "memory")

@@ -69,6 +69,15 @@ def _sqlite_begin_immediate(conn: sa.Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def sqlite_in_memory(engine: Engine) -> bool:
+    """Whether `engine` is an in-memory SQLite database: private to its process (no other
+    process can open it) and without a WAL."""
+    database = engine.url.database or ""
+    return engine.dialect.name == "sqlite" and (
+        database in ("", ":memory:") or database.startswith("file::memory:")
+        or engine.url.query.get("mode") == "memory")
+
+
 def sqlite_locked(exc: BaseException) -> bool:
     """Whether `exc` is SQLite saying the database is locked (busy) by another connection."""
     orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc

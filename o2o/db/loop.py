@@ -33,7 +33,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from o2o.db.engine import sqlite_locked
+from o2o.db.engine import sqlite_in_memory, sqlite_locked
 from o2o.db.ops import apply
 
 log = logging.getLogger("o2o.writer")
@@ -42,9 +42,7 @@ log = logging.getLogger("o2o.writer")
 def embedded_file(engine: sa.Engine) -> bool:
     """Whether `engine` is SQLite on a file (WAL applies; in-memory databases are left to
     the writer thread)."""
-    database = engine.url.database or ""
-    return engine.dialect.name == "sqlite" and database not in ("", ":memory:") \
-        and not database.startswith("file::memory:")
+    return engine.dialect.name == "sqlite" and not sqlite_in_memory(engine)
 
 
 class LoopCommitter:

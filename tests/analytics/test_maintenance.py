@@ -25,20 +25,22 @@ def until(check, seconds: float = 20.0) -> bool:  # type: ignore[no-untyped-def]
     return False
 
 
+def folded_all(sessions) -> bool:  # type: ignore[no-untyped-def]
+    """Whether the 18 events of `known_history` are all in the cells."""
+    with sessions() as s:
+        return rolled_up_to(s) == 18
+
+
 def test_thread_folds_then_purges(session, sessions) -> None:
     known_history(session)
     job = Maintenance(sessions, retention_days=30, rollup_s=0.05, purge_s=0.3)
     job.start()
     try:
-        def folded() -> bool:
-            with sessions() as s:
-                return rolled_up_to(s) == 18
-
         def purged() -> bool:
             with sessions() as s:
                 return s.scalar(sa.select(sa.func.count()).where(Event.lat.is_not(None))) == 0
 
-        assert until(folded)
+        assert until(lambda: folded_all(sessions))
         assert until(purged)
     finally:
         job.close()
@@ -59,11 +61,7 @@ def test_the_fold_runs_in_a_child_process_not_in_the_worker(
     job = Maintenance(sessions, retention_days=30, rollup_s=0.05)
     job.start()
     try:
-        def folded() -> bool:
-            with sessions() as s:
-                return rolled_up_to(s) == 18
-
-        assert until(folded)
+        assert until(lambda: folded_all(sessions))
     finally:
         job.close()
 
@@ -126,11 +124,7 @@ def test_the_app_folds_on_the_configured_schedule(session, services) -> None:  #
     session.close()
     services.settings = services.settings.model_copy(update={"analytics_rollup_every_s": 0.05})
     with TestClient(create_app(services.settings, services=services)):
-        def folded() -> bool:
-            with services.sessions() as s:
-                return rolled_up_to(s) == 18
-
-        assert until(folded)
+        assert until(lambda: folded_all(services.sessions))
 
 
 def test_schedules_come_from_the_environment(monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -64,6 +64,8 @@ def test_only_an_embedded_sqlite_file_commits_on_the_loop(tmp_path: Path) -> Non
     assert embedded_file(make_engine(f"sqlite:///{tmp_path / 'x.db'}"))
     assert not embedded_file(make_engine("sqlite://"))
     assert not embedded_file(make_engine("sqlite:///:memory:"))
+    assert not embedded_file(make_engine("sqlite:///file:shared?mode=memory&uri=true",
+                                         poolclass=sa.pool.StaticPool))
     assert not embedded_file(make_engine("postgresql+psycopg://u@127.0.0.1/db"))
 
 
