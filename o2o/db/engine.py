@@ -7,6 +7,7 @@ transaction declared read-only (`read_only`) takes no write lock there.
 from __future__ import annotations
 
 import sqlite3
+import sys
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -89,14 +90,24 @@ def unavailable(exc: BaseException) -> bool:
     """Whether a failed write says the database is unavailable, not that the rows are bad:
     SQLite still locked when its busy timeout ran out or its disk full ("database or disk is
     full", or the I/O error a write into a full WAL can give), or PostgreSQL unreachable or its
-    connection lost (SQLAlchemy's OperationalError; constraint and type errors are other
-    classes)."""
-    if not isinstance(exc, sa.exc.OperationalError):
+    connection lost (OperationalError; constraint and type errors are other classes).
+
+    Raised through SQLAlchemy or straight from the driver: the hottest writes run on the
+    DB-API cursor (`o2o.db.prepared`), whose errors SQLAlchemy never wraps."""
+    orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+    if not (isinstance(exc, sa.exc.OperationalError) or _driver_operational(orig)):
         return False
-    code = getattr(exc.orig, "sqlite_errorcode", None)
+    code = getattr(orig, "sqlite_errorcode", None)
     if code is not None:  # a missing table is an OperationalError too
-        return sqlite_locked(exc) or code & 0xFF in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR)
+        return sqlite_locked(orig) or code & 0xFF in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR)
     return True
+
+
+def _driver_operational(exc: BaseException) -> bool:
+    """A DB-API OperationalError of SQLite's or psycopg's driver (psycopg only if loaded)."""
+    psycopg = sys.modules.get("psycopg")
+    return isinstance(exc, sqlite3.OperationalError) or (
+        psycopg is not None and isinstance(exc, psycopg.OperationalError))
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

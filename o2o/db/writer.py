@@ -150,6 +150,8 @@ class BatchWriter:
         self._thread.join(timeout_s)
         if self._thread.is_alive():
             log.error("writer did not finish within %.0f s; unwritten rows are lost", timeout_s)
+        else:
+            self.thread_committer.close()
         if self.committer is not None:
             self.committer.close()
         if self.journal is not None:

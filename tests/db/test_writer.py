@@ -4,6 +4,7 @@ and waiting for a batch never outlasts the caller's budget."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from datetime import timedelta
@@ -18,7 +19,7 @@ from o2o.analytics.models import Event
 from o2o.customers.models import Customer
 from o2o.customers.service import query_values
 from o2o.db.batch import Batch
-from o2o.db.engine import make_engine, unavailable
+from o2o.db.engine import make_engine, make_sessionmaker, unavailable
 from o2o.db.writer import BatchWriter
 from o2o.metrics import WRITES_FAILED
 from tests.factories_loop import NOW, a_customer, stall
@@ -228,3 +229,78 @@ def test_a_full_disk_under_sqlite_is_unavailable_not_bad_rows(tmp_path: Any) -> 
         assert unavailable(full.value)
     finally:
         engine.dispose()
+
+
+def test_errors_straight_from_the_driver_are_classified_too(
+        sessions: sessionmaker[Session]) -> None:
+    """The reply path's rows go through the DB-API cursor (o2o.db.prepared): a connection lost
+    there raises the driver's own OperationalError, which must make the rows wait (journal),
+    not be dropped as bad."""
+    engine: sa.Engine = sessions.kw["bind"]
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        cursor = raw.cursor()
+        with pytest.raises(Exception) as missing:
+            cursor.execute("INSERT INTO no_such_table VALUES (1)")
+        cursor.close()
+    assert not unavailable(missing.value)
+    if engine.dialect.name == "postgresql":
+        import psycopg
+
+        with pytest.raises(psycopg.OperationalError) as lost:
+            psycopg.connect("host=127.0.0.1 port=1 dbname=o2o user=o2o connect_timeout=2")
+    else:
+        import sqlite3
+
+        holder = engine.connect()
+        holder.begin()
+        try:
+            with engine.connect() as conn:
+                raw = conn.connection.dbapi_connection
+                raw.execute("PRAGMA busy_timeout=0")
+                with pytest.raises(sqlite3.OperationalError) as lost:
+                    raw.execute("BEGIN IMMEDIATE")
+        finally:
+            holder.rollback()
+            holder.close()
+    assert unavailable(lost.value)
+
+
+def test_a_writer_connection_killed_between_batches_loses_nothing(
+        postgis_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """On PostgreSQL the writer thread holds one connection. The server ending it (a restart,
+    an idle timeout, an operator) must cost a reconnect: the next batch commits at once, no
+    rows dropped, none left waiting for a database that is up."""
+    engine = make_engine(postgis_url)
+    sessions = make_sessionmaker(engine)
+    writer = BatchWriter(sessions, delay_s=0.0)
+    try:
+        assert writer.submit(**_push(a_customer(1), 1)).wait(10)
+        held = writer.thread_committer._dedicated
+        assert held is not None and held._conn is not None
+        pid = held._conn.connection.dbapi_connection.info.backend_pid
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"),
+                                {"pid": pid}).scalar_one()
+        before = WRITES_FAILED.labels("customer")._value.get()
+        with caplog.at_level(logging.WARNING, logger="o2o.writer"):
+            assert writer.submit(**_push(a_customer(2), 2)).wait(10)
+            assert writer.submit(**_push(a_customer(3), 3)).wait(10)
+        assert WRITES_FAILED.labels("customer")._value.get() == before
+        assert [r.getMessage() for r in caplog.records if r.name == "o2o.writer"] == []
+        assert _count(sessions, Event) == 3
+        assert _count(sessions, Customer) == 3
+    finally:
+        writer.close()
+        with engine.begin() as conn:
+            conn.execute(sa.text("TRUNCATE events, customers RESTART IDENTITY CASCADE"))
+        engine.dispose()
+
+
+def test_closing_the_writer_returns_its_connection(sessions: sessionmaker[Session]) -> None:
+    engine: sa.Engine = sessions.kw["bind"]
+    writer = BatchWriter(sessions, delay_s=0.0)
+    assert writer.submit(**_push(a_customer(1), 1)).wait(10)
+    writer.close()
+    assert engine.pool.checkedout() == 0
