@@ -5,7 +5,9 @@ Figures are CPU µs per push (all threads of the process: the writer thread's co
 the best of three batches (the machine may be shared). The writes are measured by
 difference: the same pushes with HandlerContext.record made a no-op (a benchmark-only patch,
 undone afterwards); with them, a batch is answered without waiting and then flushed, so
-the writer commits in groups as it does under load. Costs barely depend on the number of
+the writer commits in groups as it does under load. The reply without writes is also timed
+push by push on this thread's clock, back to back and with each push after IDLE_GAP_S
+asleep, as at a quarter of peak. Costs barely depend on the number of
 outlets (the index query is ~10 µs), so a small scratch chain is used, on SQLite and (when
 a server answers) on a scratch PostGIS database.
 """
@@ -40,6 +42,24 @@ def _per_request_us(batches: list[list[tuple[dict[str, str], bytes]]],
         after()
         best = min(best, (time.process_time() - started) / len(reqs) * 1e6)
     return best
+
+
+#: The idle time before each push at about a quarter of o2o's peak (~600 pushes a second).
+IDLE_GAP_S = 0.0016
+
+
+def _thread_us(reqs: list[tuple[dict[str, str], bytes]],
+               call: Callable[[dict[str, str], bytes], object], *, gap_s: float) -> float:
+    """Mean CPU µs of this thread per call, each call after `gap_s` asleep: what the same
+    work costs on a core that idled in between (caches gone cold) against back to back."""
+    spent = 0.0
+    for query, body in reqs:
+        if gap_s:
+            time.sleep(gap_s)
+        started = time.thread_time()
+        call(query, body)
+        spent += time.thread_time() - started
+    return spent / len(reqs) * 1e6
 
 
 def breakdowns(keys: Keys, *, postgis: bool = True) -> dict[str, dict[str, float]]:
@@ -89,12 +109,15 @@ def breakdown(keys: Keys, url: str, *, outlets: int, n: int = 200,
             HandlerContext.record = lambda self, **rows: None  # type: ignore[method-assign]
             try:
                 no_write = _per_request_us(batch(aes), answer)
+                runs = batch(aes) + batch(aes)  # alternately back to back and after idling
+                warm = min(_thread_us(r, answer, gap_s=0.0) for r in runs[0::2])
+                idle = min(_thread_us(r, answer, gap_s=IDLE_GAP_S) for r in runs[1::2])
             finally:
                 HandlerContext.record = real_record  # type: ignore[method-assign]
             verify = _per_request_us(batch(aes), unwrap)
             out[f"{'AES' if aes else 'plain'}, {label}"] = {
                 "verify": verify, "reply": no_write - verify, "writes": full - no_write,
-                "total": full}
+                "total": full, "warm": warm, "idle": idle}
     finally:
         services.close()
     return out

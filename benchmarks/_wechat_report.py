@@ -28,9 +28,11 @@ def size_table(r: SizeResult) -> str:
     rows = []
     for v in r.variants:
         peak, paced, start = v.peak, v.paced, r.starts.get(v.label)
-        tail = ["-", "-", "-"] if paced is None or v.floor_paced is None else [
+        cpu = "-" if v.paced_cpu_us is None else \
+            f"{v.paced_cpu_us[0]:,.0f} ({v.paced_cpu_us[1]:,.0f})"
+        tail = ["-", "-", "-", "-"] if paced is None or v.floor_paced is None else [
             f"{paced.rate:,.0f}", f"{paced.percentile(99):.2f}",
-            f"{v.floor_paced.percentile(99):.2f}"]
+            f"{v.floor_paced.percentile(99):.2f}", cpu]
         rows.append([v.label, f"{peak.rate:,.0f}", peak.connections,
                      f"{peak.rate / conventional:.2f}×", f"{100 * peak.rate / floor:.0f}%",
                      f"{peak.server_cpu_us:,.0f}", f"{peak.db_cpu_us:,.0f}", *tail,
@@ -38,7 +40,7 @@ def size_table(r: SizeResult) -> str:
                      f"{start.rss_mb:,.0f}" if start else "-", _bad(v)])
     return table(["server", "peak req/s", "at c", "× conventional", "of floor",
                   "server CPU µs/req", "PostgreSQL CPU µs/req", "paced req/s", "p99 ms",
-                  "floor p99 ms (same rate)", "launch → ready s", "RSS ready MB", "bad"], rows)
+                  "floor p99 ms (same rate)", "paced CPU µs/req (floor)", "launch → ready s", "RSS ready MB", "bad"], rows)
 
 
 def sweep_table(r: SizeResult) -> str:
@@ -78,7 +80,7 @@ def targets(r: SizeResult, demo: dict[int, Memory], baseline: SizeResult | None)
             p99, fp99 = v.paced.percentile(99), v.floor_paced.percentile(99)
             out.append(f"{mark(p99 <= P99_VS_FLOOR * fp99)} {label}: p99 {p99:.2f} ms at "
                        f"{v.paced.rate:,.0f} req/s, the floor's {fp99:.2f} ms at the same rate "
-                       f"(≤ {P99_VS_FLOOR:g}×)")
+                       f"(≤ {P99_VS_FLOOR:g}×)" + _paced_cpu(v))
         if baseline is not None:
             small = next(b for b in baseline.variants if b.label == label).peak.server_cpu_us
             drift = v.peak.server_cpu_us / small - 1
@@ -95,6 +97,16 @@ def targets(r: SizeResult, demo: dict[int, Memory], baseline: SizeResult | None)
                        f"{r.memory[4].pss_mb:,.0f} MB (≤ demo chain's {demo[4].pss_mb:,.0f} + "
                        f"{FOUR_WORKER_SLACK:g} × {catalog:,.0f} = {limit:,.0f})")
     return out
+
+
+def _paced_cpu(v: Variant) -> str:
+    """What the server spent per request at that rate, against its own peak and the floor's."""
+    if v.paced_cpu_us is None:
+        return ""
+    mine, floor = v.paced_cpu_us
+    return (f"; at that rate it spent {mine:,.0f} µs of CPU per request ({floor:,.0f} the "
+            f"floor), {mine / v.peak.server_cpu_us:.1f}× its {v.peak.server_cpu_us:,.0f} µs "
+            f"at peak")
 
 
 def describe(r: SizeResult) -> str:

@@ -28,12 +28,15 @@ class Variant:
         self.runs: list[WrkResult] = []
         self.paced: PacedResult | None = None  # at the set rate, and the floor's beside it
         self.floor_paced: PacedResult | None = None
+        #: Server CPU µs per request during those paced runs (this row's, the floor's).
+        self.paced_cpu_us: tuple[float, float] | None = None
 
     def copy(self) -> Variant:
         """Its results so far, apart (the floor's row is reused by the next chain size)."""
         kept = Variant(self.label, self.server, aes=self.aes, marker=self.marker,
                        unique=self.unique)
         kept.runs, kept.paced, kept.floor_paced = list(self.runs), self.paced, self.floor_paced
+        kept.paced_cpu_us = self.paced_cpu_us
         return kept
 
     @property
@@ -144,11 +147,16 @@ def alternate(v: Variant, floor: Variant, pushes: Pushes, rate: float, duration:
               turns: int = 2) -> None:
     """`v` and the floor at the same rate, in turns (floor, v, floor, v, ...), so that both
     tails are measured minutes apart at most on this drifting machine."""
-    mine, floors = [], []
+    mine, floors, busy, floor_busy = [], [], 0.0, 0.0
     for _ in range(turns):
-        floors.append(open_loop(floor, pushes, rate, duration / turns)[0])
-        mine.append(open_loop(v, pushes, rate, duration / turns)[0])
+        result, used = open_loop(floor, pushes, rate, duration / turns)
+        floors.append(result)
+        floor_busy += used / turns
+        result, used = open_loop(v, pushes, rate, duration / turns)
+        mine.append(result)
+        busy += used / turns
     v.paced, v.floor_paced = merged(mine), merged(floors)
+    v.paced_cpu_us = (busy / rate * 1e6, floor_busy / rate * 1e6)
 
 
 def check_samples(v: Variant, pushes: Pushes) -> str:

@@ -104,7 +104,9 @@ def stage_table(stages: dict[str, dict[str, float]]) -> str:
     names = {"verify": "verify signature (+ decrypt), parse XML",
              "reply": "nearest, offers, links, render (+ encrypt), reply cache",
              "writes": "customer row + query/impression events (group commit)",
-             "total": "total"}
+             "total": "total",
+             "warm": "verify + reply without writes, push by push, back to back",
+             "idle": "the same, each push after 1.6 ms idle (a quarter of peak)"}
     return table(["stage µs", *stages],
                  [[label, *[f"{s[key]:,.0f}" for s in stages.values()]]
                   for key, label in names.items()])
@@ -140,7 +142,8 @@ Peak: `wrk -t1` closed loop, the best of c = {", ".join(map(str, args.concurrenc
 the other); every request a new MsgId from one of 2,000 customers (the floor replays 100).
 Paced: open loop at a quarter of each server's own peak, {2 * args.duration:g} s in two turns
 alternating with the floor at the same rate; latency from each request's due dispatch (no
-coordinated omission). Launch → ready: until `/healthz` answers (for o2o: catalog loaded);
+coordinated omission), and the server's CPU per request at that rate (a push that arrives
+alone is committed alone, on a core whose caches went cold while it idled). Launch → ready: until `/healthz` answers (for o2o: catalog loaded);
 o2o cold = a fresh `O2O_STATE_DIR` (no catalog snapshot on the host), warm = restarted with
 the same one. Memory: `o2o serve --workers N` on the SQLite chain (warm state directory) and
 on an empty database that loads the demo chain, ready when every worker is idle; RSS and PSS
