@@ -4,7 +4,9 @@ Progress is an event id: every event with id <= `max_event_id` is in the cells, 
 above is the *tail* that queries aggregate on the fly. On PostgreSQL ids can commit out of
 order, so the id to stop at is read under a brief SHARE lock on `events`, which waits for
 in-flight inserts to finish: no event below it can appear later. On SQLite every write
-transaction is already serialised (BEGIN IMMEDIATE). One runner at a time holds the state row.
+transaction is already serialised (BEGIN IMMEDIATE) and numbers its rows past the largest
+committed id, so a read-only snapshot's largest id is just as stable. One runner at a time
+holds the state row.
 
 A batch is read and folded, and merged with the stored cells, in a transaction that only
 reads (on SQLite it takes no write lock: the reply path keeps committing meanwhile); only
@@ -35,6 +37,7 @@ from o2o.analytics.rollup_models import (
 )
 from o2o.analytics.zones import ZoneBook
 from o2o.db.engine import READ_ONLY
+from o2o.db.prepared import prepared
 
 log = logging.getLogger("o2o.analytics")
 
@@ -67,6 +70,10 @@ def stable_max_event_id(session: Session) -> int | None:
         if session.get_bind().dialect.name == "postgresql":
             session.execute(sa.text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
             session.execute(sa.text("LOCK TABLE events IN SHARE MODE"))
+        elif not session.in_transaction():
+            # SQLite's writers are serialised and number new rows past the largest id, so
+            # no commit can come below what a snapshot sees: no write lock needed to read it.
+            session.connection(execution_options={READ_ONLY: True})
         top = int(session.scalar(sa.select(sa.func.max(Event.id))) or 0)
         session.commit()
         return top
@@ -108,10 +115,7 @@ def roll_up(session: Session, *, batch_ids: int = BATCH_IDS, max_batches: int | 
             done = max(done, state.max_event_id)
             session.rollback()
             continue
-        if updates:
-            session.execute(sa.update(FunnelCell), updates)
-        if inserts:
-            session.execute(sa.insert(FunnelCell), inserts)
+        _write_cells(session, updates, inserts)
         cells += len(updates) + len(inserts)
         state.max_event_id = hi
         session.commit()
@@ -128,6 +132,32 @@ def rebuild(session: Session, *, batch_ids: int = BATCH_IDS) -> RollupReport:
     state.max_event_id = 0
     session.commit()
     return roll_up(session, batch_ids=batch_ids)
+
+
+def _write_cells(session: Session, updates: list[dict[str, Any]],
+                 inserts: list[dict[str, Any]]) -> None:
+    """Store a batch's merged cells, straight on the DB-API cursor (`o2o.db.prepared`): this
+    runs under the write lock, which on SQLite the reply path's commits wait for, and the
+    ORM's bulk statements spent most of that time in Python."""
+    conn = session.connection()
+    if updates:
+        prepared(conn, "funnel_cells.update", _update_cells_stmt,
+                 ("cell_id", "count", "customers")).executemany(
+            conn, [{"cell_id": u["id"], "count": u["count"], "customers": u["customers"]}
+                   for u in updates])
+    if inserts:
+        prepared(conn, "funnel_cells.insert", lambda: sa.insert(FunnelCell.__table__),
+                 _INSERT_COLUMNS).executemany(conn, inserts)
+
+
+_INSERT_COLUMNS = ("grain", "day", "hour", "type", "region_id", "outlet_id", "promotion_id",
+                   "count", "customers")
+
+
+def _update_cells_stmt() -> sa.Update:
+    table = FunnelCell.__table__
+    return sa.update(table).where(table.c.id == sa.bindparam("cell_id")).values(
+        count=sa.bindparam("count"), customers=sa.bindparam("customers"))
 
 
 def _lock_state(session: Session) -> RollupState:

@@ -151,7 +151,8 @@ def test_concurrent_rollups_fold_each_event_once(session, sessions) -> None:
 def test_folding_a_batch_takes_no_write_lock_until_it_merges(session, db_url) -> None:
     """The reply path commits while a batch is read and folded (seconds at busy hours): on
     SQLite only the short merge holds the write lock. Checked from inside the rollup: as
-    it reads the batch's events, another connection must be able to write at once."""
+    it reads the largest event id and then the batch's events, another connection must be
+    able to write at once."""
     if not db_url.startswith("sqlite"):
         return  # PostgreSQL's inserts never wait on the rollup's row lock
     import sqlite3
@@ -164,7 +165,7 @@ def test_folding_a_batch_takes_no_write_lock_until_it_merges(session, db_url) ->
     writes: list[str] = []
 
     def while_reading(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
-        if "FROM events" not in statement or "max(events.id)" in statement:
+        if "FROM events" not in statement:
             return
         other = sqlite3.connect(engine.url.database, timeout=0, isolation_level=None)
         try:
@@ -183,4 +184,4 @@ def test_folding_a_batch_takes_no_write_lock_until_it_merges(session, db_url) ->
     finally:
         sa_event.remove(engine, "before_cursor_execute", while_reading)
     assert report.events == 18
-    assert writes and set(writes) == {"ok"}, writes
+    assert len(writes) >= 2 and set(writes) == {"ok"}, writes
