@@ -17,6 +17,7 @@ database, which no other process can open, is still folded in the thread.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -33,7 +34,7 @@ log = logging.getLogger("o2o.analytics")
 #: Defaults; the app takes O2O_ANALYTICS_ROLLUP_EVERY_S and O2O_ANALYTICS_PURGE_EVERY_S.
 ROLLUP_EVERY_S = 300.0
 PURGE_EVERY_S = 24 * 3600.0
-#: How much lower the child's CPU priority is than the worker's (`nice`).
+#: The child's CPU priority (`nice`), set as it starts: well below the worker's.
 NICENESS = 10
 #: A run still going when the worker stops is given this long, then stopped (each batch
 #: commits on its own: a stopped run loses only the batch it was folding).
@@ -84,6 +85,11 @@ class Maintenance:
             target=_child_main, args=(self._url, job, self._retention_days),
             name=f"o2o-analytics-{job}", daemon=True)
         child.start()
+        # At once, not from the child's own code: the interpreter's start and the imports
+        # before that (about a second of CPU) would otherwise compete with the worker on
+        # equal terms, stalling its event loop for whole time slices (measured: p99 100 ms
+        # at 600 pushes/s with a fold every 8 s).
+        lower_priority(child.pid)
         while child.is_alive() and not self._stop.is_set():
             child.join(0.5)
         if child.is_alive():  # the worker is stopping
@@ -114,11 +120,18 @@ def run_job(session: Session, job: str, retention_days: int) -> None:
         roll_up(session)
 
 
+def lower_priority(pid: int) -> None:
+    """Run process `pid` (0: this one) at NICENESS, or lower if it already is."""
+    with contextlib.suppress(OSError):  # it exited already, or this is not allowed here
+        os.setpriority(os.PRIO_PROCESS, pid,
+                       max(os.getpriority(os.PRIO_PROCESS, pid), NICENESS))
+
+
 def _child_main(url: str, job: str, retention_days: int) -> None:
     """The child process: lower priority, its own engine, one run."""
     from o2o.db.engine import make_engine, make_sessionmaker
 
-    os.nice(NICENESS)
+    lower_priority(0)  # in case the parent could not (it lowers it right after the start)
     logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     engine = make_engine(url)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pydantic
@@ -64,6 +65,52 @@ def test_the_fold_runs_in_a_child_process_not_in_the_worker(
         assert until(lambda: folded_all(sessions))
     finally:
         job.close()
+
+
+def test_the_child_runs_at_a_lower_priority_from_its_start(
+        session, sessions, monkeypatch) -> None:
+    """The child's interpreter start and imports are about a second of CPU: they must not
+    compete with the worker on equal terms, so the worker lowers the child's priority as
+    soon as it is started, not the child once its code runs."""
+    import o2o.analytics.maintenance as maintenance
+
+    seen: list[tuple[int, int]] = []
+    real = maintenance.lower_priority
+
+    def noting(pid: int) -> None:
+        real(pid)
+        if pid:
+            seen.append((pid, os.getpriority(os.PRIO_PROCESS, pid)))
+
+    monkeypatch.setattr(maintenance, "lower_priority", noting)
+    known_history(session)
+    job = Maintenance(sessions, retention_days=30, rollup_s=0.05)
+    job.start()
+    try:
+        assert until(lambda: folded_all(sessions))
+    finally:
+        job.close()
+    assert seen and all(pid != os.getpid() and nice >= maintenance.NICENESS
+                        for pid, nice in seen), seen
+
+
+def test_lowering_a_priority_never_raises_it() -> None:
+    import subprocess
+    import sys
+
+    from o2o.analytics.maintenance import NICENESS, lower_priority
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        lower_priority(child.pid)
+        assert os.getpriority(os.PRIO_PROCESS, child.pid) == NICENESS
+        os.setpriority(os.PRIO_PROCESS, child.pid, 19)
+        lower_priority(child.pid)
+        assert os.getpriority(os.PRIO_PROCESS, child.pid) == 19
+    finally:
+        child.kill()
+        child.wait()
+    lower_priority(child.pid)  # gone: nothing to do, nothing raised
 
 
 @pytest.mark.parametrize(("url", "in_child"), [
