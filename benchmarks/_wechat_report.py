@@ -40,7 +40,8 @@ def size_table(r: SizeResult) -> str:
                      f"{start.rss_mb:,.0f}" if start else "-", _bad(v)])
     return table(["server", "peak req/s", "at c", "× conventional", "of floor",
                   "server CPU µs/req", "PostgreSQL CPU µs/req", "paced req/s", "p99 ms",
-                  "floor p99 ms (same rate)", "paced CPU µs/req (floor)", "launch → ready s", "RSS ready MB", "bad"], rows)
+                  "floor p99 ms (same rate)", "paced CPU µs/req (floor)", "launch → ready s",
+                  "RSS ready MB", "bad"], rows)
 
 
 def sweep_table(r: SizeResult) -> str:
