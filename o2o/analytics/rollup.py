@@ -142,9 +142,7 @@ def _write_cells(session: Session, updates: list[dict[str, Any]],
     conn = session.connection()
     if updates:
         prepared(conn, "funnel_cells.update", _update_cells_stmt,
-                 ("cell_id", "count", "customers")).executemany(
-            conn, [{"cell_id": u["id"], "count": u["count"], "customers": u["customers"]}
-                   for u in updates])
+                 ("cell_id", "count", "customers")).executemany(conn, updates)
     if inserts:
         prepared(conn, "funnel_cells.insert", lambda: sa.insert(FunnelCell.__table__),
                  _INSERT_COLUMNS).executemany(conn, inserts)
@@ -201,7 +199,7 @@ def _merged(session: Session, built: dict[CellKey, Cell]
             cid, count, blob = existing[key]
             old = decode_keys(blob)
             merged = distinct(np.concatenate([old, keys])) if keys.size else old
-            updates.append({"id": cid, "count": count + cell.count,
+            updates.append({"cell_id": cid, "count": count + cell.count,
                             "customers": encode_keys(merged)})
         else:
             inserts.append({"grain": key.grain, "day": key.day, "hour": key.hour,

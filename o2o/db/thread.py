@@ -116,9 +116,9 @@ class ThreadCommitter:
         except Exception as exc:
             if not unavailable(exc):
                 raise
-            # The held connection may simply be dead (the server restarted since the last
-            # batch): what the pool's pre-ping did per batch, done once per failure.
-            self._dedicated.drop()
+            # The held connection may simply have been dead (the server restarted since the
+            # last batch); the failed commit dropped it, so this one opens a fresh one: what
+            # the pool's pre-ping did per batch, done once per failure.
             self._dedicated.commit(ops)
 
     def close(self) -> None:
