@@ -32,6 +32,17 @@ def folded_all(sessions) -> bool:  # type: ignore[no-untyped-def]
         return rolled_up_to(s) == 18
 
 
+def fold_known_history(session, sessions) -> None:  # type: ignore[no-untyped-def]
+    """Store `known_history` and let a maintenance job fold it all (or fail the test)."""
+    known_history(session)
+    job = Maintenance(sessions, retention_days=30, rollup_s=0.05)
+    job.start()
+    try:
+        assert until(lambda: folded_all(sessions))
+    finally:
+        job.close()
+
+
 def test_thread_folds_then_purges(session, sessions) -> None:
     known_history(session)
     job = Maintenance(sessions, retention_days=30, rollup_s=0.05, purge_s=0.3)
@@ -58,13 +69,7 @@ def test_the_fold_runs_in_a_child_process_not_in_the_worker(
         raise AssertionError("folded inside the worker")
 
     monkeypatch.setattr(o2o.analytics.rollup, "roll_up", not_here)
-    known_history(session)
-    job = Maintenance(sessions, retention_days=30, rollup_s=0.05)
-    job.start()
-    try:
-        assert until(lambda: folded_all(sessions))
-    finally:
-        job.close()
+    fold_known_history(session, sessions)
 
 
 def test_the_child_runs_at_a_lower_priority_from_its_start(
@@ -83,13 +88,7 @@ def test_the_child_runs_at_a_lower_priority_from_its_start(
             seen.append((pid, os.getpriority(os.PRIO_PROCESS, pid)))
 
     monkeypatch.setattr(maintenance, "lower_priority", noting)
-    known_history(session)
-    job = Maintenance(sessions, retention_days=30, rollup_s=0.05)
-    job.start()
-    try:
-        assert until(lambda: folded_all(sessions))
-    finally:
-        job.close()
+    fold_known_history(session, sessions)
     assert seen and all(pid != os.getpid() and nice >= maintenance.NICENESS
                         for pid, nice in seen), seen
 
