@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import gc
 import random
 import threading
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 
+import o2o.analytics.rollup
+from o2o.analytics.aggregate import EventRow
 from o2o.analytics.funnel import GROUPS, funnel
 from o2o.analytics.promotions import promotion_report
-from o2o.analytics.rollup import rebuild, roll_up, rolled_up_to
+from o2o.analytics.rollup import _pieces, rebuild, roll_up, rolled_up_to
 from o2o.analytics.rollup_models import FunnelCell
 from tests.factories import make_outlet, make_promotion, make_region
 from tests.factories_events import FROM, TO, event, known_catalog, known_events, utc
@@ -84,8 +88,9 @@ def test_rebuild_gives_the_same_cells(session) -> None:
     assert len(first) > 10
 
 
-def random_history(session, seed: int) -> tuple[list, date, date]:  # type: ignore[no-untyped-def]
-    """A few hundred random events around a DST change (New York, 2025-03-09) and Shanghai."""
+def random_history(session, seed: int, *, fold: bool = True) -> tuple[list, date, date]:  # type: ignore[no-untyped-def]
+    """A few hundred random events around a DST change (New York, 2025-03-09) and Shanghai,
+    folded now and then (`fold`) in random batches and pieces."""
     rnd = random.Random(seed)
     ny = make_region(session, name="纽约", timezone="America/New_York")
     sh = make_region(session, name="上海", timezone="Asia/Shanghai")
@@ -107,9 +112,9 @@ def random_history(session, seed: int) -> tuple[list, date, date]:  # type: igno
         else:
             event(session, kind, at, customer=who, outlet=outlet,
                   promotion=rnd.choice([None, *promos]))
-        if rnd.random() < 0.05:
+        if fold and rnd.random() < 0.05:
             session.commit()
-            roll_up(session, batch_ids=rnd.randrange(1, 60))
+            roll_up(session, batch_ids=rnd.randrange(1, 60), write_rows=rnd.randrange(1, 30))
     session.commit()
     return [ny, sh], date(2025, 3, 7), date(2025, 3, 10)
 
@@ -185,3 +190,63 @@ def test_folding_a_batch_takes_no_write_lock_until_it_merges(session, db_url) ->
         sa_event.remove(engine, "before_cursor_execute", while_reading)
     assert report.events == 18
     assert len(writes) >= 2 and set(writes) == {"ok"}, writes
+
+
+def test_pieces_cut_between_events_and_cover_the_batch() -> None:
+    at = datetime(2026, 3, 3, tzinfo=UTC)
+
+    def row(i: int, typ: str = "click") -> EventRow:
+        return EventRow(i, at, typ, "h", 1, None, 1)
+
+    # Event 12 is a query that stands for two rows (query + its impression): never split.
+    rows = [row(11), row(12, "query"), row(12, "impression"), row(14), row(15)]
+    pieces = list(_pieces(rows, 10, 20, 2))
+    assert [(lo, hi, [r.id for r in got]) for lo, hi, got in pieces] == \
+        [(10, 12, [11, 12, 12]), (12, 20, [14, 15])]  # the last piece reaches the batch's end
+    assert [r for _, _, got in pieces for r in got] == rows
+    assert list(_pieces([], 10, 20, 2)) == [(10, 20, [])]  # ids without a counted event
+    assert [(lo, hi) for lo, hi, _ in _pieces(rows, 10, 20, 1)] == \
+        [(10, 11), (11, 12), (12, 14), (14, 20)]
+
+
+def test_a_batch_is_written_piece_by_piece_each_exactly_once(session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Each piece moves the state with its cells in one commit; a failure in the middle of
+    a batch leaves the pieces before it folded and nothing of its own, and the next run
+    takes over from there: every number still equals the raw events'."""
+    regions, lo, hi = random_history(session, seed=5, fold=False)
+    top = session.scalar(sa.text("SELECT max(id) FROM events"))
+    session.rollback()
+    real_write = o2o.analytics.rollup._write_cells
+    states: list[int] = []
+
+    def failing_third(s, updates, inserts):  # type: ignore[no-untyped-def]
+        states.append(rolled_up_to(s))
+        assert not gc.isenabled()  # no full collection while the write lock is held
+        if len(states) == 3:
+            raise RuntimeError("disk full")
+        real_write(s, updates, inserts)
+
+    monkeypatch.setattr(o2o.analytics.rollup, "_write_cells", failing_third)
+    with pytest.raises(RuntimeError, match="disk full"):
+        roll_up(session, write_rows=40)
+    session.rollback()
+    assert gc.isenabled()
+    assert states[0] == 0 < states[1] < states[2] < top  # two pieces committed, in order
+    assert rolled_up_to(session) == states[2]
+    same_everywhere(session, None, lo, hi)  # half a batch folded: cells + tail still exact
+    monkeypatch.setattr(o2o.analytics.rollup, "_write_cells", real_write)
+    report = roll_up(session, write_rows=40)
+    assert (report.from_id, report.to_id) == (states[2], top)
+    same_everywhere(session, None, lo, hi)
+    same_everywhere(session, frozenset({regions[1].id}), lo, hi)
+
+
+def test_the_collector_stays_off_if_it_was_off(session) -> None:
+    known_events(session, known_catalog(session))
+    session.commit()
+    gc.disable()
+    try:
+        assert roll_up(session, write_rows=3).events == 18
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
