@@ -1,6 +1,6 @@
 """How long the analytics fold holds SQLite's write lock (which every reply's commit waits
-for) while it folds a backlog, written in pieces (o2o.analytics.rollup.WRITE_ROWS events per
-transaction) against one transaction per batch (what the fold did before).
+for) while it folds a backlog, written in pieces (o2o.analytics.rollup.WRITE_CELLS cells per
+transaction, about) against one transaction per batch (what the fold did before).
 
 A scratch SQLite chain of 100,000 outlets takes N pushes through the real reply path
 (WeChatEndpoint and the group commit, the pushes bench_wechat sends), then copies of that
@@ -80,8 +80,8 @@ def fill(path: Path, pushes: int, keys: Keys) -> float:
     return time.perf_counter() - started
 
 
-def fold(source: Path, work: Path, write_rows: int) -> dict[str, float]:
-    """Fold a copy of `source` with `write_rows` per transaction, probed from outside."""
+def fold(source: Path, work: Path, write_cells: int) -> dict[str, float]:
+    """Fold a copy of `source` with about `write_cells` per transaction, probed from outside."""
     db = work / "fold.db"
     for suffix in ("", "-wal"):
         if Path(f"{source}{suffix}").exists():
@@ -102,7 +102,7 @@ def fold(source: Path, work: Path, write_rows: int) -> dict[str, float]:
     try:
         with make_sessionmaker(engine)() as session:
             cpu, started = time.process_time(), time.perf_counter()
-            report = rollup.roll_up(session, write_rows=write_rows)
+            report = rollup.roll_up(session, write_cells=write_cells)
             wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     finally:
         rollup._write_cells = real_write  # type: ignore[assignment]
@@ -122,7 +122,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--no-write", action="store_true", help="print only, keep RESULTS.md")
     args = parser.parse_args()
-    ways = {f"pieces of {rollup.WRITE_ROWS:,} rows (now)": rollup.WRITE_ROWS,
+    ways = {f"pieces of ~{rollup.WRITE_CELLS:,} cells (now)": rollup.WRITE_CELLS,
             "one transaction per batch (before)": 10**9}
     results: dict[str, list[dict[str, float]]] = {name: [] for name in ways}
     with tempfile.TemporaryDirectory(prefix="o2o-bench-fold-") as tmp:
@@ -130,8 +130,8 @@ def main() -> None:
         filled = fill(work / "chain.db", args.pushes, Keys())
         print(f"{args.pushes:,} pushes answered and committed in {filled:.0f} s", flush=True)
         for _ in range(args.rounds):  # alternately: the machine is shared
-            for name, rows in ways.items():
-                results[name].append(fold(work / "chain.db", work, rows))
+            for name, cells in ways.items():
+                results[name].append(fold(work / "chain.db", work, cells))
                 print(name, results[name][-1], flush=True)
     rows = []
     for name, runs in results.items():

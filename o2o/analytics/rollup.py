@@ -14,15 +14,14 @@ the writing of the merged cells and of the new state holds the state row (and SQ
 write lock), and only if the state has not moved since the batch was read: otherwise
 another runner (or a rebuild) got there first, and the batch is read again from there.
 
-That write is kept short whatever the batch: a batch's events are folded and written a
-piece of at most `write_rows` at a time (cut between event ids), each piece in its own
+That write is kept short whatever the batch: a batch whose cells are many is folded and
+written in pieces of about `write_cells` cells (cut between event ids), each in its own
 transaction with the state moved to its last id, so every commit is still exactly once and
 a query never sees a piece half written. One transaction for a whole batch held SQLite's
 lock (and with it every reply's commit) for as long as its cells took to write: 150k pushes
-folded at once, 0.4-0.8 s per 100k-id batch; in pieces of 2,000 rows, at most 40 ms (one
-slow machine, both measured the same day). The price is the fold's own CPU (about 3× for
-such a backlog: a cell hit in several pieces is merged and written in each), paid in the
-background child.
+folded at once, 0.4-0.8 s per 100k-id batch (`benchmarks/bench_fold_lock.py`). The price
+falls on such backlogs alone, in the background child: a cell hit in several pieces is
+merged and written in each (about 3× the fold's CPU there).
 """
 
 from __future__ import annotations
@@ -57,9 +56,9 @@ log = logging.getLogger("o2o.analytics")
 STATE = "funnel"
 GRAINS = (REGION_HOUR, OUTLET_DAY, OUTLET_HOUR)
 BATCH_IDS = 100_000
-#: Events (as `rows_of` splits them) whose cells are written in one transaction: each
-#: adds at most one cell per grain, so a write touches at most ~3 × this many cells.
-WRITE_ROWS = 2_000
+#: About how many cells are written in one transaction (SQLite's write lock is held
+#: meanwhile); a batch whose cells are fewer is written at once.
+WRITE_CELLS = 3_000
 LOCK_TIMEOUT = "1s"
 
 
@@ -100,7 +99,7 @@ def stable_max_event_id(session: Session) -> int | None:
 
 
 def roll_up(session: Session, *, batch_ids: int = BATCH_IDS, max_batches: int | None = None,
-            write_rows: int = WRITE_ROWS) -> RollupReport:
+            write_cells: int = WRITE_CELLS) -> RollupReport:
     """Fold every committed event not yet in the cells; commits after each piece."""
     top = stable_max_event_id(session)
     if top is None:
@@ -123,56 +122,67 @@ def roll_up(session: Session, *, batch_ids: int = BATCH_IDS, max_batches: int | 
         rows = rows_of(session.connection().execute(stmt))
         zones = ZoneBook.load(session)
         session.rollback()
-        for piece_lo, piece_hi, piece in _pieces(rows, lo, hi, write_rows):
-            written = _fold_piece(session, piece, piece_lo, piece_hi, zones)
-            if written is None:  # another runner (or a rebuild) moved the state
-                done = max(done, rolled_up_to(session))
-                session.rollback()
-                break
-            cells += written
-            events, done = events + len(piece), piece_hi
-        batches += 1
+        folded = _fold_batch(session, rows, lo, hi, zones, write_cells)
+        events, cells, batches = events + folded.events, cells + folded.cells, batches + 1
+        done = max(done, folded.to_id)
     if events:
         log.info("rolled up %d events into %d cells (ids %d..%d)", events, cells, start, done)
     return RollupReport(start, done, events, cells)
 
 
-def _pieces(rows: list[EventRow], lo: int, hi: int, size: int
-            ) -> Iterator[tuple[int, int, list[EventRow]]]:
-    """(after id, up to id, rows) pieces of a batch read in id order: `size` rows each (a few
-    more where an event's two rows would be split; the last piece may have fewer), the last
-    one reaching `hi`."""
-    begin = 0
+def _fold_batch(session: Session, rows: list[EventRow], lo: int, hi: int, zones: ZoneBook,
+                write_cells: int) -> RollupReport:
+    """Fold a batch's `rows` (ids lo..hi, in id order) in pieces of about `write_cells`
+    cells, each written with the state in one transaction. A piece starts as the rest of
+    the batch (one write, when its cells are few) and shrinks, built again, while its cells
+    are too many; later pieces take the size that fitted, growing while well under."""
+    first, events, cells, begin = lo, 0, 0, 0
+    size = max(1, len(rows))
     while True:
-        end = begin + max(1, size)
-        while 0 < end < len(rows) and rows[end].id == rows[end - 1].id:
-            end += 1
+        end = _cut(rows, begin, size)
+        upto = hi if end >= len(rows) else rows[end - 1].id
+        session.connection(execution_options={READ_ONLY: True})  # fold and merge: reads
+        built = build_cells(session, rows[begin:end], zones=zones, grains=GRAINS)
+        if len(built) > write_cells and size > 1:
+            size = max(1, (end - begin) * write_cells // (2 * len(built)))
+            session.rollback()
+            continue
+        updates, inserts = _merged(session, built)
+        session.rollback()
+        if not _write(session, updates, inserts, lo, upto):  # another runner moved the state
+            moved = rolled_up_to(session)
+            session.rollback()
+            return RollupReport(first, moved, events, cells)
+        events, cells = events + end - begin, cells + len(updates) + len(inserts)
         if end >= len(rows):
-            yield lo, hi, rows[begin:]
-            return
-        upto = rows[end - 1].id
-        yield lo, upto, rows[begin:end]
-        lo, begin = upto, end
+            return RollupReport(first, upto, events, cells)
+        begin, lo = end, upto
+        if len(built) < write_cells // 2:
+            size *= 2
 
 
-def _fold_piece(session: Session, rows: list[EventRow], lo: int, hi: int,
-                zones: ZoneBook) -> int | None:
-    """Fold `rows` (the events in ids lo..hi) into the cells and move the state to `hi`, in
-    one transaction; the cells written, or None if the state is no longer at `lo`."""
-    # Fold and merge reading only; the write lock is taken for the writing alone.
-    session.connection(execution_options={READ_ONLY: True})
-    built = build_cells(session, rows, zones=zones, grains=GRAINS)
-    updates, inserts = _merged(session, built)
-    session.rollback()
-    # A full collection of the batch's objects took 130-180 ms: never with the lock held.
+def _cut(rows: list[EventRow], begin: int, size: int) -> int:
+    """Where a piece of `size` rows from `begin` ends: never between the two rows one
+    event stands for (a query and its impression), so pieces end on event ids."""
+    end = begin + max(1, size)
+    while end < len(rows) and rows[end].id == rows[end - 1].id:
+        end += 1
+    return min(end, len(rows))
+
+
+def _write(session: Session, updates: list[dict[str, Any]], inserts: list[dict[str, Any]],
+           lo: int, hi: int) -> bool:
+    """Write merged cells and move the state from `lo` to `hi`, in one transaction; False
+    (nothing written, the transaction left open) if the state is no longer at `lo`."""
+    # A full collection of a batch's objects took 130-180 ms: never with the lock held.
     with _no_collection():
         state = _lock_state(session)
         if state.max_event_id != lo:
-            return None
+            return False
         _write_cells(session, updates, inserts)
         state.max_event_id = hi
         session.commit()
-    return len(updates) + len(inserts)
+    return True
 
 
 @contextmanager

@@ -14,7 +14,7 @@ import o2o.analytics.rollup
 from o2o.analytics.aggregate import EventRow
 from o2o.analytics.funnel import GROUPS, funnel
 from o2o.analytics.promotions import promotion_report
-from o2o.analytics.rollup import _pieces, rebuild, roll_up, rolled_up_to
+from o2o.analytics.rollup import _cut, rebuild, roll_up, rolled_up_to
 from o2o.analytics.rollup_models import FunnelCell
 from tests.factories import make_outlet, make_promotion, make_region
 from tests.factories_events import FROM, TO, event, known_catalog, known_events, utc
@@ -114,7 +114,7 @@ def random_history(session, seed: int, *, fold: bool = True) -> tuple[list, date
                   promotion=rnd.choice([None, *promos]))
         if fold and rnd.random() < 0.05:
             session.commit()
-            roll_up(session, batch_ids=rnd.randrange(1, 60), write_rows=rnd.randrange(1, 30))
+            roll_up(session, batch_ids=rnd.randrange(1, 60), write_cells=rnd.randrange(1, 40))
     session.commit()
     return [ny, sh], date(2025, 3, 7), date(2025, 3, 10)
 
@@ -192,21 +192,14 @@ def test_folding_a_batch_takes_no_write_lock_until_it_merges(session, db_url) ->
     assert len(writes) >= 2 and set(writes) == {"ok"}, writes
 
 
-def test_pieces_cut_between_events_and_cover_the_batch() -> None:
+def test_pieces_end_between_events() -> None:
     at = datetime(2026, 3, 3, tzinfo=UTC)
-
-    def row(i: int, typ: str = "click") -> EventRow:
-        return EventRow(i, at, typ, "h", 1, None, 1)
-
     # Event 12 is a query that stands for two rows (query + its impression): never split.
-    rows = [row(11), row(12, "query"), row(12, "impression"), row(14), row(15)]
-    pieces = list(_pieces(rows, 10, 20, 2))
-    assert [(lo, hi, [r.id for r in got]) for lo, hi, got in pieces] == \
-        [(10, 12, [11, 12, 12]), (12, 20, [14, 15])]  # the last piece reaches the batch's end
-    assert [r for _, _, got in pieces for r in got] == rows
-    assert list(_pieces([], 10, 20, 2)) == [(10, 20, [])]  # ids without a counted event
-    assert [(lo, hi) for lo, hi, _ in _pieces(rows, 10, 20, 1)] == \
-        [(10, 11), (11, 12), (12, 14), (14, 20)]
+    rows = [EventRow(i, at, t, "h", 1, None, 1)
+            for i, t in ((11, "click"), (12, "query"), (12, "impression"), (14, "click"))]
+    assert [_cut(rows, 0, n) for n in (1, 2, 3, 4, 9)] == [1, 3, 3, 4, 4]
+    assert [_cut(rows, 1, n) for n in (1, 2, 3)] == [3, 3, 4]
+    assert _cut(rows, 0, 0) == 1  # a piece has at least one event
 
 
 def test_a_batch_is_written_piece_by_piece_each_exactly_once(session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -228,14 +221,14 @@ def test_a_batch_is_written_piece_by_piece_each_exactly_once(session, monkeypatc
 
     monkeypatch.setattr(o2o.analytics.rollup, "_write_cells", failing_third)
     with pytest.raises(RuntimeError, match="disk full"):
-        roll_up(session, write_rows=40)
+        roll_up(session, write_cells=30)
     session.rollback()
     assert gc.isenabled()
     assert states[0] == 0 < states[1] < states[2] < top  # two pieces committed, in order
     assert rolled_up_to(session) == states[2]
     same_everywhere(session, None, lo, hi)  # half a batch folded: cells + tail still exact
     monkeypatch.setattr(o2o.analytics.rollup, "_write_cells", real_write)
-    report = roll_up(session, write_rows=40)
+    report = roll_up(session, write_cells=30)
     assert (report.from_id, report.to_id) == (states[2], top)
     same_everywhere(session, None, lo, hi)
     same_everywhere(session, frozenset({regions[1].id}), lo, hi)
@@ -246,7 +239,29 @@ def test_the_collector_stays_off_if_it_was_off(session) -> None:
     session.commit()
     gc.disable()
     try:
-        assert roll_up(session, write_rows=3).events == 18
+        assert roll_up(session, write_cells=3).events == 18
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_batch_with_few_cells_is_written_at_once(session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    known_events(session, known_catalog(session))
+    session.commit()
+    real_write = o2o.analytics.rollup._write_cells
+    sizes: list[int] = []
+
+    def counted(s, updates, inserts):  # type: ignore[no-untyped-def]
+        sizes.append(len(updates) + len(inserts))
+        real_write(s, updates, inserts)
+
+    monkeypatch.setattr(o2o.analytics.rollup, "_write_cells", counted)
+    assert roll_up(session).events == 18
+    assert len(sizes) == 1 and sizes[0] > 10  # one transaction: no cell merged twice
+    session.execute(sa.delete(FunnelCell))
+    session.execute(sa.text("UPDATE funnel_rollup_state SET max_event_id = 0"))
+    session.commit()
+    sizes.clear()
+    assert roll_up(session, write_cells=4).events == 18
+    assert len(sizes) > 3 and max(sizes) <= 6  # 4 cells, or one event's (up to 6)
+    same_everywhere(session, None)
