@@ -15,6 +15,7 @@ and times each: its slowest waits are what a reply's commit would have waited. T
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -125,6 +126,7 @@ def main() -> None:
     ways = {f"pieces of ~{rollup.WRITE_CELLS:,} cells (now)": rollup.WRITE_CELLS,
             "one transaction per batch (before)": 10**9}
     results: dict[str, list[dict[str, float]]] = {name: [] for name in ways}
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="o2o-bench-fold-") as tmp:
         work = Path(tmp)
         filled = fill(work / "chain.db", args.pushes, Keys())
@@ -143,7 +145,8 @@ def main() -> None:
                      f"{min(r['cpu'] for r in runs):.1f}"])
     body = (f"{args.pushes:,} pushes (one row each, two as the fold counts them) on 100,000 "
             f"outlets, folded at once, {args.rounds} rounds alternating; the worst of the "
-            "rounds for the waits, the best for CPU.\n\n" + table(
+            f"rounds for the waits, the best for CPU. Load average {load_before:.1f} before, "
+            f"{os.getloadavg()[0]:.1f} after (2 CPUs, shared).\n\n" + table(
                 ["fold", "events", "write transactions", "cells written", "longest write ms",
                  "probe commit p99 ms", "probe commit max ms", "fold CPU s"], rows))
     if args.no_write:
