@@ -21,7 +21,7 @@ a query never sees a piece half written. One transaction for a whole batch held 
 lock (and with it every reply's commit) for as long as its cells took to write: 150k pushes
 folded at once, 0.4-0.8 s per 100k-id batch (`benchmarks/bench_fold_lock.py`). The price
 falls on such backlogs alone, in the background child: a cell hit in several pieces is
-merged and written in each (about 3× the fold's CPU there).
+merged and written in each (about 4× the fold's CPU there).
 """
 
 from __future__ import annotations
@@ -57,8 +57,10 @@ STATE = "funnel"
 GRAINS = (REGION_HOUR, OUTLET_DAY, OUTLET_HOUR)
 BATCH_IDS = 100_000
 #: About how many cells are written in one transaction (SQLite's write lock is held
-#: meanwhile); a batch whose cells are fewer is written at once.
-WRITE_CELLS = 3_000
+#: meanwhile); a batch whose cells are fewer is written at once. Small, because the fold
+#: runs at nice 10: on a busy core its write of 3,000 cells (~15 ms of CPU) stretched to
+#: 100+ ms while replies waited; 1,000 cells cost the fold ~10% more CPU than 3,000.
+WRITE_CELLS = 1_000
 LOCK_TIMEOUT = "1s"
 
 
