@@ -31,3 +31,11 @@ def write_section(name: str, title: str, body: str) -> None:
     pattern = re.compile(rf"<!-- {name}:start -->.*?<!-- {name}:end -->\n", re.S)
     text = pattern.sub(lambda _m: block, text) if pattern.search(text) else text + "\n" + block
     RESULTS.write_text(text, encoding="utf-8")
+
+
+def publish(name: str, title: str, body: str, *, write: bool) -> None:
+    """Write the section (which echoes it) or, with `write` False, only print its body."""
+    if write:
+        write_section(name, title, body)
+    else:
+        print(body)

@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl, urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import o2o.analytics.rollup as rollup
-from benchmarks._results import table, write_section
+from benchmarks._results import publish, table
 from benchmarks._wechat_data import create_database
 from benchmarks._wechat_requests import Keys, Pushes
 from o2o.config import Settings
@@ -149,11 +149,8 @@ def main() -> None:
             f"{os.getloadavg()[0]:.1f} after (2 CPUs, shared).\n\n" + table(
                 ["fold", "events", "write transactions", "cells written", "longest write ms",
                  "probe commit p99 ms", "probe commit max ms", "fold CPU s"], rows))
-    if args.no_write:
-        print(body)
-    else:
-        write_section("bench_fold_lock", "Analytics fold: SQLite's write lock during a backlog",
-                      body)
+    publish("bench_fold_lock", "Analytics fold: SQLite's write lock during a backlog", body,
+            write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._results import table, write_section
+from benchmarks._results import publish, table
 from benchmarks._scratch_db import scratch_database
 from o2o.catalog.models import Outlet, Promotion, PromotionStatus, Region, promotion_outlets
 from o2o.catalog.offers import Offers, rank, read_promotions
@@ -275,10 +275,8 @@ def main() -> None:
         f"Building the index: {extra['build_s']} s; one changed promotion patched in "
         f"{extra['patch_ms']} ms; pruning a day of endings {extra['prune_ms']} ms.\n\n"
         + calls + load)
-    if args.no_write:
-        print(body)
-        return
-    write_section("bench_offers", "An outlet's offers: promotion index against the scan", body)
+    publish("bench_offers", "An outlet's offers: promotion index against the scan", body,
+            write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._results import table, write_section
+from benchmarks._results import publish, table
 from benchmarks._wechat_breakdown import breakdowns
 from benchmarks._wechat_memory import Memory
 from benchmarks._wechat_report import describe, memory_table, size_table, sweep_table, targets
@@ -173,11 +173,8 @@ A decoded reply (o2o, PostGIS), as the customer sees it:
 {sizes[-1].sample}
 ```
 """
-    if args.no_write:
-        print(body)
-    else:
-        write_section("bench_wechat", "WeChat end to end: o2o against the conventional design",
-                      body)
+    publish("bench_wechat", "WeChat end to end: o2o against the conventional design", body,
+            write=not args.no_write)
 
 
 if __name__ == "__main__":
