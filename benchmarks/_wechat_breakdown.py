@@ -23,7 +23,6 @@ from urllib.parse import parse_qsl, urlsplit
 from benchmarks._scratch_db import scratch_postgis
 from benchmarks._wechat_data import create_database
 from benchmarks._wechat_requests import Keys, Pushes
-from o2o.config import Settings
 from o2o.services import build_services
 from o2o.wechat.context import HandlerContext
 from o2o.wechat.endpoint import WeChatEndpoint
@@ -78,12 +77,7 @@ def breakdown(keys: Keys, url: str, *, outlets: int, n: int = 200,
     """µs per request for each stage, plain and AES, on the empty database at `url`."""
     out: dict[str, dict[str, float]] = {}
     create_database(url, outlets)
-    settings = Settings(
-        database_url=url, auto_migrate=False, load_demo_data=False,
-        wechat_token=keys.token, wechat_aes_key=keys.aes_key, wechat_appid=keys.appid,
-        wechat_accept_plaintext=True,  # plain pushes are measured too
-        wechat_secret="bench", signing_key="s" * 40, customer_hash_key="h" * 40)
-    services = build_services(settings, migrate=False, load_demo=False, sync=False)
+    services = build_services(keys.settings(url), migrate=False, load_demo=False, sync=False)
     try:
         endpoint = WeChatEndpoint(services)
         pushes = Pushes(keys)

@@ -11,9 +11,11 @@ import itertools
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from benchmarks._wechat_data import query_points
+from o2o.config import Settings
 from o2o.wechat.simulator import build_request, decode_reply, location_xml
 
 #: Distinct customers the pushes come from (openids are hashed by the server).
@@ -33,6 +35,15 @@ class Keys:
         # Plain pushes are measured too: a server with a key accepts them only so told.
         return {"O2O_WECHAT_TOKEN": self.token, "O2O_WECHAT_AES_KEY": self.aes_key,
                 "O2O_WECHAT_APPID": self.appid, "O2O_WECHAT_ACCEPT_PLAINTEXT": "true"}
+
+    def settings(self, url: str, **extra: Any) -> Settings:
+        """In-process settings on the existing chain at `url` (no migration, no demo data),
+        with these credentials and the same acceptance of plain pushes as `env`."""
+        return Settings(
+            database_url=url, auto_migrate=False, load_demo_data=False,
+            wechat_token=self.token, wechat_aes_key=self.aes_key, wechat_appid=self.appid,
+            wechat_accept_plaintext=True, wechat_secret="bench", signing_key="s" * 40,
+            customer_hash_key="h" * 40, **extra)
 
 
 class Pushes:

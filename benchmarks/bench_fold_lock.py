@@ -6,7 +6,8 @@ A scratch SQLite chain of 100,000 outlets takes N pushes through the real reply 
 (WeChatEndpoint and the group commit, the pushes bench_wechat sends), then copies of that
 database are folded alternately both ways. Another process meanwhile writes one row at a
 time (BEGIN IMMEDIATE, retried every 0.5 ms while locked, INSERT, COMMIT, then 2 ms asleep)
-and times each: its slowest waits are what a reply's commit would have waited. Time inside `_write_cells` is also reported.
+and times each: its slowest waits are what a reply's commit would have waited. Time inside
+`_write_cells` is also reported.
 
     .venv/bin/python benchmarks/bench_fold_lock.py               # 150,000 pushes, 2 rounds
     .venv/bin/python benchmarks/bench_fold_lock.py --pushes 20000 --rounds 1 --no-write
@@ -30,7 +31,6 @@ import o2o.analytics.rollup as rollup
 from benchmarks._results import publish, table
 from benchmarks._wechat_data import create_database
 from benchmarks._wechat_requests import Keys, Pushes
-from o2o.config import Settings
 from o2o.db import make_engine, make_sessionmaker
 from o2o.services import build_services
 from o2o.wechat.endpoint import WeChatEndpoint
@@ -63,12 +63,8 @@ def fill(path: Path, pushes: int, keys: Keys) -> float:
     """A 100k-outlet chain at `path` with `pushes` answered and committed; seconds taken."""
     url = f"sqlite:///{path}"
     create_database(url, 100_000)
-    settings = Settings(
-        database_url=url, auto_migrate=False, load_demo_data=False, state_dir=path.parent,
-        wechat_token=keys.token, wechat_aes_key=keys.aes_key, wechat_appid=keys.appid,
-        wechat_accept_plaintext=True, wechat_secret="bench", signing_key="s" * 40,
-        customer_hash_key="h" * 40)
-    services = build_services(settings, migrate=False, load_demo=False, sync=False)
+    services = build_services(keys.settings(url, state_dir=path.parent), migrate=False,
+                              load_demo=False, sync=False)
     started = time.perf_counter()
     try:
         endpoint, source = WeChatEndpoint(services), Pushes(keys)
