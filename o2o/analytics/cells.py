@@ -49,6 +49,22 @@ def distinct(keys: np.ndarray) -> np.ndarray:
     return ordered[keep]
 
 
+def union(old: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """Two sorted distinct key arrays as one: `new` (a piece's few keys) looked up in `old`
+    (a stored cell's many) and the missing ones inserted in place, instead of sorting both
+    again; `old` itself when nothing is missing."""
+    if not new.size:
+        return old
+    if not old.size:
+        return new
+    at = old.searchsorted(new)
+    found = old.take(at, mode="clip") == new  # past the end: clipped to the last, unequal
+    if found.all():
+        return old
+    missing = ~found
+    return np.insert(old, at[missing], new[missing])
+
+
 def unique_count(parts: list[np.ndarray]) -> int:
     """How many distinct keys the arrays hold together (an array may repeat a key)."""
     if not parts:

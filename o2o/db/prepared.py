@@ -49,13 +49,15 @@ class Prepared:
                                                                        strict=True)))
         return out
 
-    def executemany(self, conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Run for every row, in `conn`'s transaction, on its DB-API cursor."""
+    def executemany(self, conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Run for every row, in `conn`'s transaction, on its DB-API cursor; returns the
+        rows affected in all (the driver's rowcount: sqlite3 and psycopg sum them)."""
         if not rows:
-            return
+            return 0
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.executemany(self.sql, self.params(rows))
+            return int(cursor.rowcount)
         finally:
             cursor.close()
 
