@@ -88,8 +88,9 @@ def fold(source: Path, work: Path, write_cells: int) -> dict[str, float]:
 
     def timed(session, updates, inserts):  # type: ignore[no-untyped-def]
         started = time.perf_counter()
-        real_write(session, updates, inserts)
+        updated = real_write(session, updates, inserts)
         writes.append(time.perf_counter() - started)
+        return updated
 
     probe = subprocess.Popen([sys.executable, "-c", PROBE, str(db)], stdout=subprocess.PIPE,
                              text=True)

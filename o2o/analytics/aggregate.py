@@ -63,49 +63,120 @@ def rows_of(result: sa.Result[Any]) -> list[EventRow]:
 def build_cells(session: Session, rows: Sequence[EventRow], *, zones: ZoneBook,
                 grains: Sequence[str]) -> dict[CellKey, Cell]:
     """Aggregate events into cells of the given grains (region hour, outlet day, outlet hour)."""
-    counts: dict[tuple[Any, ...], int] = defaultdict(int)
-    members: dict[tuple[Any, ...], list[int]] = defaultdict(list)
-    keys_cache: dict[str, int] = {}
-    clock = LocalClock(zones)
+    builder = CellBuilder(zones, grains)
+    builder.add_rows(rows)
+    return builder.cells(session, rows)
 
-    def add(row: EventRow, step: str) -> None:
-        day, hour = clock(row)
+
+class CellBuilder:
+    """Cells built event by event, so that the rollup can end a piece before its cells are
+    too many (`take`) instead of building a batch and cutting it after.
+
+    Its length counts the cells added so far and, for every proof among them, the cells
+    its visit would add: which proofs are first visits is decided once the rows are all in
+    (`cells`), so until then the length is an upper bound of the cells to come.
+    """
+
+    def __init__(self, zones: ZoneBook, grains: Sequence[str]) -> None:
+        self.grains = tuple(grains)
+        self._zones = zones
+        self._clock = LocalClock(zones)
+        self._counts: dict[tuple[Any, ...], int] = defaultdict(int)
+        self._members: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+        self._visits: set[tuple[Any, ...]] = set()
+        self._customer_keys: dict[str, int] = {}
+        #: The most cells one row can add: one per grain, and as many for its visit.
+        self._most = 2 * len(self.grains)
+
+    def __len__(self) -> int:
+        return len(self._counts) + len(self._visits)
+
+    def add_rows(self, rows: Sequence[EventRow]) -> None:
+        keys_of, add = self._keys, self._add
+        for row in rows:
+            if row.type in FUNNEL_TYPES:
+                add(row, row.type, keys_of(row, row.type))
+
+    def take(self, rows: Sequence[EventRow], begin: int, limit: int) -> int:
+        """Add rows from `begin` event by event (the rows of one id together) while the
+        cells stay within `limit`, and at least one event; returns where it stopped."""
+        i, n = begin, len(rows)
+        counts, visits = self._counts, self._visits
+        while i < n:
+            if len(self) + self._most * (n - i) <= limit:  # the rest fits whatever it holds
+                rest = rows[i:]
+                self.add_rows(rest)
+                visits.update(key for row in rest if row.type in PROOF_TYPES
+                              for key in self._keys(row, "visit"))
+                return n
+            j = i + 1
+            while j < n and rows[j].id == rows[i].id:
+                j += 1
+            steps, seen, grow = [], [], 0
+            for row in rows[i:j]:
+                if row.type in FUNNEL_TYPES:
+                    keys = self._keys(row, row.type)
+                    steps.append((row, keys))
+                    grow += sum(key not in counts for key in keys)
+                if row.type in PROOF_TYPES:
+                    fresh = [key for key in self._keys(row, "visit") if key not in visits]
+                    seen += fresh
+                    grow += len(fresh)
+            if i > begin and len(self) + grow > limit:
+                break
+            for row, keys in steps:
+                self._add(row, row.type, keys)
+            visits.update(seen)
+            i = j
+        return i
+
+    def cells(self, session: Session, rows: Sequence[EventRow]) -> dict[CellKey, Cell]:
+        """The cells of `rows` (every row added before), first visits included."""
+        for row in first_proofs(session, rows, zones=self._zones):
+            self._add(row, "visit", self._keys(row, "visit"))
+        cells: dict[CellKey, Cell] = {}
+        for key, count in self._counts.items():
+            ids = self._members.get(key)
+            if not ids:
+                keys = EMPTY
+            elif len(ids) < 32:  # numpy's per-call overhead dominates tiny sets
+                keys = np.array(sorted(set(ids)), dtype=np.int64)
+            else:
+                keys = distinct(np.array(ids, dtype=np.int64))
+            cells[CellKey(*key)] = Cell(count=count, parts=[keys] if keys.size else [],
+                                        _keys=keys)
+        return cells
+
+    def _keys(self, row: EventRow, step: str) -> list[tuple[Any, ...]]:
+        """The cells `row` counts in as `step`, one per grain that applies to it."""
+        day, hour = self._clock(row)
         region = row.region_id if row.region_id is not None else NONE_ID
-        ckey = None
-        if row.customer_hash:
-            ckey = keys_cache.get(row.customer_hash)
-            if ckey is None:
-                ckey = keys_cache[row.customer_hash] = customer_key(row.customer_hash)
-        for grain in grains:
+        outlet = row.outlet_id
+        out: list[tuple[Any, ...]] = []
+        for grain in self.grains:
             if grain == REGION_HOUR:
-                key: tuple[Any, ...] = (grain, day, hour, step, region, NONE_ID, NONE_ID)
-            elif row.outlet_id is None:
+                out.append((grain, day, hour, step, region, NONE_ID, NONE_ID))
+            elif outlet is None:
                 continue
             elif grain == OUTLET_HOUR:
-                key = (grain, day, hour, step, region, row.outlet_id, NONE_ID)
+                out.append((grain, day, hour, step, region, outlet, NONE_ID))
             else:
-                key = (grain, day, WHOLE_DAY, step, region, row.outlet_id,
-                       row.promotion_id if row.promotion_id is not None else NONE_ID)
-            counts[key] += 1
-            if ckey is not None:
-                members[key].append(ckey)
+                out.append((grain, day, WHOLE_DAY, step, region, outlet,
+                            row.promotion_id if row.promotion_id is not None else NONE_ID))
+        return out
 
-    for row in rows:
-        if row.type in FUNNEL_TYPES:
-            add(row, row.type)
-    for row in first_proofs(session, rows, zones=zones):
-        add(row, "visit")
-    cells: dict[CellKey, Cell] = {}
-    for key, count in counts.items():
-        ids = members.get(key)
-        if not ids:
-            keys = EMPTY
-        elif len(ids) < 32:  # numpy's per-call overhead dominates tiny sets
-            keys = np.array(sorted(set(ids)), dtype=np.int64)
-        else:
-            keys = distinct(np.array(ids, dtype=np.int64))
-        cells[CellKey(*key)] = Cell(count=count, parts=[keys] if keys.size else [], _keys=keys)
-    return cells
+    def _add(self, row: EventRow, step: str, keys: list[tuple[Any, ...]]) -> None:
+        counts = self._counts
+        for key in keys:
+            counts[key] += 1
+        who = row.customer_hash
+        if who:
+            ckey = self._customer_keys.get(who)
+            if ckey is None:
+                ckey = self._customer_keys[who] = customer_key(who)
+            members = self._members
+            for key in keys:
+                members[key].append(ckey)
 
 
 class LocalClock:

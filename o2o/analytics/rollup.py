@@ -21,7 +21,8 @@ a query never sees a piece half written. One transaction for a whole batch held 
 lock (and with it every reply's commit) for as long as its cells took to write: 150k pushes
 folded at once, 0.4-0.8 s per 100k-id batch (`benchmarks/bench_fold_lock.py`). The price
 falls on such backlogs alone, in the background child: a cell hit in several pieces is
-merged and written in each (about 4× the fold's CPU there).
+merged and written in each (about 3× the fold's CPU there; each piece merges into the
+cells earlier pieces wrote from memory, not from the database).
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from o2o.analytics.aggregate import EventRow, build_cells, event_select, rows_of
-from o2o.analytics.cells import Cell, CellKey, decode_keys, distinct, encode_keys
+from o2o.analytics.aggregate import CellBuilder, EventRow, event_select, rows_of
+from o2o.analytics.cells import Cell, CellKey, decode_keys, encode_keys, union
 from o2o.analytics.models import Event
 from o2o.analytics.rollup_models import (
     OUTLET_DAY,
@@ -56,11 +57,13 @@ log = logging.getLogger("o2o.analytics")
 STATE = "funnel"
 GRAINS = (REGION_HOUR, OUTLET_DAY, OUTLET_HOUR)
 BATCH_IDS = 100_000
-#: About how many cells are written in one transaction (SQLite's write lock is held
-#: meanwhile); a batch whose cells are fewer is written at once. Small, because the fold
-#: runs at nice 10: on a busy core its write of 3,000 cells (~15 ms of CPU) stretched to
-#: 100+ ms while replies waited; 1,000 cells cost the fold ~10% more CPU than 3,000.
-WRITE_CELLS = 1_000
+#: The most cells written in one transaction (SQLite's write lock is held meanwhile),
+#: unless one event alone adds more; a batch whose cells are fewer is written at once.
+#: Small, because the fold runs at nice 10: on a busy core its write of 3,000 cells (~15 ms
+#: of CPU) stretched to 100+ ms while replies waited. Pieces are filled up to it (cut by
+#: rows they averaged about half of a 1,000 bound): 700 keeps the longest write where
+#: that had it (bench_fold_lock).
+WRITE_CELLS = 700
 LOCK_TIMEOUT = "1s"
 
 
@@ -135,53 +138,48 @@ def roll_up(session: Session, *, batch_ids: int = BATCH_IDS, max_batches: int | 
 def _fold_batch(session: Session, rows: list[EventRow], lo: int, hi: int, zones: ZoneBook,
                 write_cells: int) -> RollupReport:
     """Fold a batch's `rows` (ids lo..hi, in id order) in pieces of about `write_cells`
-    cells, each written with the state in one transaction. A piece starts as the rest of
-    the batch (one write, when its cells are few) and shrinks, built again, while its cells
-    are too many; later pieces take the size that fitted, growing while well under."""
+    cells, each written with the state in one transaction: a piece takes events while its
+    cells stay within the bound (all of a batch whose cells are few: one write).
+
+    The cells a piece wrote are remembered with their keys for the pieces after it, which
+    merge into them without reading and decoding them again: only this runner writes cells
+    while the state stays where its last piece left it (checked under the lock by every
+    write, which also counts the cells it updated)."""
     first, events, cells, begin = lo, 0, 0, 0
-    size = max(1, len(rows))
+    written: dict[CellKey, tuple[int, int, np.ndarray]] = {}
     while True:
-        end = _cut(rows, begin, size)
+        builder = CellBuilder(zones, GRAINS)
+        end = builder.take(rows, begin, write_cells)
         upto = hi if end >= len(rows) else rows[end - 1].id
         session.connection(execution_options={READ_ONLY: True})  # fold and merge: reads
-        built = build_cells(session, rows[begin:end], zones=zones, grains=GRAINS)
-        if len(built) > write_cells and size > 1:
-            size = max(1, (end - begin) * write_cells // (2 * len(built)))
-            session.rollback()
-            continue
-        updates, inserts = _merged(session, built)
+        built = builder.cells(session, rows[begin:end])
+        updates, inserts, merged = _merged(session, built, written)
         session.rollback()
         if not _write(session, updates, inserts, lo, upto):  # another runner moved the state
             moved = rolled_up_to(session)
             session.rollback()
             return RollupReport(first, moved, events, cells)
+        written.update(merged)
         events, cells = events + end - begin, cells + len(updates) + len(inserts)
         if end >= len(rows):
             return RollupReport(first, upto, events, cells)
         begin, lo = end, upto
-        if len(built) < write_cells // 2:
-            size *= 2
-
-
-def _cut(rows: list[EventRow], begin: int, size: int) -> int:
-    """Where a piece of `size` rows from `begin` ends: never between the two rows one
-    event stands for (a query and its impression), so pieces end on event ids."""
-    end = begin + max(1, size)
-    while end < len(rows) and rows[end].id == rows[end - 1].id:
-        end += 1
-    return min(end, len(rows))
 
 
 def _write(session: Session, updates: list[dict[str, Any]], inserts: list[dict[str, Any]],
            lo: int, hi: int) -> bool:
     """Write merged cells and move the state from `lo` to `hi`, in one transaction; False
-    (nothing written, the transaction left open) if the state is no longer at `lo`."""
+    (nothing written, the transaction left open) if the state is no longer at `lo`, or
+    rolled back if a cell to update is gone (a rebuild meanwhile)."""
     # A full collection of a batch's objects took 130-180 ms: never with the lock held.
     with _no_collection():
         state = _lock_state(session)
         if state.max_event_id != lo:
             return False
-        _write_cells(session, updates, inserts)
+        if _write_cells(session, updates, inserts) != len(updates):
+            session.rollback()
+            log.warning("rollup piece undone: a cell it updates is gone (a rebuild?)")
+            return False
         state.max_event_id = hi
         session.commit()
     return True
@@ -209,17 +207,20 @@ def rebuild(session: Session, *, batch_ids: int = BATCH_IDS) -> RollupReport:
 
 
 def _write_cells(session: Session, updates: list[dict[str, Any]],
-                 inserts: list[dict[str, Any]]) -> None:
+                 inserts: list[dict[str, Any]]) -> int:
     """Store a batch's merged cells, straight on the DB-API cursor (`o2o.db.prepared`): this
     runs under the write lock, which on SQLite the reply path's commits wait for, and the
-    ORM's bulk statements spent most of that time in Python."""
+    ORM's bulk statements spent most of that time in Python. Returns how many stored cells
+    were updated."""
     conn = session.connection()
+    updated = 0
     if updates:
-        prepared(conn, "funnel_cells.update", _update_cells_stmt,
-                 ("cell_id", "count", "customers")).executemany(conn, updates)
+        updated = prepared(conn, "funnel_cells.update", _update_cells_stmt,
+                           ("cell_id", "count", "customers")).executemany(conn, updates)
     if inserts:
         prepared(conn, "funnel_cells.insert", lambda: sa.insert(FunnelCell.__table__),
                  _INSERT_COLUMNS).executemany(conn, inserts)
+    return updated
 
 
 _INSERT_COLUMNS = ("grain", "day", "hour", "type", "region_id", "outlet_id", "promotion_id",
@@ -249,44 +250,51 @@ def _lock_state(session: Session) -> RollupState:
     return state
 
 
-def _merged(session: Session, built: dict[CellKey, Cell]
-            ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _merged(session: Session, built: dict[CellKey, Cell],
+            written: dict[CellKey, tuple[int, int, np.ndarray]]
+            ) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
+                       dict[CellKey, tuple[int, int, np.ndarray]]]:
     """The batch's cells added to the stored ones (counts add, customer sets unite), as
-    (updates of stored cells, inserts of new ones)."""
+    (updates of stored cells, inserts of new ones, the updated cells as (id, count, keys));
+    a cell in `written` (stored by an earlier piece of this batch) is taken from there."""
     if not built:
-        return [], []
-    existing: dict[CellKey, tuple[int, int, bytes]] = {}
+        return [], [], {}
+    stored: dict[CellKey, tuple[int, int, np.ndarray]] = {}
+    unread = [key for key in built if key not in written]
     cols = (FunnelCell.id, FunnelCell.grain, FunnelCell.day, FunnelCell.hour, FunnelCell.type,
             FunnelCell.region_id, FunnelCell.outlet_id, FunnelCell.promotion_id,
             FunnelCell.count, FunnelCell.customers)
-    for where in _stored_cells_of(built):
-        for row in session.execute(sa.select(*cols).where(*where)):
+    conn = session.connection()
+    for where in _stored_cells_of(unread):
+        for row in conn.execute(sa.select(*cols).where(*where)):
             key = CellKey(row[1], row[2], row[3], row[4], row[5], row[6], row[7])
-            if key in built:
-                existing[key] = (row[0], row[8], row[9])
+            if key in built and key not in written:
+                stored[key] = (row[0], row[8], decode_keys(row[9]))
     updates: list[dict[str, Any]] = []
     inserts: list[dict[str, Any]] = []
+    merged: dict[CellKey, tuple[int, int, np.ndarray]] = {}
     for key, cell in built.items():
         keys = cell.keys()
-        if key in existing:
-            cid, count, blob = existing[key]
-            old = decode_keys(blob)
-            merged = distinct(np.concatenate([old, keys])) if keys.size else old
+        before = written.get(key) or stored.get(key)
+        if before is not None:
+            cid, count, old = before
+            united = union(old, keys)
+            merged[key] = (cid, count + cell.count, united)
             updates.append({"cell_id": cid, "count": count + cell.count,
-                            "customers": encode_keys(merged)})
+                            "customers": encode_keys(united)})
         else:
             inserts.append({"grain": key.grain, "day": key.day, "hour": key.hour,
                             "type": key.type, "region_id": key.region_id,
                             "outlet_id": key.outlet_id, "promotion_id": key.promotion_id,
                             "count": cell.count, "customers": encode_keys(keys)})
-    return updates, inserts
+    return updates, inserts, merged
 
 
-def _stored_cells_of(built: dict[CellKey, Cell]) -> Iterator[tuple[sa.ColumnElement[bool], ...]]:
-    """Conditions that together select (a few more than) the stored cells of `built`, on the
+def _stored_cells_of(keys: list[CellKey]) -> Iterator[tuple[sa.ColumnElement[bool], ...]]:
+    """Conditions that together select (a few more than) the stored cells of `keys`, on the
     (grain, region|outlet, day) indexes: a piece's cells, not every cell of its days."""
     groups: dict[tuple[str, Any], set[int]] = {}
-    for key in built:
+    for key in keys:
         owner = key.region_id if key.grain == REGION_HOUR else key.outlet_id
         groups.setdefault((key.grain, key.day), set()).add(owner)
     for (grain, day), owners in groups.items():

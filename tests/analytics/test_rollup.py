@@ -11,11 +11,12 @@ import pytest
 import sqlalchemy as sa
 
 import o2o.analytics.rollup
-from o2o.analytics.aggregate import EventRow
+from o2o.analytics.aggregate import CellBuilder, EventRow
 from o2o.analytics.funnel import GROUPS, funnel
 from o2o.analytics.promotions import promotion_report
-from o2o.analytics.rollup import _cut, rebuild, roll_up, rolled_up_to
+from o2o.analytics.rollup import GRAINS, rebuild, roll_up, rolled_up_to
 from o2o.analytics.rollup_models import FunnelCell
+from o2o.analytics.zones import ZoneBook
 from tests.factories import make_outlet, make_promotion, make_region
 from tests.factories_events import FROM, TO, event, known_catalog, known_events, utc
 
@@ -192,14 +193,29 @@ def test_folding_a_batch_takes_no_write_lock_until_it_merges(session, db_url) ->
     assert len(writes) >= 2 and set(writes) == {"ok"}, writes
 
 
-def test_pieces_end_between_events() -> None:
+def test_pieces_end_between_events_and_within_their_cells() -> None:
     at = datetime(2026, 3, 3, tzinfo=UTC)
     # Event 12 is a query that stands for two rows (query + its impression): never split.
-    rows = [EventRow(i, at, t, "h", 1, None, 1)
-            for i, t in ((11, "click"), (12, "query"), (12, "impression"), (14, "click"))]
-    assert [_cut(rows, 0, n) for n in (1, 2, 3, 4, 9)] == [1, 3, 3, 4, 4]
-    assert [_cut(rows, 1, n) for n in (1, 2, 3)] == [3, 3, 4]
-    assert _cut(rows, 0, 0) == 1  # a piece has at least one event
+    # New cells per event: 11 (a click at outlet 1) 3: region hour, outlet day, outlet
+    # hour; 12 4: the query's region hour and the impression's 3; 14 (a click at outlet 2)
+    # 2, the region hour's click cell being 11's; 15, the same click again, none; 16 (a
+    # redemption at outlet 3) 3, and the 3 of its visit reserved.
+    rows = [EventRow(i, at, t, "h", outlet, None, 1)
+            for i, t, outlet in ((11, "click", 1), (12, "query", None), (12, "impression", 1),
+                                 (14, "click", 2), (15, "click", 2), (16, "redemption", 3))]
+
+    def take(begin: int, limit: int) -> tuple[int, int]:
+        builder = CellBuilder(ZoneBook(outlets={}, regions={}), GRAINS)
+        return builder.take(rows, begin, limit), len(builder)
+
+    assert take(0, 1) == (1, 3)  # at least one event, even past the limit
+    assert take(0, 6) == (1, 3)  # 11 and 12 would make 7
+    assert take(0, 7) == take(0, 8) == (3, 7)
+    assert take(0, 9) == (5, 9)  # 15 adds nothing: it comes along
+    assert take(1, 7) == (5, 7)  # 14's region hour click is new to this piece
+    assert take(0, 14) == (5, 9)
+    assert take(0, 15) == (6, 15)  # the whole batch: one piece
+    assert take(3, 1) == (4, 3)  # past the limit with one event: it ends there
 
 
 def test_a_batch_is_written_piece_by_piece_each_exactly_once(session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -217,7 +233,7 @@ def test_a_batch_is_written_piece_by_piece_each_exactly_once(session, monkeypatc
         assert not gc.isenabled()  # no full collection while the write lock is held
         if len(states) == 3:
             raise RuntimeError("disk full")
-        real_write(s, updates, inserts)
+        return real_write(s, updates, inserts)
 
     monkeypatch.setattr(o2o.analytics.rollup, "_write_cells", failing_third)
     with pytest.raises(RuntimeError, match="disk full"):
@@ -231,6 +247,49 @@ def test_a_batch_is_written_piece_by_piece_each_exactly_once(session, monkeypatc
     report = roll_up(session, write_cells=30)
     assert (report.from_id, report.to_id) == (states[2], top)
     same_everywhere(session, None, lo, hi)
+    same_everywhere(session, frozenset({regions[1].id}), lo, hi)
+
+
+def test_later_pieces_merge_into_cells_without_reading_them_again(session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A cell written by an earlier piece is merged from memory; the stored cells are read
+    only for cells new to the batch, and the numbers still equal the raw events'."""
+    regions, lo, hi = random_history(session, seed=3, fold=False)
+    real_merged = o2o.analytics.rollup._merged
+    remembered: list[int] = []
+
+    def counted(s, built, written):  # type: ignore[no-untyped-def]
+        remembered.append(sum(key in written for key in built))
+        return real_merged(s, built, written)
+
+    monkeypatch.setattr(o2o.analytics.rollup, "_merged", counted)
+    roll_up(session, write_cells=25)
+    assert len(remembered) > 5 and remembered[0] == 0 and sum(remembered) > 10
+    same_everywhere(session, None, lo, hi)
+    same_everywhere(session, frozenset({regions[0].id}), lo, hi)
+
+
+def test_a_cell_gone_under_the_rollup_stops_it_without_writing(session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """If a cell a piece means to update is no longer stored (a rebuild that came back to
+    the same state), that piece writes nothing and the run goes on from the stored cells."""
+    regions, lo, hi = random_history(session, seed=5, fold=False)
+    top = session.scalar(sa.text("SELECT max(id) FROM events"))
+    session.rollback()
+    real_write = o2o.analytics.rollup._write_cells
+    states: list[int] = []
+    lost: list[int] = []  # the call that lost its cell
+
+    def losing_a_cell(s, updates, inserts):  # type: ignore[no-untyped-def]
+        states.append(rolled_up_to(s))
+        if len(states) > 1 and updates and not lost:
+            s.execute(sa.delete(FunnelCell).where(FunnelCell.id == updates[0]["cell_id"]))
+            lost.append(len(states) - 1)
+        return real_write(s, updates, inserts)
+
+    monkeypatch.setattr(o2o.analytics.rollup, "_write_cells", losing_a_cell)
+    assert roll_up(session, write_cells=30).to_id == top == rolled_up_to(session)
+    at = lost[0]
+    assert 0 < states[at] == states[at + 1] < states[at + 2]  # undone, then done again
+    same_everywhere(session, None, lo, hi)  # the deletion went with the undone piece
     same_everywhere(session, frozenset({regions[1].id}), lo, hi)
 
 
@@ -253,7 +312,7 @@ def test_a_batch_with_few_cells_is_written_at_once(session, monkeypatch) -> None
 
     def counted(s, updates, inserts):  # type: ignore[no-untyped-def]
         sizes.append(len(updates) + len(inserts))
-        real_write(s, updates, inserts)
+        return real_write(s, updates, inserts)
 
     monkeypatch.setattr(o2o.analytics.rollup, "_write_cells", counted)
     assert roll_up(session).events == 18
