@@ -22,13 +22,16 @@ lock (and with it every reply's commit) for as long as its cells took to write: 
 folded at once, 0.4-0.8 s per 100k-id batch (`benchmarks/bench_fold_lock.py`). The price
 falls on such backlogs alone, in the background child: a cell hit in several pieces is
 merged and written in each (about 3× the fold's CPU there; each piece merges into the
-cells earlier pieces wrote from memory, not from the database).
+cells earlier pieces wrote from memory, not from the database). On PostgreSQL the write
+holds up no reply (they insert events; the fold writes cells and its state row), so a
+batch is written in one transaction there unless told otherwise.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -104,8 +107,13 @@ def stable_max_event_id(session: Session) -> int | None:
 
 
 def roll_up(session: Session, *, batch_ids: int = BATCH_IDS, max_batches: int | None = None,
-            write_cells: int = WRITE_CELLS) -> RollupReport:
-    """Fold every committed event not yet in the cells; commits after each piece."""
+            write_cells: int | None = None) -> RollupReport:
+    """Fold every committed event not yet in the cells; commits after each piece. Pieces
+    hold at most `write_cells` cells: by default WRITE_CELLS on SQLite, whose write lock
+    every reply's commit waits for, and a whole batch on PostgreSQL."""
+    if write_cells is None:
+        sqlite = session.get_bind().dialect.name == "sqlite"
+        write_cells = WRITE_CELLS if sqlite else sys.maxsize
     top = stable_max_event_id(session)
     if top is None:
         start = rolled_up_to(session)

@@ -324,3 +324,25 @@ def test_a_batch_with_few_cells_is_written_at_once(session, monkeypatch) -> None
     assert roll_up(session, write_cells=4).events == 18
     assert len(sizes) > 3 and max(sizes) <= 6  # 4 cells, or one event's (up to 6)
     same_everywhere(session, None)
+
+
+def test_by_default_pieces_only_on_sqlite(session, db_url, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """SQLite's write lock holds up every reply's commit, so its folds write in pieces; on
+    PostgreSQL the fold's write holds up no reply and a batch is one transaction."""
+    known_events(session, known_catalog(session))
+    session.commit()
+    real_write = o2o.analytics.rollup._write_cells
+    sizes: list[int] = []
+
+    def counted(s, updates, inserts):  # type: ignore[no-untyped-def]
+        sizes.append(len(updates) + len(inserts))
+        return real_write(s, updates, inserts)
+
+    monkeypatch.setattr(o2o.analytics.rollup, "_write_cells", counted)
+    monkeypatch.setattr(o2o.analytics.rollup, "WRITE_CELLS", 4)
+    assert roll_up(session).events == 18
+    if db_url.startswith("sqlite"):
+        assert len(sizes) > 3 and max(sizes) <= 6
+    else:
+        assert len(sizes) == 1 and sizes[0] > 10
+    same_everywhere(session, None)
