@@ -304,9 +304,8 @@ def test_the_collector_stays_off_if_it_was_off(session) -> None:
         gc.enable()
 
 
-def test_a_batch_with_few_cells_is_written_at_once(session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    known_events(session, known_catalog(session))
-    session.commit()
+def recorded_writes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The cells each of the rollup's write transactions writes, from now on."""
     real_write = o2o.analytics.rollup._write_cells
     sizes: list[int] = []
 
@@ -315,6 +314,13 @@ def test_a_batch_with_few_cells_is_written_at_once(session, monkeypatch) -> None
         return real_write(s, updates, inserts)
 
     monkeypatch.setattr(o2o.analytics.rollup, "_write_cells", counted)
+    return sizes
+
+
+def test_a_batch_with_few_cells_is_written_at_once(session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    known_events(session, known_catalog(session))
+    session.commit()
+    sizes = recorded_writes(monkeypatch)
     assert roll_up(session).events == 18
     assert len(sizes) == 1 and sizes[0] > 10  # one transaction: no cell merged twice
     session.execute(sa.delete(FunnelCell))
@@ -331,14 +337,7 @@ def test_by_default_pieces_only_on_sqlite(session, db_url, monkeypatch) -> None:
     PostgreSQL the fold's write holds up no reply and a batch is one transaction."""
     known_events(session, known_catalog(session))
     session.commit()
-    real_write = o2o.analytics.rollup._write_cells
-    sizes: list[int] = []
-
-    def counted(s, updates, inserts):  # type: ignore[no-untyped-def]
-        sizes.append(len(updates) + len(inserts))
-        return real_write(s, updates, inserts)
-
-    monkeypatch.setattr(o2o.analytics.rollup, "_write_cells", counted)
+    sizes = recorded_writes(monkeypatch)
     monkeypatch.setattr(o2o.analytics.rollup, "WRITE_CELLS", 4)
     assert roll_up(session).events == 18
     if db_url.startswith("sqlite"):
