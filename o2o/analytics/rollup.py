@@ -15,7 +15,7 @@ write lock), and only if the state has not moved since the batch was read: other
 another runner (or a rebuild) got there first, and the batch is read again from there.
 
 That write is kept short whatever the batch: a batch whose cells are many is folded and
-written in pieces of about `write_cells` cells (cut between event ids), each in its own
+written in pieces of at most `write_cells` cells (cut between event ids), each in its own
 transaction with the state moved to its last id, so every commit is still exactly once and
 a query never sees a piece half written. One transaction for a whole batch held SQLite's
 lock (and with it every reply's commit) for as long as its cells took to write: 150k pushes
@@ -32,7 +32,7 @@ from __future__ import annotations
 import gc
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -145,8 +145,8 @@ def roll_up(session: Session, *, batch_ids: int = BATCH_IDS, max_batches: int | 
 
 def _fold_batch(session: Session, rows: list[EventRow], lo: int, hi: int, zones: ZoneBook,
                 write_cells: int) -> RollupReport:
-    """Fold a batch's `rows` (ids lo..hi, in id order) in pieces of about `write_cells`
-    cells, each written with the state in one transaction: a piece takes events while its
+    """Fold a batch's `rows` (ids lo..hi, in id order) in pieces of at most `write_cells`
+    cells (or one event's), each written with the state in one transaction: a piece takes events while its
     cells stay within the bound (all of a batch whose cells are few: one write).
 
     The cells a piece wrote are remembered with their keys for the pieces after it, which
@@ -268,7 +268,7 @@ def _merged(session: Session, built: dict[CellKey, Cell],
     if not built:
         return [], [], {}
     stored: dict[CellKey, tuple[int, int, np.ndarray]] = {}
-    unread = [key for key in built if key not in written]
+    unread = {key for key in built if key not in written}
     cols = (FunnelCell.id, FunnelCell.grain, FunnelCell.day, FunnelCell.hour, FunnelCell.type,
             FunnelCell.region_id, FunnelCell.outlet_id, FunnelCell.promotion_id,
             FunnelCell.count, FunnelCell.customers)
@@ -276,7 +276,7 @@ def _merged(session: Session, built: dict[CellKey, Cell],
     for where in _stored_cells_of(unread):
         for row in conn.execute(sa.select(*cols).where(*where)):
             key = CellKey(row[1], row[2], row[3], row[4], row[5], row[6], row[7])
-            if key in built and key not in written:
+            if key in unread:
                 stored[key] = (row[0], row[8], decode_keys(row[9]))
     updates: list[dict[str, Any]] = []
     inserts: list[dict[str, Any]] = []
@@ -286,10 +286,9 @@ def _merged(session: Session, built: dict[CellKey, Cell],
         before = written.get(key) or stored.get(key)
         if before is not None:
             cid, count, old = before
-            united = union(old, keys)
-            merged[key] = (cid, count + cell.count, united)
-            updates.append({"cell_id": cid, "count": count + cell.count,
-                            "customers": encode_keys(united)})
+            count, united = count + cell.count, union(old, keys)
+            merged[key] = (cid, count, united)
+            updates.append({"cell_id": cid, "count": count, "customers": encode_keys(united)})
         else:
             inserts.append({"grain": key.grain, "day": key.day, "hour": key.hour,
                             "type": key.type, "region_id": key.region_id,
@@ -298,7 +297,7 @@ def _merged(session: Session, built: dict[CellKey, Cell],
     return updates, inserts, merged
 
 
-def _stored_cells_of(keys: list[CellKey]) -> Iterator[tuple[sa.ColumnElement[bool], ...]]:
+def _stored_cells_of(keys: Iterable[CellKey]) -> Iterator[tuple[sa.ColumnElement[bool], ...]]:
     """Conditions that together select (a few more than) the stored cells of `keys`, on the
     (grain, region|outlet, day) indexes: a piece's cells, not every cell of its days."""
     groups: dict[tuple[str, Any], set[int]] = {}

@@ -268,7 +268,7 @@ def test_later_pieces_merge_into_cells_without_reading_them_again(session, monke
     same_everywhere(session, frozenset({regions[0].id}), lo, hi)
 
 
-def test_a_cell_gone_under_the_rollup_stops_it_without_writing(session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_cell_gone_under_the_rollup_undoes_only_that_piece(session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """If a cell a piece means to update is no longer stored (a rebuild that came back to
     the same state), that piece writes nothing and the run goes on from the stored cells."""
     regions, lo, hi = random_history(session, seed=5, fold=False)
